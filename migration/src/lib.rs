@@ -1,0 +1,19 @@
+//! Database migrations for tixshop (sea-orm-migration).
+//!
+//! One file per migration; [`Migrator`] lists them in order. The binary runs them on
+//! `tixshop serve` start and with `tixshop migrate`; `cargo run -p migration` offers
+//! sea-orm's usual CLI (`up`, `down`, `status`, `fresh`).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_initial;
+
+/// Every migration of the schema, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_initial::Migration)]
+    }
+}

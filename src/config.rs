@@ -1,0 +1,214 @@
+//! Settings, from command-line flags or environment variables (flags win).
+//!
+//! Every field is documented where it is declared; `tixshop serve --help` prints the
+//! same text. Secrets are never printed: [`ServeConfig`]'s `Debug` redacts them and
+//! `--help` hides their environment values.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// How open the server is to anonymous callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Introspection and field suggestions for everyone, the example storefront at `/`,
+    /// the demo shop seeded into an empty database. The default, so GraphiQL works at once.
+    Demo,
+    /// Introspection and suggestions only for requests with a valid API key; nothing seeded.
+    Production,
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseConfig {
+    /// Database URL: `sqlite://FILE` (created if missing) or `postgres://USER@HOST/DB`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://tixshop.db")]
+    pub database_url: String,
+
+    /// Size of the connection pool. SQLite runs in WAL mode, so readers never wait for
+    /// the single writer; PostgreSQL wants roughly 2-4 per core of the database host.
+    #[arg(long, env = "TIXSHOP_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+
+    /// Seconds to wait for a database connection before failing (startup included).
+    #[arg(long, env = "TIXSHOP_DB_CONNECT_TIMEOUT_SECS", default_value_t = 5)]
+    pub db_connect_timeout_secs: u64,
+}
+
+/// Everything `tixshop serve` needs.
+#[derive(Clone, Args)]
+pub struct ServeConfig {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub database: DatabaseConfig,
+
+    /// Address and port to listen on.
+    #[arg(long, env = "TIXSHOP_BIND", default_value = "127.0.0.1:8000")]
+    pub bind: SocketAddr,
+
+    /// `demo` (open introspection, example storefront, demo data) or `production`.
+    #[arg(long, env = "TIXSHOP_MODE", value_enum, default_value = "demo")]
+    pub mode: Mode,
+
+    /// Seed the demo shop into an empty database [default: true in demo mode].
+    #[arg(long, env = "TIXSHOP_SEED_DEMO")]
+    pub seed_demo: Option<bool>,
+
+    /// Log filter, e.g. `info` or `tixshop=debug,sqlx=warn`.
+    #[arg(long, env = "TIXSHOP_LOG", default_value = "info")]
+    pub log: String,
+
+    /// The URL buyers reach this server at, used in links handed to payment providers
+    /// [default: http://BIND].
+    #[arg(long, env = "TIXSHOP_PUBLIC_BASE_URL")]
+    pub public_base_url: Option<url::Url>,
+
+    /// Origins allowed to open GraphQL WebSockets, comma-separated
+    /// (e.g. `https://shop.example.com`); the public base URL is always allowed.
+    #[arg(long, env = "TIXSHOP_STOREFRONT_ORIGINS", value_delimiter = ',')]
+    pub storefront_origins: Vec<String>,
+
+    /// Deepest field nesting a GraphQL operation may have; deeper ones are refused
+    /// before anything executes.
+    #[arg(long, env = "TIXSHOP_MAX_QUERY_DEPTH", default_value_t = 12)]
+    pub max_query_depth: usize,
+
+    /// Highest complexity (roughly: number of fields selected) a GraphQL operation may
+    /// have; larger ones are refused before anything executes.
+    #[arg(long, env = "TIXSHOP_MAX_QUERY_COMPLEXITY", default_value_t = 500)]
+    pub max_query_complexity: usize,
+
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    #[arg(long, env = "TIXSHOP_MAX_BODY_BYTES", default_value_t = 1_048_576)]
+    pub max_body_bytes: usize,
+
+    /// Seconds a request may take before it is answered 408.
+    #[arg(long, env = "TIXSHOP_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+
+    /// Stripe secret API key (`sk_…`).
+    #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+
+    /// Stripe webhook signing secret (`whsec_…`).
+    #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
+
+    /// Stripe API base URL (tests point it at a fake).
+    #[arg(
+        long,
+        env = "STRIPE_API_BASE",
+        default_value = "https://api.stripe.com"
+    )]
+    pub stripe_api_base: url::Url,
+
+    /// PayPal REST client id.
+    #[arg(long, env = "PAYPAL_CLIENT_ID")]
+    pub paypal_client_id: Option<String>,
+
+    /// PayPal REST client secret.
+    #[arg(long, env = "PAYPAL_CLIENT_SECRET", hide_env_values = true)]
+    pub paypal_client_secret: Option<String>,
+
+    /// PayPal API base URL (sandbox by default; tests point it at a fake).
+    #[arg(
+        long,
+        env = "PAYPAL_API_BASE",
+        default_value = "https://api-m.sandbox.paypal.com"
+    )]
+    pub paypal_api_base: url::Url,
+}
+
+impl ServeConfig {
+    /// The settings from environment variables alone (what a bare `tixshop` runs with).
+    pub fn defaults_from_env() -> Self {
+        Self::defaults()
+    }
+
+    /// The defaults, overridden by any environment variables set (tests start from this
+    /// and override what they need).
+    pub fn defaults() -> Self {
+        use clap::{FromArgMatches, Parser};
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: ServeConfig,
+        }
+        let matches = <Wrapper as clap::CommandFactory>::command()
+            .no_binary_name(true)
+            .get_matches_from(Vec::<String>::new());
+        Wrapper::from_arg_matches(&matches)
+            .expect("defaults parse")
+            .config
+    }
+
+    /// Whether to seed the demo shop into an empty database.
+    pub fn seeds_demo(&self) -> bool {
+        self.seed_demo.unwrap_or(self.mode == Mode::Demo)
+    }
+
+    /// The public base URL, defaulting to the bind address.
+    pub fn base_url(&self) -> url::Url {
+        self.public_base_url.clone().unwrap_or_else(|| {
+            url::Url::parse(&format!("http://{}", self.bind)).expect("a socket address makes a URL")
+        })
+    }
+
+    /// The request timeout.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+}
+
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
+        f.debug_struct("ServeConfig")
+            .field("database", &self.database)
+            .field("bind", &self.bind)
+            .field("mode", &self.mode)
+            .field("seed_demo", &self.seed_demo)
+            .field("public_base_url", &self.public_base_url)
+            .field("storefront_origins", &self.storefront_origins)
+            .field("max_query_depth", &self.max_query_depth)
+            .field("max_query_complexity", &self.max_query_complexity)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("stripe_secret_key", &redact(&self.stripe_secret_key))
+            .field(
+                "stripe_webhook_secret",
+                &redact(&self.stripe_webhook_secret),
+            )
+            .field("stripe_api_base", &self.stripe_api_base.as_str())
+            .field("paypal_client_id", &self.paypal_client_id)
+            .field("paypal_client_secret", &redact(&self.paypal_client_secret))
+            .field("paypal_api_base", &self.paypal_api_base.as_str())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let mut config = ServeConfig::defaults();
+        config.stripe_secret_key = Some("sk_live_very_secret".into());
+        config.paypal_client_secret = Some("pp-secret".into());
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("very_secret"));
+        assert!(!printed.contains("pp-secret"));
+        assert!(printed.contains("<redacted>"));
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let config = ServeConfig::defaults();
+        assert_eq!(config.database.database_url, "sqlite://tixshop.db");
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8000");
+        assert_eq!(config.mode, Mode::Demo);
+        assert!(config.seeds_demo());
+    }
+}

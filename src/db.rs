@@ -1,0 +1,139 @@
+//! Opening the database: SQLite (WAL, sized pool, busy timeout) or PostgreSQL.
+
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+
+use crate::config::DatabaseConfig;
+
+/// Why the database could not be opened or migrated.
+#[derive(Debug, thiserror::Error)]
+pub enum DbSetupError {
+    /// The URL's scheme is neither SQLite nor PostgreSQL, or it does not parse.
+    #[error("unsupported database URL `{0}`: expected sqlite://FILE or postgres://USER@HOST/DB")]
+    UnsupportedUrl(String),
+    /// Connecting failed.
+    #[error("cannot connect to the database at {url}: {source}")]
+    Connect {
+        /// The URL, password removed.
+        url: String,
+        /// sea-orm's error.
+        source: DbErr,
+    },
+    /// A migration failed.
+    #[error("database migration failed: {0}")]
+    Migrate(DbErr),
+}
+
+/// Connects with pool and SQLite settings tuned for this service.
+pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbSetupError> {
+    let url = normalize_url(&config.database_url)?;
+    let shown = redact_password(&url);
+    let mut options = ConnectOptions::new(url.clone());
+    let timeout = Duration::from_secs(config.db_connect_timeout_secs);
+    options
+        .max_connections(config.db_max_connections)
+        .min_connections(1)
+        .connect_timeout(timeout)
+        .acquire_timeout(timeout)
+        .sqlx_logging(false)
+        // WAL lets readers proceed while one writer commits; NORMAL sync is durable
+        // across application crashes (not power loss of the last transaction), the usual
+        // WAL trade-off. The busy timeout makes concurrent writers queue, not fail.
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+                .create_if_missing(true)
+        });
+    let db = Database::connect(options)
+        .await
+        .map_err(|source| DbSetupError::Connect {
+            url: shown.clone(),
+            source,
+        })?;
+    // A pool connects lazily on some drivers: make sure the database really answers.
+    db.ping()
+        .await
+        .map_err(|source| DbSetupError::Connect { url: shown, source })?;
+    Ok(db)
+}
+
+/// Runs every pending migration.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbSetupError> {
+    use migration::MigratorTrait;
+    migration::Migrator::up(db, None)
+        .await
+        .map_err(DbSetupError::Migrate)
+}
+
+/// Checks that the database answers a trivial query (for `/readyz`).
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.execute_unprepared("SELECT 1").await.map(|_| ())
+}
+
+/// Whether this connection is PostgreSQL (some statements differ).
+pub fn is_postgres(db: &DatabaseConnection) -> bool {
+    db.get_database_backend() == DbBackend::Postgres
+}
+
+/// Accepts `sqlite:FILE`, `sqlite://FILE`, `postgres://…` and `postgresql://…`.
+fn normalize_url(raw: &str) -> Result<String, DbSetupError> {
+    let raw = raw.trim();
+    let unsupported = || DbSetupError::UnsupportedUrl(redact_password(raw));
+    if let Some(rest) = raw.strip_prefix("sqlite:") {
+        let path = rest.trim_start_matches("//");
+        if path.is_empty() {
+            return Err(unsupported());
+        }
+        return Ok(format!("sqlite://{path}"));
+    }
+    if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+        url::Url::parse(raw).map_err(|_| unsupported())?;
+        return Ok(raw.to_owned());
+    }
+    Err(unsupported())
+}
+
+/// The URL with any password replaced, for messages and logs.
+pub fn redact_password(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            normalize_url("sqlite:tixshop.db").unwrap(),
+            "sqlite://tixshop.db"
+        );
+        assert_eq!(
+            normalize_url("sqlite://tixshop.db").unwrap(),
+            "sqlite://tixshop.db"
+        );
+        assert!(normalize_url("postgres://postgres@127.0.0.1/x").is_ok());
+        assert!(matches!(
+            normalize_url("mysql://x"),
+            Err(DbSetupError::UnsupportedUrl(_))
+        ));
+        assert!(matches!(
+            normalize_url("not a url"),
+            Err(DbSetupError::UnsupportedUrl(_))
+        ));
+        assert_eq!(
+            redact_password("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+    }
+}

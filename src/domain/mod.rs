@@ -1,0 +1,10 @@
+//! The pure domain: values that parse instead of validate, and the rules on them.
+//!
+//! Nothing here does I/O or knows about sea-orm, axum or async-graphql; every other
+//! layer depends on this one and never the other way round.
+
+pub mod account;
+pub mod api_key;
+pub mod money;
+
+pub use money::{Currency, Money, MoneyError, VatRate};

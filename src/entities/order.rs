@@ -1,0 +1,48 @@
+//! `orders` table. An order with its price and promo snapshot.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "orders")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub account_id: i64,
+    pub number: String,
+    /// Lets the buyer fetch their invoice without an account.
+    pub access_token: String,
+    pub cart_id: Option<i64>,
+    /// As the buyer typed it.
+    pub email: String,
+    /// The normalized buyer identity used for per-customer caps.
+    pub customer_key: String,
+    pub status: String,
+    pub provider: String,
+    pub provider_ref: Option<String>,
+    pub currency: String,
+    pub prices_include_vat: bool,
+    pub subtotal: i64,
+    pub discount_amount: i64,
+    pub net_amount: i64,
+    pub vat_amount: i64,
+    pub total: i64,
+    pub refunded_amount: i64,
+    pub promo_code_id: Option<i64>,
+    pub promo_code: Option<String>,
+    pub promo_discount_type: Option<String>,
+    pub promo_percent_off_bp: Option<i32>,
+    pub promo_amount_off: Option<i64>,
+    pub over_cap: bool,
+    pub utm_source: Option<String>,
+    pub utm_medium: Option<String>,
+    pub utm_campaign: Option<String>,
+    pub failure_reason: Option<String>,
+    pub expires_at: Option<DateTimeUtc>,
+    pub paid_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

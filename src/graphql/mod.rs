@@ -1,0 +1,56 @@
+//! The GraphQL API: schema building and limits, roots, types and DataLoaders.
+//!
+//! Resolvers stay thin: they check the caller, call a service, and map the result.
+
+pub mod auth;
+pub mod errors;
+pub mod loaders;
+pub mod mutation;
+pub mod query;
+pub mod types;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{EmptySubscription, Schema};
+use sea_orm::DatabaseConnection;
+
+pub use auth::Caller;
+use loaders::TicketTypesByEvent;
+use mutation::MutationRoot;
+use query::QueryRoot;
+
+/// The executable schema.
+pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// Limits checked on every operation before any resolver runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Deepest field nesting allowed.
+    pub max_depth: usize,
+    /// Highest complexity allowed.
+    pub max_complexity: usize,
+}
+
+/// Builds the schema. `open` keeps introspection and "did you mean" suggestions on;
+/// the HTTP layer serves anonymous callers in production mode from a closed one.
+pub fn build(db: DatabaseConnection, limits: Limits, open: bool) -> AppSchema {
+    let ticket_types = DataLoader::new(TicketTypesByEvent::new(db.clone()), tokio::spawn);
+    let mut builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .data(db)
+        .data(ticket_types)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        // Recursion in the parser itself, before depth is even measured.
+        .limit_recursive_depth(64)
+        .limit_directives(16);
+    if !open {
+        builder = builder.disable_introspection().disable_suggestions();
+    }
+    builder.finish()
+}
+
+/// The schema in SDL, as committed to `schema.graphql`.
+pub fn sdl() -> String {
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .finish()
+        .sdl()
+}

@@ -1,0 +1,250 @@
+//! GraphQL over HTTP and WebSocket, hardened at the mount.
+//!
+//! async-graphql-axum's stock extractor accepts any content type and runs mutations
+//! over GET; here POST must be `application/json` (no CSRF through "simple" requests),
+//! GET runs queries only (a mutation gets 405), and the caller's API key is resolved
+//! before execution so resolvers see a [`Caller`].
+
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::{BatchRequest, Data};
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::json;
+
+use super::AppState;
+use crate::graphql::Caller;
+use crate::services::api_keys;
+
+/// A GraphQL-shaped error response with an HTTP status.
+fn reject(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (status, axum::Json(body)).into_response()
+}
+
+/// Resolves the `Authorization: Bearer <key>` header into a caller.
+async fn caller_from_headers(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(Caller::Anonymous);
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(token) = token else {
+        return Ok(Caller::InvalidKey);
+    };
+    caller_from_token(state, token).await
+}
+
+async fn caller_from_token(state: &AppState, token: &str) -> Result<Caller, Response> {
+    match api_keys::authenticate(&state.db, token).await {
+        Ok(Some(principal)) => {
+            let db = state.db.clone();
+            let key_id = principal.key_id;
+            // Bookkeeping only: never make the caller wait for it.
+            tokio::spawn(async move {
+                if let Err(e) = api_keys::touch(&db, key_id).await {
+                    tracing::warn!(error = %e, "could not record API key use");
+                }
+            });
+            Ok(Caller::Key(principal))
+        }
+        Ok(None) => Ok(Caller::InvalidKey),
+        Err(e) => {
+            tracing::error!(error = ?e, "API key lookup failed");
+            Err(reject(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "internal error",
+            ))
+        }
+    }
+}
+
+/// `POST /graphql`: a JSON request or batch.
+pub async fn post_handler(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return reject(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "POST /graphql takes `Content-Type: application/json`",
+        );
+    }
+    let batch: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return reject(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                &format!("the body is not a GraphQL JSON request: {e}"),
+            );
+        }
+    };
+    let caller = match caller_from_headers(&state, &headers).await {
+        Ok(c) => c,
+        Err(response) => return response,
+    };
+    let schema = state.schema_for(&caller).clone();
+    GraphQLResponse::from(schema.execute_batch(batch.data(caller)).await).into_response()
+}
+
+/// `GET /graphql`: GraphiQL without a `query` parameter; otherwise a query (never a
+/// mutation or subscription, which get 405).
+pub async fn get_handler(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let has_query = raw
+        .as_deref()
+        .is_some_and(|r| url::form_urlencoded::parse(r.as_bytes()).any(|(k, _)| k == "query"));
+    let Some(raw) = raw.filter(|_| has_query) else {
+        // No `query` parameter: the page for people.
+        return Html(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                .subscription_endpoint("/graphql/ws")
+                .finish(),
+        )
+        .into_response();
+    };
+    let request = match async_graphql::http::parse_query_string(&raw) {
+        Ok(request) => request,
+        Err(e) => {
+            return reject(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                &format!("malformed GraphQL GET request: {e}"),
+            );
+        }
+    };
+    if let Some(ty) = operation_type(&request)
+        && ty != OperationType::Query
+    {
+        let mut response = reject(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "mutations and subscriptions are not accepted over GET: use POST (or the WebSocket)",
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    let caller = match caller_from_headers(&state, &headers).await {
+        Ok(c) => c,
+        Err(response) => return response,
+    };
+    let schema = state.schema_for(&caller).clone();
+    GraphQLResponse::from(schema.execute(request.data(caller)).await).into_response()
+}
+
+/// The type of the operation a request would run; `None` when the document does not
+/// parse or names no operation (execution then reports the error without running).
+fn operation_type(request: &async_graphql::Request) -> Option<OperationType> {
+    let document = async_graphql::parser::parse_query(&request.query).ok()?;
+    match (&document.operations, request.operation_name.as_deref()) {
+        (DocumentOperations::Single(op), _) => Some(op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops
+            .iter()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, op)| op.node.ty),
+        // Several operations and no name: refuse if any of them writes.
+        (DocumentOperations::Multiple(ops), None) => ops
+            .values()
+            .map(|op| op.node.ty)
+            .find(|ty| *ty != OperationType::Query)
+            .or(Some(OperationType::Query)),
+    }
+}
+
+/// `GET /graphql/ws`: subscriptions (and queries, mutations) over `graphql-transport-ws`
+/// or the older `graphql-ws`. Browsers' `Origin` must be a configured storefront origin
+/// or this server's own; an API key may come in `connection_init` as
+/// `{"Authorization": "Bearer <key>"}`.
+pub async fn ws_handler(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let allowed = origin
+            .to_str()
+            .is_ok_and(|o| origin_allowed(&state, &headers, o));
+        if !allowed {
+            return reject(
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                "this origin may not open GraphQL WebSockets",
+            );
+        }
+    }
+    // The schema is chosen before the key arrives in `connection_init`, so in production
+    // mode WebSockets never serve introspection.
+    let schema = state.closed_schema.clone();
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |stream| {
+            GraphQLWebSocket::new(stream, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let token = payload
+                        .get("Authorization")
+                        .or_else(|| payload.get("authorization"))
+                        .and_then(|v| v.as_str())
+                        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_owned());
+                    let caller = match token {
+                        None => Caller::Anonymous,
+                        Some(token) => caller_from_token(&state, &token)
+                            .await
+                            .map_err(|_| async_graphql::Error::new("internal error"))?,
+                    };
+                    let mut data = Data::default();
+                    data.insert(caller);
+                    Ok(data)
+                })
+                .serve()
+        })
+}
+
+/// An `Origin` is allowed when configured, when it is the public base URL's, or when it
+/// is this very host (the page was served by us).
+fn origin_allowed(state: &AppState, headers: &HeaderMap, origin: &str) -> bool {
+    let origin = origin.trim_end_matches('/');
+    if state
+        .config
+        .storefront_origins
+        .iter()
+        .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    if state
+        .config
+        .base_url()
+        .origin()
+        .ascii_serialization()
+        .eq_ignore_ascii_case(origin)
+    {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    host.is_some_and(|host| {
+        origin.eq_ignore_ascii_case(&format!("http://{host}"))
+            || origin.eq_ignore_ascii_case(&format!("https://{host}"))
+    })
+}

@@ -1,0 +1,81 @@
+//! The HTTP edge: router, GraphQL over HTTP and WebSocket, health checks.
+
+pub mod graphql;
+pub mod health;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::get;
+use sea_orm::DatabaseConnection;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::{Mode, ServeConfig};
+use crate::graphql::{self as gql, AppSchema, Caller, Limits};
+
+/// What every handler shares. Cheap to clone: all of it is reference-counted.
+#[derive(Clone)]
+pub struct AppState {
+    /// The connection pool.
+    pub db: DatabaseConnection,
+    /// The settings the server started with.
+    pub config: Arc<ServeConfig>,
+    /// Schema with introspection and suggestions: for key holders, or everyone in demo mode.
+    open_schema: AppSchema,
+    /// Schema without them: for anonymous callers in production mode.
+    closed_schema: AppSchema,
+}
+
+impl AppState {
+    /// Builds the state and both schemas.
+    pub fn new(db: DatabaseConnection, config: ServeConfig) -> Self {
+        let limits = Limits {
+            max_depth: config.max_query_depth,
+            max_complexity: config.max_query_complexity,
+        };
+        let open_schema = gql::build(db.clone(), limits, true);
+        let closed_schema = match config.mode {
+            Mode::Demo => open_schema.clone(),
+            Mode::Production => gql::build(db.clone(), limits, false),
+        };
+        AppState {
+            db,
+            config: Arc::new(config),
+            open_schema,
+            closed_schema,
+        }
+    }
+
+    /// The schema this caller is served from.
+    pub fn schema_for(&self, caller: &Caller) -> &AppSchema {
+        if caller.has_valid_key() {
+            &self.open_schema
+        } else {
+            &self.closed_schema
+        }
+    }
+}
+
+/// All routes with their limits.
+pub fn router(state: AppState) -> Router {
+    let timeout = state.config.request_timeout();
+    let body_limit = state.config.max_body_bytes;
+    Router::new()
+        .route(
+            "/graphql",
+            get(graphql::get_handler).post(graphql::post_handler),
+        )
+        .route("/graphql/ws", get(graphql::ws_handler))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,167 @@
+//! API keys: created with a random secret shown once, stored as a SHA-256 hash.
+//!
+//! A key is 256 random bits, so a fast hash is enough: there is nothing to brute-force
+//! that a slow hash (argon2, bcrypt) would protect, and lookup stays one indexed query.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+};
+use sha2::{Digest, Sha256};
+
+use crate::domain::api_key::{KeyName, Scope};
+use crate::entities::api_key;
+
+use super::{ServiceResult, UserError, UserErrorCode, now};
+
+/// Every key starts with this, so leaked keys are easy to recognise and grep for.
+const KEY_PREFIX: &str = "tix_";
+/// `tix_` plus 43 base64url characters of 32 random bytes.
+const KEY_LEN: usize = 4 + 43;
+
+/// Who is calling, once their key checked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The key's account: everything the caller sees is scoped to it.
+    pub account_id: i64,
+    /// The key's id.
+    pub key_id: i64,
+    /// The key's name.
+    pub key_name: String,
+    /// What the key may do.
+    pub scope: Scope,
+}
+
+/// A freshly created key: the stored row and the secret, which is never stored.
+#[derive(Debug, Clone)]
+pub struct CreatedKey {
+    /// The stored row.
+    pub key: api_key::Model,
+    /// The full key, shown to its owner once.
+    pub secret: String,
+}
+
+fn hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Creates a key for `account_id`.
+pub async fn create(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    name: &KeyName,
+    scope: Scope,
+) -> ServiceResult<CreatedKey> {
+    let mut bytes = [0_u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret = format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+    let row = api_key::ActiveModel {
+        account_id: Set(account_id),
+        name: Set(name.as_str().to_owned()),
+        prefix: Set(secret[..12].to_owned()),
+        key_hash: Set(hash(&secret)),
+        scope: Set(scope.as_str().to_owned()),
+        created_at: Set(now()),
+        ..Default::default()
+    };
+    let key = row.insert(db).await?;
+    Ok(CreatedKey { key, secret })
+}
+
+/// The principal for a presented key, or `None` when it is unknown or revoked.
+pub async fn authenticate(
+    db: &impl ConnectionTrait,
+    presented: &str,
+) -> ServiceResult<Option<Principal>> {
+    if presented.len() != KEY_LEN || !presented.starts_with(KEY_PREFIX) {
+        return Ok(None);
+    }
+    let found = api_key::Entity::find()
+        .filter(api_key::Column::KeyHash.eq(hash(presented)))
+        .filter(api_key::Column::RevokedAt.is_null())
+        .one(db)
+        .await?;
+    let Some(key) = found else { return Ok(None) };
+    let Ok(scope) = Scope::parse(&key.scope) else {
+        tracing::error!(key_id = key.id, scope = %key.scope, "stored API key has an unknown scope");
+        return Ok(None);
+    };
+    Ok(Some(Principal {
+        account_id: key.account_id,
+        key_id: key.id,
+        key_name: key.name,
+        scope,
+    }))
+}
+
+/// Records that a key was used, at most once a minute per key (a write per request
+/// would contend with buyers' writes on SQLite).
+pub async fn touch(db: &impl ConnectionTrait, key_id: i64) -> ServiceResult<()> {
+    let now = now();
+    let stale = now - chrono::Duration::minutes(1);
+    api_key::Entity::update_many()
+        .col_expr(api_key::Column::LastUsedAt, Expr::value(now))
+        .filter(api_key::Column::Id.eq(key_id))
+        .filter(
+            api_key::Column::LastUsedAt
+                .is_null()
+                .or(api_key::Column::LastUsedAt.lt(stale)),
+        )
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The account's keys, newest first, revoked ones included.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+) -> ServiceResult<Vec<api_key::Model>> {
+    Ok(api_key::Entity::find()
+        .filter(api_key::Column::AccountId.eq(account_id))
+        .order_by_desc(api_key::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// Revokes one of the account's keys; a key of another account is "not found".
+pub async fn revoke(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    key_id: i64,
+) -> ServiceResult<api_key::Model> {
+    let not_found = || {
+        UserError::new(
+            "id",
+            UserErrorCode::NotFound,
+            format!("no API key with id {key_id} in this account"),
+        )
+    };
+    let key = api_key::Entity::find_by_id(key_id)
+        .filter(api_key::Column::AccountId.eq(account_id))
+        .one(db)
+        .await?
+        .ok_or_else(not_found)?;
+    if key.revoked_at.is_some() {
+        return Ok(key);
+    }
+    let mut active: api_key::ActiveModel = key.into();
+    active.revoked_at = Set(Some(now()));
+    Ok(active.update(db).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_hex_sha256() {
+        assert_eq!(
+            hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,60 @@
+//! The service layer's error: the caller's fault (typed, with a field and a code) or ours.
+
+use sea_orm::DbErr;
+
+/// Machine-readable reason for a refused input; the API shows it as `userErrors.code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserErrorCode {
+    /// A value failed validation; the message says which rule.
+    Invalid,
+    /// The referenced object does not exist in the caller's account.
+    NotFound,
+    /// A value that must be unique is taken.
+    Taken,
+}
+
+/// One refused input, shown to the caller as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserError {
+    /// Path to the offending input field, e.g. `["input", "name"]`.
+    pub field: Vec<String>,
+    /// Machine-readable reason.
+    pub code: UserErrorCode,
+    /// A sentence a person (or an assistant) can act on.
+    pub message: String,
+}
+
+impl UserError {
+    /// A user error on `field` (a dotted path such as `input.name`).
+    pub fn new(field: &str, code: UserErrorCode, message: impl Into<String>) -> Self {
+        UserError {
+            field: field
+                .split('.')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// What a service call can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The input was refused; nothing was written.
+    #[error("invalid input: {}", .0.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; "))]
+    User(Vec<UserError>),
+    /// The database failed; logged, shown as "internal error".
+    #[error("database error")]
+    Db(#[from] DbErr),
+}
+
+impl From<UserError> for ServiceError {
+    fn from(e: UserError) -> Self {
+        ServiceError::User(vec![e])
+    }
+}
+
+/// Result of a service call.
+pub type ServiceResult<T> = Result<T, ServiceError>;

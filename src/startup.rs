@@ -1,0 +1,130 @@
+//! Building and running the application: what `serve` does and what tests start.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+
+use crate::config::ServeConfig;
+use crate::db::{self, DbSetupError};
+use crate::http::{self, AppState};
+use crate::services::api_keys::CreatedKey;
+use crate::services::{ServiceError, demo};
+
+/// Why the server could not start. Each is one clear line for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Database connection or migration.
+    #[error(transparent)]
+    Database(#[from] DbSetupError),
+    /// Seeding the demo shop failed.
+    #[error("seeding the demo shop failed: {0:?}")]
+    Seed(ServiceError),
+    /// The listen address is taken or not ours.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// A server, built and bound, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    state: AppState,
+    demo_admin_key: Option<CreatedKey>,
+}
+
+impl Application {
+    /// Connects to the database, migrates it, seeds the demo shop if asked and the
+    /// database is empty, and binds the listener (port 0 picks a free one).
+    pub async fn build(config: ServeConfig) -> Result<Self, StartupError> {
+        let db = db::connect(&config.database).await?;
+        db::migrate(&db).await?;
+        let demo_admin_key = if config.seeds_demo() {
+            demo::seed_if_empty(&db).await.map_err(StartupError::Seed)?
+        } else {
+            None
+        };
+        let listener =
+            TcpListener::bind(config.bind)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    addr: config.bind,
+                    source,
+                })?;
+        let address = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: config.bind,
+            source,
+        })?;
+        let state = AppState::new(db, config);
+        Ok(Application {
+            listener,
+            address,
+            state,
+            demo_admin_key,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The demo shop's admin key, when this start seeded it.
+    pub fn demo_admin_key(&self) -> Option<&CreatedKey> {
+        self.demo_admin_key.as_ref()
+    }
+
+    /// The connection pool (tests use it to arrange data).
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.state.db
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app = http::router(self.state);
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received, finishing in-flight requests");
+}
