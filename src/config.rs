@@ -96,11 +96,7 @@ pub struct ServeConfig {
     pub stripe_webhook_secret: Option<String>,
 
     /// Stripe API base URL (tests point it at a fake).
-    #[arg(
-        long,
-        env = "STRIPE_API_BASE",
-        default_value = "https://api.stripe.com"
-    )]
+    #[arg(long, env = "STRIPE_API_BASE", default_value = "https://api.stripe.com")]
     pub stripe_api_base: url::Url,
 
     /// PayPal REST client id.
@@ -112,11 +108,7 @@ pub struct ServeConfig {
     pub paypal_client_secret: Option<String>,
 
     /// PayPal API base URL (sandbox by default; tests point it at a fake).
-    #[arg(
-        long,
-        env = "PAYPAL_API_BASE",
-        default_value = "https://api-m.sandbox.paypal.com"
-    )]
+    #[arg(long, env = "PAYPAL_API_BASE", default_value = "https://api-m.sandbox.paypal.com")]
     pub paypal_api_base: url::Url,
 }
 
@@ -135,12 +127,9 @@ impl ServeConfig {
             #[command(flatten)]
             config: ServeConfig,
         }
-        let matches = <Wrapper as clap::CommandFactory>::command()
-            .no_binary_name(true)
-            .get_matches_from(Vec::<String>::new());
-        Wrapper::from_arg_matches(&matches)
-            .expect("defaults parse")
-            .config
+        let matches =
+            <Wrapper as clap::CommandFactory>::command().no_binary_name(true).get_matches_from(Vec::<String>::new());
+        Wrapper::from_arg_matches(&matches).expect("defaults parse").config
     }
 
     /// Whether to seed the demo shop into an empty database.
@@ -150,9 +139,9 @@ impl ServeConfig {
 
     /// The public base URL, defaulting to the bind address.
     pub fn base_url(&self) -> url::Url {
-        self.public_base_url.clone().unwrap_or_else(|| {
-            url::Url::parse(&format!("http://{}", self.bind)).expect("a socket address makes a URL")
-        })
+        self.public_base_url
+            .clone()
+            .unwrap_or_else(|| url::Url::parse(&format!("http://{}", self.bind)).expect("a socket address makes a URL"))
     }
 
     /// The request timeout.
@@ -176,10 +165,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("request_timeout_secs", &self.request_timeout_secs)
             .field("stripe_secret_key", &redact(&self.stripe_secret_key))
-            .field(
-                "stripe_webhook_secret",
-                &redact(&self.stripe_webhook_secret),
-            )
+            .field("stripe_webhook_secret", &redact(&self.stripe_webhook_secret))
             .field("stripe_api_base", &self.stripe_api_base.as_str())
             .field("paypal_client_id", &self.paypal_client_id)
             .field("paypal_client_secret", &redact(&self.paypal_client_secret))

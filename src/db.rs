@@ -14,12 +14,14 @@ pub enum DbSetupError {
     #[error("unsupported database URL `{0}`: expected sqlite://FILE or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
     /// Connecting failed.
-    #[error("cannot connect to the database at {url}: {source}")]
+    #[error("cannot connect to the database at {url}: {cause}{hint}")]
     Connect {
         /// The URL, password removed.
         url: String,
-        /// sea-orm's error.
-        source: DbErr,
+        /// sea-orm's error (not a `source`: its own chain repeats the same words).
+        cause: DbErr,
+        /// What to check, when the error suggests it.
+        hint: &'static str,
     },
     /// A migration failed.
     #[error("database migration failed: {0}")]
@@ -48,25 +50,24 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbSe
                 .foreign_keys(true)
                 .create_if_missing(true)
         });
-    let db = Database::connect(options)
-        .await
-        .map_err(|source| DbSetupError::Connect {
-            url: shown.clone(),
-            source,
-        })?;
+    let failed = |cause: DbErr| {
+        let hint = if cause.to_string().contains("timed out") {
+            " (no connection within the timeout: is the server running and reachable?)"
+        } else {
+            ""
+        };
+        DbSetupError::Connect { url: shown.clone(), cause, hint }
+    };
+    let db = Database::connect(options).await.map_err(failed)?;
     // A pool connects lazily on some drivers: make sure the database really answers.
-    db.ping()
-        .await
-        .map_err(|source| DbSetupError::Connect { url: shown, source })?;
+    db.ping().await.map_err(failed)?;
     Ok(db)
 }
 
 /// Runs every pending migration.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbSetupError> {
     use migration::MigratorTrait;
-    migration::Migrator::up(db, None)
-        .await
-        .map_err(DbSetupError::Migrate)
+    migration::Migrator::up(db, None).await.map_err(DbSetupError::Migrate)
 }
 
 /// Checks that the database answers a trivial query (for `/readyz`).
@@ -114,26 +115,11 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert_eq!(
-            normalize_url("sqlite:tixshop.db").unwrap(),
-            "sqlite://tixshop.db"
-        );
-        assert_eq!(
-            normalize_url("sqlite://tixshop.db").unwrap(),
-            "sqlite://tixshop.db"
-        );
+        assert_eq!(normalize_url("sqlite:tixshop.db").unwrap(), "sqlite://tixshop.db");
+        assert_eq!(normalize_url("sqlite://tixshop.db").unwrap(), "sqlite://tixshop.db");
         assert!(normalize_url("postgres://postgres@127.0.0.1/x").is_ok());
-        assert!(matches!(
-            normalize_url("mysql://x"),
-            Err(DbSetupError::UnsupportedUrl(_))
-        ));
-        assert!(matches!(
-            normalize_url("not a url"),
-            Err(DbSetupError::UnsupportedUrl(_))
-        ));
-        assert_eq!(
-            redact_password("postgres://u:secret@h/db"),
-            "postgres://u:***@h/db"
-        );
+        assert!(matches!(normalize_url("mysql://x"), Err(DbSetupError::UnsupportedUrl(_))));
+        assert!(matches!(normalize_url("not a url"), Err(DbSetupError::UnsupportedUrl(_))));
+        assert_eq!(redact_password("postgres://u:secret@h/db"), "postgres://u:***@h/db");
     }
 }

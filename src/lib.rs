@@ -2,15 +2,15 @@
 //!
 //! The map, one line per module; dependencies point downwards only:
 //!
-//! - [`cli`], [`config`]: the command line and settings (flags or env vars).
-//! - [`startup`]: [`startup::Application`] builds and serves; tests start it on port 0.
-//! - [`http`]: axum router, GraphQL over HTTP/WebSocket with its hardening, health.
-//! - [`graphql`]: schema, limits, roots, types, DataLoaders; thin resolvers.
-//! - [`services`]: use cases and transactions, `entities` ⇄ `domain`.
-//! - [`entities`]: sea-orm models, one per table, nothing else.
-//! - [`db`]: opening (SQLite WAL or PostgreSQL) and migrating the database.
-//! - [`domain`]: pure values and rules (money, VAT, slugs, scopes): no I/O at all.
-//! - [`telemetry`]: logging.
+//! - [`cli`], [`config`] — the command line and settings (flags or env vars).
+//! - [`startup`] — [`startup::Application`] builds and serves; tests start it on port 0.
+//! - [`http`] — axum router, GraphQL over HTTP/WebSocket with its hardening, health.
+//! - [`graphql`] — schema, limits, roots, types, DataLoaders; thin resolvers.
+//! - [`services`] — use cases and transactions, `entities` ⇄ `domain`.
+//! - [`entities`] — sea-orm models, one per table, nothing else.
+//! - [`db`] — opening (SQLite WAL or PostgreSQL) and migrating the database.
+//! - [`domain`] — pure values and rules (money, VAT, slugs, scopes): no I/O at all.
+//! - [`telemetry`] — logging.
 
 pub mod cli;
 pub mod config;

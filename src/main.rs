@@ -56,24 +56,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Account(AccountCommand::Create(args))) => {
             telemetry::init("warn");
-            let new = NewAccount::parse(
-                &args.slug,
-                &args.name,
-                &args.currency,
-                &args.vat_rate,
-                !args.prices_exclude_vat,
-            )?;
+            let new =
+                NewAccount::parse(&args.slug, &args.name, &args.currency, &args.vat_rate, !args.prices_exclude_vat)?;
             let conn = db::connect(&args.database).await?;
             db::migrate(&conn).await?;
             let account = accounts::create(&conn, &new).await?;
-            let created =
-                api_keys::create(&conn, account.id, &KeyName::parse("admin")?, Scope::Admin)
-                    .await?;
+            let created = api_keys::create(&conn, account.id, &KeyName::parse("admin")?, Scope::Admin).await?;
             println!("{}", created.secret);
-            eprintln!(
-                "created account `{}`; the line above is its admin API key, shown only this once",
-                account.slug
-            );
+            eprintln!("created account `{}`; the line above is its admin API key, shown only this once", account.slug);
             Ok(())
         }
         Some(Command::ExportSchema) => {
@@ -87,23 +77,12 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     telemetry::init(&config.log);
     tracing::info!(?config, "starting");
     let app = Application::build(config.clone()).await?;
-    let base = config
-        .public_base_url
-        .clone()
-        .map(|u| u.to_string())
-        .unwrap_or_else(|| format!("http://{}/", app.address()));
+    let base =
+        config.public_base_url.clone().map(|u| u.to_string()).unwrap_or_else(|| format!("http://{}/", app.address()));
     if let Some(key) = app.demo_admin_key() {
-        println!(
-            "Seeded the demo shop `demo`. Its admin API key (shown only this once):\n\n    {}\n",
-            key.secret
-        );
+        println!("Seeded the demo shop `demo`. Its admin API key (shown only this once):\n\n    {}\n", key.secret);
     }
-    println!(
-        "tixshop listening on http://{}  (GraphiQL: {base}graphql)",
-        app.address()
-    );
-    app.run_until(shutdown_signal())
-        .await
-        .context("server error")?;
+    println!("tixshop listening on http://{}  (GraphiQL: {base}graphql)", app.address());
+    app.run_until(shutdown_signal()).await.context("server error")?;
     Ok(())
 }

@@ -22,7 +22,7 @@ pub enum StartupError {
     #[error("seeding the demo shop failed: {0:?}")]
     Seed(ServiceError),
     /// The listen address is taken or not ours.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address asked for.
         addr: SocketAddr,
@@ -45,29 +45,13 @@ impl Application {
     pub async fn build(config: ServeConfig) -> Result<Self, StartupError> {
         let db = db::connect(&config.database).await?;
         db::migrate(&db).await?;
-        let demo_admin_key = if config.seeds_demo() {
-            demo::seed_if_empty(&db).await.map_err(StartupError::Seed)?
-        } else {
-            None
-        };
+        let demo_admin_key =
+            if config.seeds_demo() { demo::seed_if_empty(&db).await.map_err(StartupError::Seed)? } else { None };
         let listener =
-            TcpListener::bind(config.bind)
-                .await
-                .map_err(|source| StartupError::Bind {
-                    addr: config.bind,
-                    source,
-                })?;
-        let address = listener.local_addr().map_err(|source| StartupError::Bind {
-            addr: config.bind,
-            source,
-        })?;
+            TcpListener::bind(config.bind).await.map_err(|source| StartupError::Bind { addr: config.bind, source })?;
+        let address = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.bind, source })?;
         let state = AppState::new(db, config);
-        Ok(Application {
-            listener,
-            address,
-            state,
-            demo_admin_key,
-        })
+        Ok(Application { listener, address, state, demo_admin_key })
     }
 
     /// The address actually bound.
@@ -86,17 +70,11 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let app = http::router(self.state);
-        axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
+        axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await
     }
 }
 

@@ -277,11 +277,7 @@ where
     P: IntoIden,
     PI: IntoIden,
 {
-    ForeignKey::create()
-        .from(table, column)
-        .to(parent, parent_id)
-        .on_delete(on_delete)
-        .to_owned()
+    ForeignKey::create().from(table, column).to(parent, parent_id).on_delete(on_delete).to_owned()
 }
 
 /// A plain (or unique) index named after its table and columns.
@@ -330,13 +326,7 @@ impl MigrationTrait for Migration {
                 .col(string_null(Events::Venue))
                 .col(timestamp_with_time_zone(Events::StartsAt))
                 .col(timestamp_with_time_zone(Events::CreatedAt))
-                .foreign_key(&mut fk(
-                    Events::Table,
-                    Events::AccountId,
-                    Accounts::Table,
-                    Accounts::Id,
-                    Cascade,
-                ))
+                .foreign_key(&mut fk(Events::Table, Events::AccountId, Accounts::Table, Accounts::Id, Cascade))
                 .to_owned(),
         )
         .await?;
@@ -367,23 +357,11 @@ impl MigrationTrait for Migration {
                     Accounts::Id,
                     Cascade,
                 ))
-                .foreign_key(&mut fk(
-                    TicketTypes::Table,
-                    TicketTypes::EventId,
-                    Events::Table,
-                    Events::Id,
-                    Cascade,
-                ))
+                .foreign_key(&mut fk(TicketTypes::Table, TicketTypes::EventId, Events::Table, Events::Id, Cascade))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index(
-            "idx_ticket_types_event",
-            TicketTypes::Table,
-            &[TicketTypes::EventId],
-            false,
-        ))
-        .await?;
+        m.create_index(index("idx_ticket_types_event", TicketTypes::Table, &[TicketTypes::EventId], false)).await?;
 
         m.create_table(
             Table::create()
@@ -404,20 +382,8 @@ impl MigrationTrait for Migration {
                 .col(timestamp_with_time_zone_null(PromoCodes::DeletedAt))
                 .col(timestamp_with_time_zone(PromoCodes::CreatedAt))
                 .col(timestamp_with_time_zone(PromoCodes::UpdatedAt))
-                .foreign_key(&mut fk(
-                    PromoCodes::Table,
-                    PromoCodes::AccountId,
-                    Accounts::Table,
-                    Accounts::Id,
-                    Cascade,
-                ))
-                .foreign_key(&mut fk(
-                    PromoCodes::Table,
-                    PromoCodes::EventId,
-                    Events::Table,
-                    Events::Id,
-                    Restrict,
-                ))
+                .foreign_key(&mut fk(PromoCodes::Table, PromoCodes::AccountId, Accounts::Table, Accounts::Id, Cascade))
+                .foreign_key(&mut fk(PromoCodes::Table, PromoCodes::EventId, Events::Table, Events::Id, Restrict))
                 .to_owned(),
         )
         .await?;
@@ -446,13 +412,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index(
-            "idx_sessions_expiry",
-            Sessions::Table,
-            &[Sessions::ExpiryDate],
-            false,
-        ))
-        .await?;
+        m.create_index(index("idx_sessions_expiry", Sessions::Table, &[Sessions::ExpiryDate], false)).await?;
 
         m.create_table(
             Table::create()
@@ -469,37 +429,13 @@ impl MigrationTrait for Migration {
                 .col(string_len(Carts::Status, 16))
                 .col(timestamp_with_time_zone(Carts::CreatedAt))
                 .col(timestamp_with_time_zone(Carts::UpdatedAt))
-                .foreign_key(&mut fk(
-                    Carts::Table,
-                    Carts::AccountId,
-                    Accounts::Table,
-                    Accounts::Id,
-                    Cascade,
-                ))
-                .foreign_key(&mut fk(
-                    Carts::Table,
-                    Carts::PromoCodeId,
-                    PromoCodes::Table,
-                    PromoCodes::Id,
-                    SetNull,
-                ))
+                .foreign_key(&mut fk(Carts::Table, Carts::AccountId, Accounts::Table, Accounts::Id, Cascade))
+                .foreign_key(&mut fk(Carts::Table, Carts::PromoCodeId, PromoCodes::Table, PromoCodes::Id, SetNull))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index(
-            "idx_carts_session",
-            Carts::Table,
-            &[Carts::SessionId],
-            false,
-        ))
-        .await?;
-        m.create_index(index(
-            "idx_carts_promo_code",
-            Carts::Table,
-            &[Carts::PromoCodeId],
-            false,
-        ))
-        .await?;
+        m.create_index(index("idx_carts_session", Carts::Table, &[Carts::SessionId], false)).await?;
+        m.create_index(index("idx_carts_promo_code", Carts::Table, &[Carts::PromoCodeId], false)).await?;
 
         m.create_table(
             Table::create()
@@ -509,13 +445,7 @@ impl MigrationTrait for Migration {
                 .col(big_integer(CartLines::TicketTypeId))
                 .col(integer(CartLines::Quantity))
                 .col(timestamp_with_time_zone(CartLines::CreatedAt))
-                .foreign_key(&mut fk(
-                    CartLines::Table,
-                    CartLines::CartId,
-                    Carts::Table,
-                    Carts::Id,
-                    Cascade,
-                ))
+                .foreign_key(&mut fk(CartLines::Table, CartLines::CartId, Carts::Table, Carts::Id, Cascade))
                 .foreign_key(&mut fk(
                     CartLines::Table,
                     CartLines::TicketTypeId,
@@ -569,38 +499,15 @@ impl MigrationTrait for Migration {
                 .col(timestamp_with_time_zone_null(Orders::PaidAt))
                 .col(timestamp_with_time_zone(Orders::CreatedAt))
                 .col(timestamp_with_time_zone(Orders::UpdatedAt))
-                .foreign_key(&mut fk(
-                    Orders::Table,
-                    Orders::AccountId,
-                    Accounts::Table,
-                    Accounts::Id,
-                    Cascade,
-                ))
-                .foreign_key(&mut fk(
-                    Orders::Table,
-                    Orders::CartId,
-                    Carts::Table,
-                    Carts::Id,
-                    SetNull,
-                ))
-                .foreign_key(&mut fk(
-                    Orders::Table,
-                    Orders::PromoCodeId,
-                    PromoCodes::Table,
-                    PromoCodes::Id,
-                    SetNull,
-                ))
+                .foreign_key(&mut fk(Orders::Table, Orders::AccountId, Accounts::Table, Accounts::Id, Cascade))
+                .foreign_key(&mut fk(Orders::Table, Orders::CartId, Carts::Table, Carts::Id, SetNull))
+                .foreign_key(&mut fk(Orders::Table, Orders::PromoCodeId, PromoCodes::Table, PromoCodes::Id, SetNull))
                 .to_owned(),
         )
         .await?;
         // The admin order list filters and sorts by these, always within one account.
-        m.create_index(index(
-            "uq_orders_account_number",
-            Orders::Table,
-            &[Orders::AccountId, Orders::Number],
-            true,
-        ))
-        .await?;
+        m.create_index(index("uq_orders_account_number", Orders::Table, &[Orders::AccountId, Orders::Number], true))
+            .await?;
         m.create_index(index(
             "idx_orders_account_created",
             Orders::Table,
@@ -644,13 +551,8 @@ impl MigrationTrait for Migration {
             false,
         ))
         .await?;
-        m.create_index(index(
-            "idx_orders_status_expires",
-            Orders::Table,
-            &[Orders::Status, Orders::ExpiresAt],
-            false,
-        ))
-        .await?;
+        m.create_index(index("idx_orders_status_expires", Orders::Table, &[Orders::Status, Orders::ExpiresAt], false))
+            .await?;
 
         m.create_table(
             Table::create()
@@ -668,13 +570,7 @@ impl MigrationTrait for Migration {
                 .col(big_integer(OrderItems::LineTotal))
                 .col(integer(OrderItems::VatRateBp))
                 .col(big_integer(OrderItems::VatAmount))
-                .foreign_key(&mut fk(
-                    OrderItems::Table,
-                    OrderItems::OrderId,
-                    Orders::Table,
-                    Orders::Id,
-                    Cascade,
-                ))
+                .foreign_key(&mut fk(OrderItems::Table, OrderItems::OrderId, Orders::Table, Orders::Id, Cascade))
                 .foreign_key(&mut fk(
                     OrderItems::Table,
                     OrderItems::TicketTypeId,
@@ -685,13 +581,7 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index(
-            "idx_order_items_order",
-            OrderItems::Table,
-            &[OrderItems::OrderId],
-            false,
-        ))
-        .await?;
+        m.create_index(index("idx_order_items_order", OrderItems::Table, &[OrderItems::OrderId], false)).await?;
 
         m.create_table(
             Table::create()
@@ -710,23 +600,11 @@ impl MigrationTrait for Migration {
                     PromoCodes::Id,
                     Restrict,
                 ))
-                .foreign_key(&mut fk(
-                    Redemptions::Table,
-                    Redemptions::OrderId,
-                    Orders::Table,
-                    Orders::Id,
-                    Cascade,
-                ))
+                .foreign_key(&mut fk(Redemptions::Table, Redemptions::OrderId, Orders::Table, Orders::Id, Cascade))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index(
-            "idx_redemptions_promo",
-            Redemptions::Table,
-            &[Redemptions::PromoCodeId],
-            false,
-        ))
-        .await?;
+        m.create_index(index("idx_redemptions_promo", Redemptions::Table, &[Redemptions::PromoCodeId], false)).await?;
 
         m.create_table(
             Table::create()
@@ -738,31 +616,13 @@ impl MigrationTrait for Migration {
                 .col(string_null(Refunds::ProviderRef))
                 .col(text_null(Refunds::Reason))
                 .col(timestamp_with_time_zone(Refunds::CreatedAt))
-                .foreign_key(&mut fk(
-                    Refunds::Table,
-                    Refunds::OrderId,
-                    Orders::Table,
-                    Orders::Id,
-                    Cascade,
-                ))
+                .foreign_key(&mut fk(Refunds::Table, Refunds::OrderId, Orders::Table, Orders::Id, Cascade))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index(
-            "idx_refunds_order",
-            Refunds::Table,
-            &[Refunds::OrderId],
-            false,
-        ))
-        .await?;
+        m.create_index(index("idx_refunds_order", Refunds::Table, &[Refunds::OrderId], false)).await?;
         // A provider's refund (e.g. Stripe `re_…`) is recorded once, however often it is reported.
-        m.create_index(index(
-            "uq_refunds_provider_ref",
-            Refunds::Table,
-            &[Refunds::ProviderRef],
-            true,
-        ))
-        .await?;
+        m.create_index(index("uq_refunds_provider_ref", Refunds::Table, &[Refunds::ProviderRef], true)).await?;
 
         m.create_table(
             Table::create()
@@ -787,23 +647,11 @@ impl MigrationTrait for Migration {
                 .col(timestamp_with_time_zone(ApiKeys::CreatedAt))
                 .col(timestamp_with_time_zone_null(ApiKeys::LastUsedAt))
                 .col(timestamp_with_time_zone_null(ApiKeys::RevokedAt))
-                .foreign_key(&mut fk(
-                    ApiKeys::Table,
-                    ApiKeys::AccountId,
-                    Accounts::Table,
-                    Accounts::Id,
-                    Cascade,
-                ))
+                .foreign_key(&mut fk(ApiKeys::Table, ApiKeys::AccountId, Accounts::Table, Accounts::Id, Cascade))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index(
-            "idx_api_keys_account",
-            ApiKeys::Table,
-            &[ApiKeys::AccountId],
-            false,
-        ))
-        .await?;
+        m.create_index(index("idx_api_keys_account", ApiKeys::Table, &[ApiKeys::AccountId], false)).await?;
 
         m.create_table(
             Table::create()
@@ -847,14 +695,10 @@ impl MigrationTrait for Migration {
                 .col(string_len(WebhookDeliveries::Status, 16))
                 .col(integer(WebhookDeliveries::Attempts).default(0))
                 .col(timestamp_with_time_zone(WebhookDeliveries::NextAttemptAt))
-                .col(timestamp_with_time_zone_null(
-                    WebhookDeliveries::LockedUntil,
-                ))
+                .col(timestamp_with_time_zone_null(WebhookDeliveries::LockedUntil))
                 .col(integer_null(WebhookDeliveries::LastStatusCode))
                 .col(text_null(WebhookDeliveries::LastError))
-                .col(timestamp_with_time_zone_null(
-                    WebhookDeliveries::DeliveredAt,
-                ))
+                .col(timestamp_with_time_zone_null(WebhookDeliveries::DeliveredAt))
                 .col(timestamp_with_time_zone(WebhookDeliveries::CreatedAt))
                 .col(timestamp_with_time_zone(WebhookDeliveries::UpdatedAt))
                 .foreign_key(&mut fk(

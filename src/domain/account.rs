@@ -24,15 +24,10 @@ impl Slug {
     /// Parses a slug: 2–64 of `a-z`, `0-9`, `-`, not starting or ending with `-`.
     pub fn parse(s: &str) -> Result<Self, AccountError> {
         let ok = (2..=64).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !s.starts_with('-')
             && !s.ends_with('-');
-        if ok {
-            Ok(Slug(s.to_owned()))
-        } else {
-            Err(AccountError::InvalidSlug)
-        }
+        if ok { Ok(Slug(s.to_owned())) } else { Err(AccountError::InvalidSlug) }
     }
 
     /// The slug text.

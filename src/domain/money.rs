@@ -144,14 +144,9 @@ impl Currency {
     pub fn to_minor(&self, value: Decimal) -> Result<i64, MoneyError> {
         let normalized = value.normalize();
         if normalized.scale() > self.exponent {
-            return Err(MoneyError::TooManyDecimals {
-                currency: self.code,
-                digits: self.exponent,
-            });
+            return Err(MoneyError::TooManyDecimals { currency: self.code, digits: self.exponent });
         }
-        let scaled = normalized
-            .checked_mul(Decimal::from(10_i64.pow(self.exponent)))
-            .ok_or(MoneyError::OutOfRange)?;
+        let scaled = normalized.checked_mul(Decimal::from(10_i64.pow(self.exponent))).ok_or(MoneyError::OutOfRange)?;
         i64::try_from(scaled).map_err(|_| MoneyError::OutOfRange)
     }
 }
@@ -178,12 +173,11 @@ impl Money {
     /// Parses a decimal string such as `"12.50"` in `currency`.
     pub fn parse(amount: &str, currency: Currency) -> Result<Self, MoneyError> {
         let trimmed = amount.trim();
-        let value =
-            Decimal::from_str(trimmed).map_err(|_| MoneyError::NotADecimal(amount.to_owned()))?;
-        Ok(Money {
-            minor: currency.to_minor(value)?,
-            currency,
-        })
+        if !is_plain_decimal(trimmed) {
+            return Err(MoneyError::NotADecimal(amount.to_owned()));
+        }
+        let value = Decimal::from_str(trimmed).map_err(|_| MoneyError::NotADecimal(amount.to_owned()))?;
+        Ok(Money { minor: currency.to_minor(value)?, currency })
     }
 
     /// Minor units (cents for EUR).
@@ -209,6 +203,17 @@ impl fmt::Display for Money {
     }
 }
 
+/// `-?digits(.digits)?`: no exponent, sign, spaces or separators, so every client
+/// writes amounts one way.
+fn is_plain_decimal(s: &str) -> bool {
+    let unsigned = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, "0"));
+    !int.is_empty()
+        && !frac.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// A VAT rate in basis points of a percent: 1900 is 19 %, 770 is 7.7 %.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct VatRate(u32);
@@ -216,23 +221,16 @@ pub struct VatRate(u32);
 impl VatRate {
     /// From basis points, 0–10 000.
     pub fn from_basis_points(bp: i64) -> Result<Self, MoneyError> {
-        u32::try_from(bp)
-            .ok()
-            .filter(|bp| *bp <= 10_000)
-            .map(VatRate)
-            .ok_or(MoneyError::InvalidVatRate)
+        u32::try_from(bp).ok().filter(|bp| *bp <= 10_000).map(VatRate).ok_or(MoneyError::InvalidVatRate)
     }
 
     /// Parses a percentage such as `"19"` or `"7.7"`.
     pub fn parse_percent(percent: &str) -> Result<Self, MoneyError> {
-        let value = Decimal::from_str(percent.trim())
-            .map_err(|_| MoneyError::InvalidVatRate)?
-            .normalize();
+        let value = Decimal::from_str(percent.trim()).map_err(|_| MoneyError::InvalidVatRate)?.normalize();
         if value.scale() > 2 || value.is_sign_negative() {
             return Err(MoneyError::InvalidVatRate);
         }
-        let bp =
-            i64::try_from(value * Decimal::ONE_HUNDRED).map_err(|_| MoneyError::InvalidVatRate)?;
+        let bp = i64::try_from(value * Decimal::ONE_HUNDRED).map_err(|_| MoneyError::InvalidVatRate)?;
         Self::from_basis_points(bp)
     }
 
@@ -276,30 +274,17 @@ mod tests {
         assert_eq!(Money::parse("12.500", cur("EUR")).unwrap().minor(), 1250);
         assert_eq!(Money::parse("1.234", cur("BHD")).unwrap().minor(), 1234);
         assert_eq!(Money::parse("700", cur("JPY")).unwrap().minor(), 700);
-        assert!(matches!(
-            Money::parse("12.345", cur("EUR")),
-            Err(MoneyError::TooManyDecimals { digits: 2, .. })
-        ));
-        assert!(matches!(
-            Money::parse("7.5", cur("JPY")),
-            Err(MoneyError::TooManyDecimals { digits: 0, .. })
-        ));
-        assert!(matches!(
-            Money::parse("1e3", cur("EUR")),
-            Err(MoneyError::NotADecimal(_))
-        ));
-        assert!(matches!(
-            Money::parse("99999999999999999999", cur("EUR")),
-            Err(MoneyError::OutOfRange)
-        ));
+        assert!(matches!(Money::parse("12.345", cur("EUR")), Err(MoneyError::TooManyDecimals { digits: 2, .. })));
+        assert!(matches!(Money::parse("7.5", cur("JPY")), Err(MoneyError::TooManyDecimals { digits: 0, .. })));
+        for bad in ["1e3", "+1", "1.", ".5", "1,50", "", "12 EUR"] {
+            assert!(matches!(Money::parse(bad, cur("EUR")), Err(MoneyError::NotADecimal(_))), "{bad}");
+        }
+        assert!(matches!(Money::parse("99999999999999999999", cur("EUR")), Err(MoneyError::OutOfRange)));
     }
 
     #[test]
     fn refuses_unknown_currencies() {
-        assert_eq!(
-            Currency::parse("XXX"),
-            Err(MoneyError::UnknownCurrency("XXX".into()))
-        );
+        assert_eq!(Currency::parse("XXX"), Err(MoneyError::UnknownCurrency("XXX".into())));
     }
 
     #[test]

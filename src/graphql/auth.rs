@@ -38,10 +38,7 @@ impl Caller {
                 ErrorCode::Unauthenticated,
                 "this field needs an API key: send `Authorization: Bearer <key>`",
             )),
-            Caller::InvalidKey => Err(client_error(
-                ErrorCode::Unauthenticated,
-                "the API key is unknown or revoked",
-            )),
+            Caller::InvalidKey => Err(client_error(ErrorCode::Unauthenticated, "the API key is unknown or revoked")),
         }
     }
 

@@ -51,9 +51,7 @@ pub fn internal(err: &(dyn std::error::Error + 'static)) -> async_graphql::Error
 
 /// Splits a service result: user errors go into a payload, everything else is an
 /// internal error.
-pub fn split<T>(
-    result: Result<T, ServiceError>,
-) -> async_graphql::Result<Result<T, Vec<UserError>>> {
+pub fn split<T>(result: Result<T, ServiceError>) -> async_graphql::Result<Result<T, Vec<UserError>>> {
     match result {
         Ok(v) => Ok(Ok(v)),
         Err(ServiceError::User(errors)) => Ok(Err(errors)),
@@ -68,11 +66,7 @@ pub fn query<T>(result: Result<T, ServiceError>) -> async_graphql::Result<T> {
         Ok(v) => Ok(v),
         Err(ServiceError::User(errors)) => Err(client_error(
             ErrorCode::BadUserInput,
-            errors
-                .iter()
-                .map(|e| e.message.as_str())
-                .collect::<Vec<_>>()
-                .join("; "),
+            errors.iter().map(|e| e.message.as_str()).collect::<Vec<_>>().join("; "),
         )),
         Err(e) => Err(internal(&e)),
     }

@@ -26,8 +26,6 @@ impl Loader<i64> for TicketTypesByEvent {
     type Error = Arc<ServiceError>;
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        accounts::ticket_types_by_event(&self.db, keys)
-            .await
-            .map_err(Arc::new)
+        accounts::ticket_types_by_event(&self.db, keys).await.map_err(Arc::new)
     }
 }

@@ -50,7 +50,5 @@ pub fn build(db: DatabaseConnection, limits: Limits, open: bool) -> AppSchema {
 
 /// The schema in SDL, as committed to `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
-        .finish()
-        .sdl()
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription).finish().sdl()
 }

@@ -44,31 +44,24 @@ pub struct RevokeApiKeyPayload {
     pub user_errors: Vec<UserError>,
 }
 
-#[Object]
+/// Write operations; all need an admin API key.
+#[Object(name = "Mutation")]
 impl MutationRoot {
     /// Creates an API key for your account and returns its secret once. Needs an admin key.
     async fn create_api_key(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The key's name and scope.")] input: CreateApiKeyInput,
-        #[graphql(
-            desc = "When true, only validate: nothing is created and no secret is returned.",
-            default = false
-        )]
+        #[graphql(desc = "When true, only validate: nothing is created and no secret is returned.", default = false)]
         dry_run: bool,
     ) -> async_graphql::Result<CreateApiKeyPayload> {
         let principal = Caller::of(ctx).admin()?;
-        let refused = |errors| CreateApiKeyPayload {
-            api_key: None,
-            secret: None,
-            user_errors: errors,
-        };
+        let refused = |errors| CreateApiKeyPayload { api_key: None, secret: None, user_errors: errors };
         let name = match KeyName::parse(&input.name) {
             Ok(name) => name,
             Err(e) => {
                 return Ok(refused(vec![
-                    services::UserError::new("input.name", UserErrorCode::Invalid, e.to_string())
-                        .into(),
+                    services::UserError::new("input.name", UserErrorCode::Invalid, e.to_string()).into(),
                 ]));
             }
         };
@@ -76,9 +69,7 @@ impl MutationRoot {
             return Ok(refused(vec![]));
         }
         let db = ctx.data_unchecked::<DatabaseConnection>();
-        match errors::split(
-            api_keys::create(db, principal.account_id, &name, input.scope.into()).await,
-        )? {
+        match errors::split(api_keys::create(db, principal.account_id, &name, input.scope.into()).await)? {
             Ok(created) => Ok(CreateApiKeyPayload {
                 api_key: Some(ApiKey(created.key)),
                 secret: Some(created.secret),
@@ -111,14 +102,8 @@ impl MutationRoot {
         };
         let db = ctx.data_unchecked::<DatabaseConnection>();
         match errors::split(api_keys::revoke(db, principal.account_id, key_id).await)? {
-            Ok(key) => Ok(RevokeApiKeyPayload {
-                api_key: Some(ApiKey(key)),
-                user_errors: vec![],
-            }),
-            Err(e) => Ok(RevokeApiKeyPayload {
-                api_key: None,
-                user_errors: user_errors(e),
-            }),
+            Ok(key) => Ok(RevokeApiKeyPayload { api_key: Some(ApiKey(key)), user_errors: vec![] }),
+            Err(e) => Ok(RevokeApiKeyPayload { api_key: None, user_errors: user_errors(e) }),
         }
     }
 }

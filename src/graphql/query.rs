@@ -11,7 +11,8 @@ use crate::services::{accounts, api_keys};
 /// Read operations. `shop` is public; the rest need an API key.
 pub struct QueryRoot;
 
-#[Object]
+/// Read operations. `shop` is public; the rest need an API key.
+#[Object(name = "Query")]
 impl QueryRoot {
     /// A shop by its slug, with its events and ticket types: what a storefront shows.
     /// Null when no shop has this slug.
@@ -28,13 +29,8 @@ impl QueryRoot {
     async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<Viewer> {
         let principal = Caller::of(ctx).reader()?.clone();
         let db = ctx.data_unchecked::<DatabaseConnection>();
-        let account =
-            errors::query(accounts::find(db, principal.account_id).await)?.ok_or_else(|| {
-                client_error(
-                    ErrorCode::Unauthenticated,
-                    "the API key's account no longer exists",
-                )
-            })?;
+        let account = errors::query(accounts::find(db, principal.account_id).await)?
+            .ok_or_else(|| client_error(ErrorCode::Unauthenticated, "the API key's account no longer exists"))?;
         Ok(Viewer { account, principal })
     }
 
@@ -42,12 +38,7 @@ impl QueryRoot {
     async fn api_keys(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ApiKey>> {
         let principal = Caller::of(ctx).reader()?;
         let db = ctx.data_unchecked::<DatabaseConnection>();
-        Ok(
-            errors::query(api_keys::list(db, principal.account_id).await)?
-                .into_iter()
-                .map(ApiKey)
-                .collect(),
-        )
+        Ok(errors::query(api_keys::list(db, principal.account_id).await)?.into_iter().map(ApiKey).collect())
     }
 }
 
@@ -57,6 +48,7 @@ pub struct Viewer {
     principal: api_keys::Principal,
 }
 
+/// The caller of an authenticated request.
 #[Object]
 impl Viewer {
     /// The account the key belongs to; everything the key sees is scoped to it.

@@ -30,11 +30,7 @@ async fn caller_from_headers(state: &AppState, headers: &HeaderMap) -> Result<Ca
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(Caller::Anonymous);
     };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
     let Some(token) = token else {
         return Ok(Caller::InvalidKey);
     };
@@ -57,21 +53,13 @@ async fn caller_from_token(state: &AppState, token: &str) -> Result<Caller, Resp
         Ok(None) => Ok(Caller::InvalidKey),
         Err(e) => {
             tracing::error!(error = ?e, "API key lookup failed");
-            Err(reject(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
-                "internal error",
-            ))
+            Err(reject(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error"))
         }
     }
 }
 
 /// `POST /graphql`: a JSON request or batch.
-pub async fn post_handler(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn post_handler(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -104,32 +92,18 @@ pub async fn post_handler(
 
 /// `GET /graphql`: GraphiQL without a `query` parameter; otherwise a query (never a
 /// mutation or subscription, which get 405).
-pub async fn get_handler(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let has_query = raw
-        .as_deref()
-        .is_some_and(|r| url::form_urlencoded::parse(r.as_bytes()).any(|(k, _)| k == "query"));
+pub async fn get_handler(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+    let has_query =
+        raw.as_deref().is_some_and(|r| url::form_urlencoded::parse(r.as_bytes()).any(|(k, _)| k == "query"));
     let Some(raw) = raw.filter(|_| has_query) else {
         // No `query` parameter: the page for people.
-        return Html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql/ws")
-                .finish(),
-        )
-        .into_response();
+        return Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish())
+            .into_response();
     };
     let request = match async_graphql::http::parse_query_string(&raw) {
         Ok(request) => request,
         Err(e) => {
-            return reject(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                &format!("malformed GraphQL GET request: {e}"),
-            );
+            return reject(StatusCode::BAD_REQUEST, "BAD_REQUEST", &format!("malformed GraphQL GET request: {e}"));
         }
     };
     if let Some(ty) = operation_type(&request)
@@ -140,9 +114,7 @@ pub async fn get_handler(
             "METHOD_NOT_ALLOWED",
             "mutations and subscriptions are not accepted over GET: use POST (or the WebSocket)",
         );
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
     let caller = match caller_from_headers(&state, &headers).await {
@@ -159,16 +131,13 @@ fn operation_type(request: &async_graphql::Request) -> Option<OperationType> {
     let document = async_graphql::parser::parse_query(&request.query).ok()?;
     match (&document.operations, request.operation_name.as_deref()) {
         (DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops
-            .iter()
-            .find(|(n, _)| n.as_str() == name)
-            .map(|(_, op)| op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(name)) => {
+            ops.iter().find(|(n, _)| n.as_str() == name).map(|(_, op)| op.node.ty)
+        }
         // Several operations and no name: refuse if any of them writes.
-        (DocumentOperations::Multiple(ops), None) => ops
-            .values()
-            .map(|op| op.node.ty)
-            .find(|ty| *ty != OperationType::Query)
-            .or(Some(OperationType::Query)),
+        (DocumentOperations::Multiple(ops), None) => {
+            ops.values().map(|op| op.node.ty).find(|ty| *ty != OperationType::Query).or(Some(OperationType::Query))
+        }
     }
 }
 
@@ -183,63 +152,44 @@ pub async fn ws_handler(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     if let Some(origin) = headers.get(header::ORIGIN) {
-        let allowed = origin
-            .to_str()
-            .is_ok_and(|o| origin_allowed(&state, &headers, o));
+        let allowed = origin.to_str().is_ok_and(|o| origin_allowed(&state, &headers, o));
         if !allowed {
-            return reject(
-                StatusCode::FORBIDDEN,
-                "FORBIDDEN",
-                "this origin may not open GraphQL WebSockets",
-            );
+            return reject(StatusCode::FORBIDDEN, "FORBIDDEN", "this origin may not open GraphQL WebSockets");
         }
     }
     // The schema is chosen before the key arrives in `connection_init`, so in production
     // mode WebSockets never serve introspection.
     let schema = state.closed_schema.clone();
-    upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |stream| {
-            GraphQLWebSocket::new(stream, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    let token = payload
-                        .get("Authorization")
-                        .or_else(|| payload.get("authorization"))
-                        .and_then(|v| v.as_str())
-                        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_owned());
-                    let caller = match token {
-                        None => Caller::Anonymous,
-                        Some(token) => caller_from_token(&state, &token)
-                            .await
-                            .map_err(|_| async_graphql::Error::new("internal error"))?,
-                    };
-                    let mut data = Data::default();
-                    data.insert(caller);
-                    Ok(data)
-                })
-                .serve()
-        })
+    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |stream| {
+        GraphQLWebSocket::new(stream, schema, protocol)
+            .on_connection_init(move |payload| async move {
+                let token = payload
+                    .get("Authorization")
+                    .or_else(|| payload.get("authorization"))
+                    .and_then(|v| v.as_str())
+                    .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_owned());
+                let caller = match token {
+                    None => Caller::Anonymous,
+                    Some(token) => caller_from_token(&state, &token)
+                        .await
+                        .map_err(|_| async_graphql::Error::new("internal error"))?,
+                };
+                let mut data = Data::default();
+                data.insert(caller);
+                Ok(data)
+            })
+            .serve()
+    })
 }
 
 /// An `Origin` is allowed when configured, when it is the public base URL's, or when it
 /// is this very host (the page was served by us).
 fn origin_allowed(state: &AppState, headers: &HeaderMap, origin: &str) -> bool {
     let origin = origin.trim_end_matches('/');
-    if state
-        .config
-        .storefront_origins
-        .iter()
-        .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(origin))
-    {
+    if state.config.storefront_origins.iter().any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(origin)) {
         return true;
     }
-    if state
-        .config
-        .base_url()
-        .origin()
-        .ascii_serialization()
-        .eq_ignore_ascii_case(origin)
-    {
+    if state.config.base_url().origin().ascii_serialization().eq_ignore_ascii_case(origin) {
         return true;
     }
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());

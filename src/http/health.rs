@@ -16,16 +16,10 @@ pub async fn healthz() -> Json<Value> {
 /// Readiness: the database answers too; 503 otherwise.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     match db::ping(&state.db).await {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(json!({ "status": "ready", "database": "ok" })),
-        ),
+        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready", "database": "ok" }))),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check: database unavailable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "database": "unreachable" })),
-            )
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "database": "unreachable" })))
         }
     }
 }

@@ -32,30 +32,18 @@ pub struct AppState {
 impl AppState {
     /// Builds the state and both schemas.
     pub fn new(db: DatabaseConnection, config: ServeConfig) -> Self {
-        let limits = Limits {
-            max_depth: config.max_query_depth,
-            max_complexity: config.max_query_complexity,
-        };
+        let limits = Limits { max_depth: config.max_query_depth, max_complexity: config.max_query_complexity };
         let open_schema = gql::build(db.clone(), limits, true);
         let closed_schema = match config.mode {
             Mode::Demo => open_schema.clone(),
             Mode::Production => gql::build(db.clone(), limits, false),
         };
-        AppState {
-            db,
-            config: Arc::new(config),
-            open_schema,
-            closed_schema,
-        }
+        AppState { db, config: Arc::new(config), open_schema, closed_schema }
     }
 
     /// The schema this caller is served from.
     pub fn schema_for(&self, caller: &Caller) -> &AppSchema {
-        if caller.has_valid_key() {
-            &self.open_schema
-        } else {
-            &self.closed_schema
-        }
+        if caller.has_valid_key() { &self.open_schema } else { &self.closed_schema }
     }
 }
 
@@ -64,18 +52,12 @@ pub fn router(state: AppState) -> Router {
     let timeout = state.config.request_timeout();
     let body_limit = state.config.max_body_bytes;
     Router::new()
-        .route(
-            "/graphql",
-            get(graphql::get_handler).post(graphql::post_handler),
-        )
+        .route("/graphql", get(graphql::get_handler).post(graphql::post_handler))
         .route("/graphql/ws", get(graphql::ws_handler))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -2,9 +2,7 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use crate::domain::account::NewAccount;
 use crate::entities::{account, event, ticket_type};
@@ -12,14 +10,8 @@ use crate::entities::{account, event, ticket_type};
 use super::{ServiceResult, UserError, UserErrorCode, now};
 
 /// The account with this slug, if any.
-pub async fn find_by_slug(
-    db: &impl ConnectionTrait,
-    slug: &str,
-) -> ServiceResult<Option<account::Model>> {
-    Ok(account::Entity::find()
-        .filter(account::Column::Slug.eq(slug))
-        .one(db)
-        .await?)
+pub async fn find_by_slug(db: &impl ConnectionTrait, slug: &str) -> ServiceResult<Option<account::Model>> {
+    Ok(account::Entity::find().filter(account::Column::Slug.eq(slug)).one(db).await?)
 }
 
 /// The account with this id, if any.
@@ -30,12 +22,9 @@ pub async fn find(db: &impl ConnectionTrait, id: i64) -> ServiceResult<Option<ac
 /// Opens a new account; the slug must be free.
 pub async fn create(db: &impl ConnectionTrait, new: &NewAccount) -> ServiceResult<account::Model> {
     if find_by_slug(db, new.slug.as_str()).await?.is_some() {
-        return Err(UserError::new(
-            "slug",
-            UserErrorCode::Taken,
-            format!("the slug `{}` is taken", new.slug.as_str()),
-        )
-        .into());
+        return Err(
+            UserError::new("slug", UserErrorCode::Taken, format!("the slug `{}` is taken", new.slug.as_str())).into()
+        );
     }
     let row = account::ActiveModel {
         slug: Set(new.slug.as_str().to_owned()),
@@ -50,10 +39,7 @@ pub async fn create(db: &impl ConnectionTrait, new: &NewAccount) -> ServiceResul
 }
 
 /// An account's events, soonest first.
-pub async fn events(
-    db: &impl ConnectionTrait,
-    account_id: i64,
-) -> ServiceResult<Vec<event::Model>> {
+pub async fn events(db: &impl ConnectionTrait, account_id: i64) -> ServiceResult<Vec<event::Model>> {
     Ok(event::Entity::find()
         .filter(event::Column::AccountId.eq(account_id))
         .order_by_asc(event::Column::StartsAt)

@@ -7,9 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use sha2::{Digest, Sha256};
 
 use crate::domain::api_key::{KeyName, Scope};
@@ -72,10 +70,7 @@ pub async fn create(
 }
 
 /// The principal for a presented key, or `None` when it is unknown or revoked.
-pub async fn authenticate(
-    db: &impl ConnectionTrait,
-    presented: &str,
-) -> ServiceResult<Option<Principal>> {
+pub async fn authenticate(db: &impl ConnectionTrait, presented: &str) -> ServiceResult<Option<Principal>> {
     if presented.len() != KEY_LEN || !presented.starts_with(KEY_PREFIX) {
         return Ok(None);
     }
@@ -89,12 +84,7 @@ pub async fn authenticate(
         tracing::error!(key_id = key.id, scope = %key.scope, "stored API key has an unknown scope");
         return Ok(None);
     };
-    Ok(Some(Principal {
-        account_id: key.account_id,
-        key_id: key.id,
-        key_name: key.name,
-        scope,
-    }))
+    Ok(Some(Principal { account_id: key.account_id, key_id: key.id, key_name: key.name, scope }))
 }
 
 /// Records that a key was used, at most once a minute per key (a write per request
@@ -105,21 +95,14 @@ pub async fn touch(db: &impl ConnectionTrait, key_id: i64) -> ServiceResult<()> 
     api_key::Entity::update_many()
         .col_expr(api_key::Column::LastUsedAt, Expr::value(now))
         .filter(api_key::Column::Id.eq(key_id))
-        .filter(
-            api_key::Column::LastUsedAt
-                .is_null()
-                .or(api_key::Column::LastUsedAt.lt(stale)),
-        )
+        .filter(api_key::Column::LastUsedAt.is_null().or(api_key::Column::LastUsedAt.lt(stale)))
         .exec(db)
         .await?;
     Ok(())
 }
 
 /// The account's keys, newest first, revoked ones included.
-pub async fn list(
-    db: &impl ConnectionTrait,
-    account_id: i64,
-) -> ServiceResult<Vec<api_key::Model>> {
+pub async fn list(db: &impl ConnectionTrait, account_id: i64) -> ServiceResult<Vec<api_key::Model>> {
     Ok(api_key::Entity::find()
         .filter(api_key::Column::AccountId.eq(account_id))
         .order_by_desc(api_key::Column::Id)
@@ -128,18 +111,9 @@ pub async fn list(
 }
 
 /// Revokes one of the account's keys; a key of another account is "not found".
-pub async fn revoke(
-    db: &impl ConnectionTrait,
-    account_id: i64,
-    key_id: i64,
-) -> ServiceResult<api_key::Model> {
-    let not_found = || {
-        UserError::new(
-            "id",
-            UserErrorCode::NotFound,
-            format!("no API key with id {key_id} in this account"),
-        )
-    };
+pub async fn revoke(db: &impl ConnectionTrait, account_id: i64, key_id: i64) -> ServiceResult<api_key::Model> {
+    let not_found =
+        || UserError::new("id", UserErrorCode::NotFound, format!("no API key with id {key_id} in this account"));
     let key = api_key::Entity::find_by_id(key_id)
         .filter(api_key::Column::AccountId.eq(account_id))
         .one(db)
@@ -159,9 +133,6 @@ mod tests {
 
     #[test]
     fn hashes_are_hex_sha256() {
-        assert_eq!(
-            hash("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

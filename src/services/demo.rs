@@ -4,9 +4,7 @@
 //! exercises rounding and allocation.
 
 use chrono::{Duration, Timelike};
-use sea_orm::{
-    ActiveModelTrait, DbErr, EntityTrait, PaginatorTrait, Set, SqlErr, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, DbErr, EntityTrait, PaginatorTrait, Set, SqlErr, TransactionTrait};
 
 use crate::domain::account::NewAccount;
 use crate::domain::api_key::{KeyName, Scope};
@@ -41,8 +39,7 @@ fn is_unique_violation(e: &DbErr) -> bool {
 }
 
 async fn seed(txn: &sea_orm::DatabaseTransaction) -> ServiceResult<CreatedKey> {
-    let new = NewAccount::parse(DEMO_SLUG, "Demo Tickets", "EUR", "19", true)
-        .expect("demo settings are valid");
+    let new = NewAccount::parse(DEMO_SLUG, "Demo Tickets", "EUR", "19", true).expect("demo settings are valid");
     let shop = accounts::create(txn, &new).await?;
     let created = now();
     let evening = |days: i64| {
@@ -75,11 +72,9 @@ async fn seed(txn: &sea_orm::DatabaseTransaction) -> ServiceResult<CreatedKey> {
     .insert(txn)
     .await?;
 
-    for (event_id, name, price, capacity) in [
-        (jazz.id, "Standing", 1999, Some(500)),
-        (jazz.id, "Seated", 3500, Some(120)),
-        (film.id, "Day pass", 750, None),
-    ] {
+    for (event_id, name, price, capacity) in
+        [(jazz.id, "Standing", 1999, Some(500)), (jazz.id, "Seated", 3500, Some(120)), (film.id, "Day pass", 750, None)]
+    {
         ticket_type::ActiveModel {
             account_id: Set(shop.id),
             event_id: Set(event_id),
@@ -96,73 +91,20 @@ async fn seed(txn: &sea_orm::DatabaseTransaction) -> ServiceResult<CreatedKey> {
     }
 
     // (code, percent_off_bp, amount_off, usage_limit, max_per_customer, description)
-    let codes: [(
-        &str,
-        Option<i32>,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        &str,
-    ); 6] = [
-        (
-            "NEWS10",
-            Some(1000),
-            None,
-            None,
-            None,
-            "Newsletter subscribers: 10% off",
-        ),
-        (
-            "FRIEND5",
-            None,
-            Some(500),
-            None,
-            None,
-            "5 EUR off for a friend",
-        ),
-        (
-            "MARIA15",
-            Some(1500),
-            None,
-            None,
-            None,
-            "Influencer Maria: 15% off",
-        ),
-        (
-            "ALEX15",
-            Some(1500),
-            None,
-            None,
-            None,
-            "Influencer Alex: 15% off",
-        ),
-        (
-            "JANE15",
-            Some(1500),
-            None,
-            None,
-            None,
-            "Influencer Jane: 15% off",
-        ),
-        (
-            "FREEPASS",
-            Some(10000),
-            None,
-            Some(100),
-            Some(1),
-            "100 free tickets, one per buyer",
-        ),
+    type DemoCode = (&'static str, Option<i32>, Option<i64>, Option<i64>, Option<i64>, &'static str);
+    let codes: [DemoCode; 6] = [
+        ("NEWS10", Some(1000), None, None, None, "Newsletter subscribers: 10% off"),
+        ("FRIEND5", None, Some(500), None, None, "5 EUR off for a friend"),
+        ("MARIA15", Some(1500), None, None, None, "Influencer Maria: 15% off"),
+        ("ALEX15", Some(1500), None, None, None, "Influencer Alex: 15% off"),
+        ("JANE15", Some(1500), None, None, None, "Influencer Jane: 15% off"),
+        ("FREEPASS", Some(10000), None, Some(100), Some(1), "100 free tickets, one per buyer"),
     ];
     for (code, percent, amount, usage_limit, max_per_customer, description) in codes {
         promo_code::ActiveModel {
             account_id: Set(shop.id),
             code: Set(code.into()),
-            discount_type: Set(if percent.is_some() {
-                "PERCENTAGE"
-            } else {
-                "FIXED_AMOUNT"
-            }
-            .into()),
+            discount_type: Set(if percent.is_some() { "PERCENTAGE" } else { "FIXED_AMOUNT" }.into()),
             percent_off_bp: Set(percent),
             amount_off: Set(amount),
             event_id: Set(None),

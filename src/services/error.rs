@@ -28,11 +28,7 @@ impl UserError {
     /// A user error on `field` (a dotted path such as `input.name`).
     pub fn new(field: &str, code: UserErrorCode, message: impl Into<String>) -> Self {
         UserError {
-            field: field
-                .split('.')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            field: field.split('.').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
             code,
             message: message.into(),
         }

@@ -21,6 +21,7 @@ pub enum ApiKeyScope {
 /// An API key of the account. The secret itself is shown once, when created.
 pub struct ApiKey(pub api_key::Model);
 
+/// An API key of the account. The secret itself is shown once, when created.
 #[Object]
 impl ApiKey {
     /// The key's id.

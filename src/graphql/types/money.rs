@@ -16,9 +16,6 @@ pub struct Money {
 
 impl From<domain::Money> for Money {
     fn from(m: domain::Money) -> Self {
-        Money {
-            amount: m.to_string(),
-            currency: m.currency().code().to_owned(),
-        }
+        Money { amount: m.to_string(), currency: m.currency().code().to_owned() }
     }
 }

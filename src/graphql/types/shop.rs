@@ -22,6 +22,7 @@ impl Shop {
     }
 }
 
+/// A shop: one organizer's account, with one currency and one VAT setting.
 #[Object]
 impl Shop {
     /// The shop's id.
@@ -51,9 +52,7 @@ impl Shop {
 
     /// Default VAT rate in percent as a decimal string, e.g. "19.00".
     async fn vat_rate(&self) -> async_graphql::Result<String> {
-        VatRate::from_basis_points(self.0.vat_rate_bp.into())
-            .map(|r| r.to_string())
-            .map_err(|e| internal(&e))
+        VatRate::from_basis_points(self.0.vat_rate_bp.into()).map(|r| r.to_string()).map_err(|e| internal(&e))
     }
 
     /// The shop's events, soonest first.
@@ -62,14 +61,7 @@ impl Shop {
         let currency = self.parsed_currency()?;
         let default_vat = self.0.vat_rate_bp;
         let rows = errors::query(accounts::events(db, self.0.id).await)?;
-        Ok(rows
-            .into_iter()
-            .map(|e| Event {
-                row: e,
-                currency,
-                default_vat,
-            })
-            .collect())
+        Ok(rows.into_iter().map(|e| Event { row: e, currency, default_vat }).collect())
     }
 }
 
@@ -80,6 +72,7 @@ pub struct Event {
     default_vat: i32,
 }
 
+/// An event tickets are sold for.
 #[Object]
 impl Event {
     /// The event's id.
@@ -105,18 +98,10 @@ impl Event {
     /// The ticket types on sale for it.
     async fn ticket_types(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TicketType>> {
         let loader = ctx.data_unchecked::<DataLoader<TicketTypesByEvent>>();
-        let rows = loader
-            .load_one(self.row.id)
-            .await
-            .map_err(|e| internal(&*e))?
-            .unwrap_or_default();
+        let rows = loader.load_one(self.row.id).await.map_err(|e| internal(&*e))?.unwrap_or_default();
         Ok(rows
             .into_iter()
-            .map(|t| TicketType {
-                row: t,
-                currency: self.currency,
-                default_vat: self.default_vat,
-            })
+            .map(|t| TicketType { row: t, currency: self.currency, default_vat: self.default_vat })
             .collect())
     }
 }
@@ -128,6 +113,7 @@ pub struct TicketType {
     default_vat: i32,
 }
 
+/// A kind of ticket with its price.
 #[Object]
 impl TicketType {
     /// The ticket type's id; what cart mutations take.
@@ -148,9 +134,7 @@ impl TicketType {
     /// VAT rate in percent as a decimal string, e.g. "19.00".
     async fn vat_rate(&self) -> async_graphql::Result<String> {
         let bp = self.row.vat_rate_bp.unwrap_or(self.default_vat);
-        VatRate::from_basis_points(bp.into())
-            .map(|r| r.to_string())
-            .map_err(|e| internal(&e))
+        VatRate::from_basis_points(bp.into()).map(|r| r.to_string()).map_err(|e| internal(&e))
     }
 
     /// Tickets available in total; null when unlimited.

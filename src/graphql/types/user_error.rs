@@ -30,11 +30,7 @@ pub struct UserError {
 
 impl From<services::UserError> for UserError {
     fn from(e: services::UserError) -> Self {
-        UserError {
-            field: e.field,
-            code: e.code.into(),
-            message: e.message,
-        }
+        UserError { field: e.field, code: e.code.into(), message: e.message }
     }
 }
 

@@ -1,0 +1,399 @@
+//! The foundation: demo data, hardening at the mount, API keys, scopes, tenants, health.
+
+use reqwest::StatusCode;
+use sea_orm::{EntityTrait, PaginatorTrait};
+use serde_json::{Value, json};
+use tixshop::config::Mode;
+use tixshop::domain::account::NewAccount;
+use tixshop::domain::api_key::{KeyName, Scope};
+use tixshop::entities::{account, api_key};
+use tixshop::services::{accounts, api_keys};
+use tixshop::startup::Application;
+
+use crate::helpers::{TestApp, spawn_app, spawn_app_with, test_config};
+
+const SHOP_QUERY: &str = r#"{ shop(slug: "demo") { name currency pricesIncludeVat vatRate
+    events { name ticketTypes { name price { amount currency } vatRate } } } }"#;
+
+const CREATE_KEY: &str = r#"mutation($name: String!, $scope: ApiKeyScope!) {
+    createApiKey(input: { name: $name, scope: $scope }) {
+        secret apiKey { id name scope } userErrors { field code message } } }"#;
+
+async fn key_count(app: &TestApp) -> u64 {
+    api_key::Entity::find().count(&app.db).await.unwrap()
+}
+
+fn error_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"))
+}
+
+#[tokio::test]
+async fn the_demo_shop_is_served_to_anonymous_buyers() {
+    let app = spawn_app().await;
+    let body = app.gql(SHOP_QUERY, json!({})).await;
+    let shop = &body["data"]["shop"];
+    assert_eq!(shop["name"], "Demo Tickets");
+    assert_eq!(shop["currency"], "EUR");
+    assert_eq!(shop["pricesIncludeVat"], true);
+    assert_eq!(shop["vatRate"], "19.00");
+    let prices: Vec<(String, String)> = shop["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| e["ticketTypes"].as_array().unwrap().clone())
+        .map(|t| (t["name"].as_str().unwrap().to_owned(), t["price"]["amount"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        prices,
+        vec![
+            ("Standing".into(), "19.99".into()),
+            ("Seated".into(), "35.00".into()),
+            ("Day pass".into(), "7.50".into())
+        ]
+    );
+    assert_eq!(app.gql(r#"{ shop(slug: "nope") { name } }"#, json!({})).await["data"]["shop"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_second_start_does_not_seed_again() {
+    let app = spawn_app().await;
+    let again = Application::build(test_config(&app.database_url)).await.expect("second start");
+    assert!(again.demo_admin_key().is_none(), "the second start must not print a new key");
+    assert_eq!(account::Entity::find().count(&app.db).await.unwrap(), 1);
+    assert_eq!(key_count(&app).await, 1);
+}
+
+#[tokio::test]
+async fn a_mutation_over_get_is_405_and_not_executed() {
+    let app = spawn_app().await;
+    let query = r#"mutation { createApiKey(input: { name: "via-get", scope: READ }) { secret } }"#;
+    let response = app
+        .http
+        .get(format!("{}/graphql", app.address))
+        .query(&[("query", query)])
+        .headers(app.admin_headers())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "POST");
+    assert_eq!(key_count(&app).await, 1);
+
+    // A named mutation among several operations is caught too.
+    let doc = "query Q { __typename } mutation M { revokeApiKey(id: \"1\") { userErrors { code } } }";
+    let response = app
+        .http
+        .get(format!("{}/graphql", app.address))
+        .query(&[("query", doc), ("operationName", "M")])
+        .headers(app.admin_headers())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+
+    // Queries over GET work; GET without a query serves GraphiQL.
+    let response =
+        app.http.get(format!("{}/graphql", app.address)).query(&[("query", "{ __typename }")]).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.unwrap()["data"]["__typename"], "Query");
+    let page = app.http.get(format!("{}/graphql", app.address)).send().await.unwrap().text().await.unwrap();
+    assert!(page.to_lowercase().contains("graphiql"));
+}
+
+#[tokio::test]
+async fn only_json_posts_are_accepted() {
+    let app = spawn_app().await;
+    let body = json!({ "query": r#"mutation { createApiKey(input: { name: "csrf", scope: ADMIN }) { secret } }"# });
+    for content_type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"] {
+        let response = app
+            .http
+            .post(format!("{}/graphql", app.address))
+            .headers(app.admin_headers())
+            .header("content-type", content_type)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{content_type}");
+    }
+    assert_eq!(key_count(&app).await, 1, "nothing executed");
+
+    let response = app
+        .http
+        .post(format!("{}/graphql", app.address))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(response.json::<Value>().await.unwrap()["errors"][0]["extensions"]["code"], "BAD_REQUEST");
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused() {
+    let app = spawn_app_with(|c| c.max_body_bytes = 2048).await;
+    let padding = "x".repeat(4096);
+    let response = app
+        .http
+        .post(format!("{}/graphql", app.address))
+        .json(&json!({ "query": format!("{{ __typename }} # {padding}") }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn too_deep_or_too_complex_operations_are_refused_before_any_resolver_runs() {
+    let app = spawn_app_with(|c| {
+        c.max_query_depth = 2;
+        c.max_query_complexity = 20;
+    })
+    .await;
+    let shallow = r#"mutation { createApiKey(input: { name: "shallow", scope: READ }) { secret } }"#;
+    let body = app.gql_admin(shallow, json!({})).await;
+    assert!(body["errors"].is_null(), "depth 2 is allowed: {body}");
+    assert_eq!(key_count(&app).await, 2);
+
+    let deep = r#"mutation { createApiKey(input: { name: "deep", scope: READ }) { apiKey { id } } }"#;
+    let body = app.gql_admin(deep, json!({})).await;
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("nested too deep"), "{body}");
+    assert!(body["data"].is_null());
+    assert_eq!(key_count(&app).await, 2, "the resolver did not run");
+
+    // 21 aliased creations weigh 42 > 20: refused as a whole, none created.
+    let many: String = (0..21)
+        .map(|i| format!("k{i}: createApiKey(input: {{ name: \"k{i}\", scope: READ }}) {{ secret }}\n"))
+        .collect();
+    let body = app.gql_admin(&format!("mutation {{ {many} }}"), json!({})).await;
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("too complex"), "{body}");
+    assert_eq!(key_count(&app).await, 2, "no resolver ran");
+}
+
+#[tokio::test]
+async fn production_mode_keeps_introspection_and_suggestions_for_key_holders() {
+    let app = spawn_app_with(|c| c.mode = Mode::Production).await;
+    let introspect = "{ __schema { queryType { name } } }";
+    let anonymous = app.gql(introspect, json!({})).await;
+    assert!(anonymous["data"]["__schema"].is_null(), "anonymous introspection refused: {anonymous}");
+    let keyed = app.gql_admin(introspect, json!({})).await;
+    assert_eq!(keyed["data"]["__schema"]["queryType"]["name"], "Query", "{keyed}");
+
+    let typo = r#"{ shopp(slug: "demo") { name } }"#;
+    let anonymous = app.gql(typo, json!({})).await.to_string();
+    assert!(!anonymous.contains("Did you mean"), "{anonymous}");
+    let keyed = app.gql_admin(typo, json!({})).await.to_string();
+    assert!(keyed.contains("Did you mean"), "{keyed}");
+
+    // The public storefront still works anonymously.
+    assert_eq!(app.gql(SHOP_QUERY, json!({})).await["data"]["shop"]["name"], "Demo Tickets");
+}
+
+#[tokio::test]
+async fn demo_mode_is_open_for_graphiql() {
+    let app = spawn_app().await;
+    let body = app.gql("{ __schema { queryType { name } } }", json!({})).await;
+    assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query");
+    let typo = app.gql(r#"{ shopp(slug: "demo") { name } }"#, json!({})).await.to_string();
+    assert!(typo.contains("Did you mean"), "{typo}");
+}
+
+#[tokio::test]
+async fn admin_fields_need_a_valid_key() {
+    let app = spawn_app().await;
+    let viewer = "{ viewer { scope keyName account { slug } } }";
+    assert_eq!(error_code(&app.gql(viewer, json!({})).await), "UNAUTHENTICATED");
+    let forged = format!("tix_{}", "A".repeat(43));
+    for bad in ["nonsense", forged.as_str()] {
+        assert_eq!(error_code(&app.gql_as(Some(bad), viewer, json!({})).await), "UNAUTHENTICATED");
+    }
+    let body = app.gql_admin(viewer, json!({})).await;
+    assert_eq!(
+        body["data"]["viewer"],
+        json!({ "scope": "ADMIN", "keyName": "demo admin", "account": { "slug": "demo" } })
+    );
+}
+
+#[tokio::test]
+async fn a_read_key_reads_but_cannot_write() {
+    let app = spawn_app().await;
+    let created = app.gql_admin(CREATE_KEY, json!({ "name": "dashboard", "scope": "READ" })).await;
+    let payload = &created["data"]["createApiKey"];
+    assert_eq!(payload["userErrors"], json!([]));
+    assert_eq!(payload["apiKey"]["scope"], "READ");
+    let read_key = payload["secret"].as_str().unwrap().to_owned();
+
+    let viewer = app.gql_as(Some(&read_key), "{ viewer { scope } apiKeys { name } }", json!({})).await;
+    assert_eq!(viewer["data"]["viewer"]["scope"], "READ");
+    assert_eq!(viewer["data"]["apiKeys"].as_array().unwrap().len(), 2);
+
+    let before = key_count(&app).await;
+    let refused = app.gql_as(Some(&read_key), CREATE_KEY, json!({ "name": "sneaky", "scope": "ADMIN" })).await;
+    assert_eq!(error_code(&refused), "FORBIDDEN");
+    let refused =
+        app.gql_as(Some(&read_key), r#"mutation { revokeApiKey(id: "1") { apiKey { id } } }"#, json!({})).await;
+    assert_eq!(error_code(&refused), "FORBIDDEN");
+    assert_eq!(key_count(&app).await, before);
+    let anonymous = app.gql(CREATE_KEY, json!({ "name": "anon", "scope": "ADMIN" })).await;
+    assert_eq!(error_code(&anonymous), "UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn key_creation_validates_and_previews() {
+    let app = spawn_app().await;
+    let body = app.gql_admin(CREATE_KEY, json!({ "name": "   ", "scope": "READ" })).await;
+    let payload = &body["data"]["createApiKey"];
+    assert_eq!(payload["userErrors"][0]["field"], json!(["input", "name"]));
+    assert_eq!(payload["userErrors"][0]["code"], "INVALID");
+    assert_eq!(payload["secret"], Value::Null);
+
+    let dry = r#"mutation { createApiKey(input: { name: "preview", scope: READ }, dryRun: true) { secret apiKey { id } userErrors { code } } }"#;
+    let body = app.gql_admin(dry, json!({})).await;
+    assert_eq!(body["data"]["createApiKey"], json!({ "secret": null, "apiKey": null, "userErrors": [] }));
+    assert_eq!(key_count(&app).await, 1, "a dry run writes nothing");
+}
+
+#[tokio::test]
+async fn a_revoked_key_stops_working() {
+    let app = spawn_app().await;
+    let created = app.gql_admin(CREATE_KEY, json!({ "name": "temp", "scope": "READ" })).await;
+    let secret = created["data"]["createApiKey"]["secret"].as_str().unwrap().to_owned();
+    let id = created["data"]["createApiKey"]["apiKey"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.gql_as(Some(&secret), "{ viewer { scope } }", json!({})).await["data"]["viewer"]["scope"], "READ");
+    let revoked = app
+        .gql_admin(
+            "mutation($id: ID!) { revokeApiKey(id: $id) { apiKey { revokedAt } userErrors { code } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert!(revoked["data"]["revokeApiKey"]["apiKey"]["revokedAt"].is_string(), "{revoked}");
+    assert_eq!(error_code(&app.gql_as(Some(&secret), "{ viewer { scope } }", json!({})).await), "UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn a_key_of_one_account_sees_nothing_of_another() {
+    let app = spawn_app().await;
+    let other = NewAccount::parse("other-shop", "Other Shop", "JPY", "10", false).unwrap();
+    let other = accounts::create(&app.db, &other).await.unwrap();
+    let other_key =
+        api_keys::create(&app.db, other.id, &KeyName::parse("b-admin").unwrap(), Scope::Admin).await.unwrap();
+
+    let mine = app.gql_admin("{ viewer { account { slug } } apiKeys { name } }", json!({})).await;
+    assert_eq!(mine["data"]["viewer"]["account"]["slug"], "demo");
+    let names: Vec<&str> =
+        mine["data"]["apiKeys"].as_array().unwrap().iter().map(|k| k["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["demo admin"]);
+
+    let theirs = app
+        .gql_as(Some(&other_key.secret), "{ viewer { account { slug currency } } apiKeys { name } }", json!({}))
+        .await;
+    assert_eq!(theirs["data"]["viewer"]["account"], json!({ "slug": "other-shop", "currency": "JPY" }));
+    assert_eq!(theirs["data"]["apiKeys"], json!([{ "name": "b-admin" }]));
+
+    // Revoking the other account's key by id is "not found", and it keeps working.
+    let attempt = app
+        .gql_admin(
+            "mutation($id: ID!) { revokeApiKey(id: $id) { apiKey { id } userErrors { code field } } }",
+            json!({ "id": other_key.key.id.to_string() }),
+        )
+        .await;
+    assert_eq!(attempt["data"]["revokeApiKey"]["userErrors"], json!([{ "code": "NOT_FOUND", "field": ["id"] }]));
+    let still = app.gql_as(Some(&other_key.secret), "{ viewer { scope } }", json!({})).await;
+    assert_eq!(still["data"]["viewer"]["scope"], "ADMIN");
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = spawn_app().await;
+    let health = app.http.get(format!("{}/healthz", app.address)).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready = app.http.get(format!("{}/readyz", app.address)).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert_eq!(ready.json::<Value>().await.unwrap()["database"], "ok");
+}
+
+#[tokio::test]
+async fn readiness_fails_when_the_database_is_gone() {
+    let app = spawn_app().await;
+    app.db.clone().close().await.unwrap();
+    let ready = app.http.get(format!("{}/readyz", app.address)).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn websockets_speak_both_protocols() {
+    let app = spawn_app().await;
+    for protocol in ["graphql-transport-ws", "graphql-ws"] {
+        let mut ws = app.ws(protocol, &[]).await.expect("connects");
+        ws.init(json!({})).await;
+        ws.start("1", r#"{ shop(slug: "demo") { name } }"#, json!({})).await;
+        assert_eq!(ws.next_payload().await["data"]["shop"]["name"], "Demo Tickets", "{protocol}");
+    }
+    // An API key in connection_init authenticates the socket.
+    let mut ws = app.ws("graphql-transport-ws", &[]).await.unwrap();
+    ws.init(json!({ "Authorization": format!("Bearer {}", app.admin_key) })).await;
+    ws.start("1", "{ viewer { scope } }", json!({})).await;
+    assert_eq!(ws.next_payload().await["data"]["viewer"]["scope"], "ADMIN");
+}
+
+#[tokio::test]
+async fn websockets_check_the_origin() {
+    let app = spawn_app_with(|c| c.storefront_origins = vec!["https://shop.example.com".into()]).await;
+    let refused = app.ws("graphql-transport-ws", &[("origin", "https://evil.example")]).await;
+    assert!(refused.is_err_and(|e| e.contains("403")), "a foreign origin is refused");
+    let allowed = app.ws("graphql-transport-ws", &[("origin", "https://shop.example.com")]).await;
+    assert!(allowed.is_ok(), "a configured origin is allowed");
+    let own = format!("http://127.0.0.1:{}", app.port);
+    assert!(app.ws("graphql-transport-ws", &[("origin", own.as_str())]).await.is_ok(), "our own origin is allowed");
+}
+
+#[tokio::test]
+async fn the_committed_schema_is_fresh() {
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
+    assert!(
+        committed == tixshop::graphql::sdl(),
+        "schema.graphql is stale: run `cargo run -- export-schema > schema.graphql` and commit it"
+    );
+}
+
+/// An assistant reads the schema's descriptions to act: every type, field, argument,
+/// input field and enum value of ours has one.
+#[tokio::test]
+async fn every_part_of_the_schema_is_described() {
+    let app = spawn_app().await;
+    let query = r#"{ __schema { types { name description
+        fields(includeDeprecated: true) { name description args { name description } }
+        inputFields { name description }
+        enumValues(includeDeprecated: true) { name description } } } }"#;
+    let body = app.gql(query, json!({})).await;
+    let mut missing = vec![];
+    for t in body["data"]["__schema"]["types"].as_array().unwrap() {
+        let name = t["name"].as_str().unwrap();
+        if name.starts_with("__") || ["String", "Boolean", "Int", "Float", "ID"].contains(&name) {
+            continue;
+        }
+        let described = |v: &Value| v["description"].as_str().is_some_and(|d| !d.trim().is_empty());
+        if !described(t) {
+            missing.push(name.to_owned());
+        }
+        for f in t["fields"].as_array().into_iter().flatten() {
+            if !described(f) {
+                missing.push(format!("{name}.{}", f["name"]));
+            }
+            for a in f["args"].as_array().into_iter().flatten() {
+                if !described(a) {
+                    missing.push(format!("{name}.{}({})", f["name"], a["name"]));
+                }
+            }
+        }
+        for list in ["inputFields", "enumValues"] {
+            for v in t[list].as_array().into_iter().flatten() {
+                if !described(v) {
+                    missing.push(format!("{name}.{}", v["name"]));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "undescribed: {missing:?}");
+}
