@@ -12,8 +12,8 @@ use clap::{Args, ValueEnum};
 /// How open the server is to anonymous callers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
-    /// Introspection and field suggestions for everyone, the example storefront at `/`,
-    /// the demo shop seeded into an empty database. The default, so GraphiQL works at once.
+    /// Introspection and field suggestions for everyone, the demo shop seeded into an
+    /// empty database. The default, so GraphiQL works at once.
     Demo,
     /// Introspection and suggestions only for requests with a valid API key; nothing seeded.
     Production,
@@ -47,7 +47,7 @@ pub struct ServeConfig {
     #[arg(long, env = "TIXSHOP_BIND", default_value = "127.0.0.1:8000")]
     pub bind: SocketAddr,
 
-    /// `demo` (open introspection, example storefront, demo data) or `production`.
+    /// `demo` (open introspection, demo data) or `production`.
     #[arg(long, env = "TIXSHOP_MODE", value_enum, default_value = "demo")]
     pub mode: Mode,
 

@@ -6,5 +6,7 @@
 pub mod account;
 pub mod api_key;
 pub mod money;
+pub mod pricing;
+pub mod promo;
 
 pub use money::{Currency, Money, MoneyError, VatRate};
