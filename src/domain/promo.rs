@@ -195,6 +195,176 @@ impl PromoLifecycle {
     }
 }
 
+/// A validation rule of a promo code's settings; each has its own API error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromoRule {
+    /// Code charset or length.
+    InvalidCode,
+    /// percentOff outside 1–100 or with more than two decimals.
+    InvalidPercentOff,
+    /// amountOff ≤ 0, not a decimal, or with more decimals than the currency has.
+    InvalidAmountOff,
+    /// percentOff/amountOff missing or present against discountType.
+    DiscountTypeMismatch,
+    /// expiresAt is not in the future.
+    ExpiresAtInPast,
+    /// usageLimit < 1.
+    InvalidUsageLimit,
+    /// maxPerCustomer < 1.
+    InvalidMaxPerCustomer,
+    /// description longer than 500 characters.
+    InvalidDescription,
+}
+
+/// One broken rule, on one field (camelCase input name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleViolation {
+    /// The input field, e.g. `percentOff`.
+    pub field: &'static str,
+    /// The rule.
+    pub rule: PromoRule,
+    /// What to do about it.
+    pub message: String,
+}
+
+/// A code's settings as submitted (for an update: the stored ones with the changes
+/// applied), not yet validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromoFields {
+    /// The code string as typed.
+    pub code: String,
+    /// Percentage or fixed amount.
+    pub discount_type: DiscountType,
+    /// Decimal string, for PERCENTAGE.
+    pub percent_off: Option<String>,
+    /// Decimal string in the account currency, for FIXED_AMOUNT.
+    pub amount_off: Option<String>,
+    /// Expiry instant.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Total redemptions allowed.
+    pub usage_limit: Option<i64>,
+    /// Redemptions allowed per buyer email.
+    pub max_per_customer: Option<i64>,
+    /// Free text for the organizer (and the buyer's "applied" line).
+    pub description: Option<String>,
+}
+
+/// Settings that passed every rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidPromo {
+    /// Normalized code.
+    pub code: PromoCodeString,
+    /// The discount.
+    pub discount: Discount,
+    /// Expiry instant.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Total cap.
+    pub usage_limit: Option<i64>,
+    /// Per-buyer cap.
+    pub max_per_customer: Option<i64>,
+    /// Trimmed, `None` when blank.
+    pub description: Option<String>,
+}
+
+/// Checks every rule and reports all broken ones at once. `expiry_changed` is false on
+/// an update that leaves `expiresAt` alone, so an expired code can still be edited.
+pub fn validate(
+    fields: &PromoFields,
+    currency: super::Currency,
+    now: DateTime<Utc>,
+    expiry_changed: bool,
+) -> Result<ValidPromo, Vec<RuleViolation>> {
+    let mut errors = vec![];
+    let mut fail = |field: &'static str, rule: PromoRule, message: String| {
+        errors.push(RuleViolation { field, rule, message });
+    };
+
+    let code =
+        PromoCodeString::parse(&fields.code).map_err(|e| fail("code", PromoRule::InvalidCode, e.to_string())).ok();
+
+    let discount = match fields.discount_type {
+        DiscountType::Percentage => {
+            if fields.amount_off.is_some() {
+                fail(
+                    "amountOff",
+                    PromoRule::DiscountTypeMismatch,
+                    "a PERCENTAGE code takes percentOff, not amountOff".into(),
+                );
+            }
+            match &fields.percent_off {
+                None => {
+                    fail("percentOff", PromoRule::DiscountTypeMismatch, "a PERCENTAGE code needs percentOff".into());
+                    None
+                }
+                Some(p) => PercentOff::parse(p)
+                    .map(Discount::Percentage)
+                    .map_err(|e| fail("percentOff", PromoRule::InvalidPercentOff, e.to_string()))
+                    .ok(),
+            }
+        }
+        DiscountType::FixedAmount => {
+            if fields.percent_off.is_some() {
+                fail(
+                    "percentOff",
+                    PromoRule::DiscountTypeMismatch,
+                    "a FIXED_AMOUNT code takes amountOff, not percentOff".into(),
+                );
+            }
+            match &fields.amount_off {
+                None => {
+                    fail("amountOff", PromoRule::DiscountTypeMismatch, "a FIXED_AMOUNT code needs amountOff".into());
+                    None
+                }
+                Some(a) => match super::Money::parse(a, currency) {
+                    Ok(m) if m.minor() > 0 => Some(Discount::FixedAmount(m.minor())),
+                    Ok(_) => {
+                        fail(
+                            "amountOff",
+                            PromoRule::InvalidAmountOff,
+                            format!("amountOff must be more than 0 {currency}"),
+                        );
+                        None
+                    }
+                    Err(e) => {
+                        fail("amountOff", PromoRule::InvalidAmountOff, format!("amountOff: {e}"));
+                        None
+                    }
+                },
+            }
+        }
+    };
+
+    if expiry_changed && fields.expires_at.is_some_and(|at| at <= now) {
+        fail("expiresAt", PromoRule::ExpiresAtInPast, "expiresAt must be in the future (RFC 3339 with offset)".into());
+    }
+    if fields.usage_limit.is_some_and(|l| l < 1) {
+        fail("usageLimit", PromoRule::InvalidUsageLimit, "usageLimit is at least 1 (omit it for no limit)".into());
+    }
+    if fields.max_per_customer.is_some_and(|l| l < 1) {
+        fail(
+            "maxPerCustomer",
+            PromoRule::InvalidMaxPerCustomer,
+            "maxPerCustomer is at least 1 (omit it for no limit)".into(),
+        );
+    }
+    let description = fields.description.as_deref().map(str::trim).filter(|d| !d.is_empty()).map(str::to_owned);
+    if description.as_ref().is_some_and(|d| d.chars().count() > 500) {
+        fail("description", PromoRule::InvalidDescription, "description is at most 500 characters".into());
+    }
+
+    match (code, discount) {
+        (Some(code), Some(discount)) if errors.is_empty() => Ok(ValidPromo {
+            code,
+            discount,
+            expires_at: fields.expires_at,
+            usage_limit: fields.usage_limit,
+            max_per_customer: fields.max_per_customer,
+            description,
+        }),
+        _ => Err(errors),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::Duration;
@@ -220,6 +390,81 @@ mod tests {
         for bad in ["0", "0.99", "100.01", "12.345", "-5", "x"] {
             assert_eq!(PercentOff::parse(bad), Err(InvalidPercent), "{bad}");
         }
+    }
+
+    fn fields() -> PromoFields {
+        PromoFields {
+            code: "fall26".into(),
+            discount_type: DiscountType::Percentage,
+            percent_off: Some("15".into()),
+            amount_off: None,
+            expires_at: None,
+            usage_limit: None,
+            max_per_customer: Some(1),
+            description: None,
+        }
+    }
+
+    fn eur() -> crate::domain::Currency {
+        crate::domain::Currency::parse("EUR").unwrap()
+    }
+
+    fn rules(result: Result<ValidPromo, Vec<RuleViolation>>) -> Vec<(&'static str, PromoRule)> {
+        result.unwrap_err().into_iter().map(|v| (v.field, v.rule)).collect()
+    }
+
+    #[test]
+    fn validation_reports_every_broken_rule() {
+        let now = Utc::now();
+        let ok = validate(&fields(), eur(), now, true).unwrap();
+        assert_eq!(ok.code.as_str(), "FALL26");
+        assert_eq!(ok.discount, Discount::Percentage(PercentOff(1500)));
+
+        let bad = PromoFields {
+            code: "x".into(),
+            percent_off: Some("150".into()),
+            amount_off: Some("5".into()),
+            expires_at: Some(now - Duration::minutes(1)),
+            usage_limit: Some(0),
+            max_per_customer: Some(0),
+            ..fields()
+        };
+        assert_eq!(
+            rules(validate(&bad, eur(), now, true)),
+            vec![
+                ("code", PromoRule::InvalidCode),
+                ("amountOff", PromoRule::DiscountTypeMismatch),
+                ("percentOff", PromoRule::InvalidPercentOff),
+                ("expiresAt", PromoRule::ExpiresAtInPast),
+                ("usageLimit", PromoRule::InvalidUsageLimit),
+                ("maxPerCustomer", PromoRule::InvalidMaxPerCustomer),
+            ]
+        );
+        // An unchanged past expiry is fine on update.
+        let expired = PromoFields { expires_at: Some(now - Duration::minutes(1)), ..fields() };
+        assert!(validate(&expired, eur(), now, false).is_ok());
+    }
+
+    #[test]
+    fn fixed_amounts_respect_the_currency() {
+        let now = Utc::now();
+        let fixed = |amount: &str| PromoFields {
+            discount_type: DiscountType::FixedAmount,
+            percent_off: None,
+            amount_off: Some(amount.into()),
+            ..fields()
+        };
+        assert_eq!(validate(&fixed("5.00"), eur(), now, true).unwrap().discount, Discount::FixedAmount(500));
+        assert_eq!(
+            rules(validate(&fixed("5.001"), eur(), now, true)),
+            vec![("amountOff", PromoRule::InvalidAmountOff)]
+        );
+        assert_eq!(rules(validate(&fixed("0"), eur(), now, true)), vec![("amountOff", PromoRule::InvalidAmountOff)]);
+        let jpy = crate::domain::Currency::parse("JPY").unwrap();
+        assert_eq!(validate(&fixed("500"), jpy, now, true).unwrap().discount, Discount::FixedAmount(500));
+        assert_eq!(rules(validate(&fixed("5.5"), jpy, now, true)), vec![("amountOff", PromoRule::InvalidAmountOff)]);
+        let missing = PromoFields { amount_off: None, ..fixed("1") };
+        assert_eq!(rules(validate(&missing, eur(), now, true)), vec![("amountOff", PromoRule::DiscountTypeMismatch)]);
     }
 
     #[test]

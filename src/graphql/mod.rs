@@ -6,6 +6,7 @@ pub mod auth;
 pub mod errors;
 pub mod loaders;
 pub mod mutation;
+pub mod promo;
 pub mod query;
 pub mod types;
 
@@ -14,7 +15,7 @@ use async_graphql::{EmptySubscription, Schema};
 use sea_orm::DatabaseConnection;
 
 pub use auth::Caller;
-use loaders::TicketTypesByEvent;
+use loaders::{EventById, TicketTypesByEvent};
 use mutation::MutationRoot;
 use query::QueryRoot;
 
@@ -34,9 +35,11 @@ pub struct Limits {
 /// the HTTP layer serves anonymous callers in production mode from a closed one.
 pub fn build(db: DatabaseConnection, limits: Limits, open: bool) -> AppSchema {
     let ticket_types = DataLoader::new(TicketTypesByEvent::new(db.clone()), tokio::spawn);
-    let mut builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    let events = DataLoader::new(EventById::new(db.clone()), tokio::spawn);
+    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
         .data(db)
         .data(ticket_types)
+        .data(events)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         // Recursion in the parser itself, before depth is even measured.
@@ -50,5 +53,5 @@ pub fn build(db: DatabaseConnection, limits: Limits, open: bool) -> AppSchema {
 
 /// The schema in SDL, as committed to `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription).finish().sdl()
+    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription).finish().sdl()
 }

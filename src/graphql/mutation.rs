@@ -1,18 +1,25 @@
 //! The mutation root. Every mutation returns a payload with `userErrors`; write
 //! mutations take `dryRun` to validate and preview without writing.
 
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, MergedObject, Object, SimpleObject};
 use sea_orm::DatabaseConnection;
 
 use super::auth::Caller;
 use super::errors;
+use super::promo::PromoMutation;
 use super::types::user_error::user_errors;
 use super::types::{ApiKey, ApiKeyScope, UserError, parse_id};
 use crate::domain::api_key::KeyName;
 use crate::services::{self, UserErrorCode, api_keys};
 
 /// Write operations; all need an admin API key.
-pub struct MutationRoot;
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(ApiKeyMutation, PromoMutation);
+
+/// API key management.
+#[derive(Default)]
+pub struct ApiKeyMutation;
 
 /// A new API key.
 #[derive(Debug, InputObject)]
@@ -44,9 +51,9 @@ pub struct RevokeApiKeyPayload {
     pub user_errors: Vec<UserError>,
 }
 
-/// Write operations; all need an admin API key.
-#[Object(name = "Mutation")]
-impl MutationRoot {
+/// API key management.
+#[Object]
+impl ApiKeyMutation {
     /// Creates an API key for your account and returns its secret once. Needs an admin key.
     async fn create_api_key(
         &self,

@@ -1,19 +1,25 @@
 //! The query root.
 
-use async_graphql::{Context, Object};
+use async_graphql::{Context, MergedObject, Object};
 use sea_orm::DatabaseConnection;
 
 use super::auth::Caller;
 use super::errors::{self, ErrorCode, client_error};
+use super::promo::PromoQuery;
 use super::types::{ApiKey, ApiKeyScope, Shop};
 use crate::services::{accounts, api_keys};
 
-/// Read operations. `shop` is public; the rest need an API key.
-pub struct QueryRoot;
+/// Read operations. `shop` is public; the rest need an API key (read or admin).
+#[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(AccountQuery, PromoQuery);
 
-/// Read operations. `shop` is public; the rest need an API key.
-#[Object(name = "Query")]
-impl QueryRoot {
+/// Shops, the caller and API keys.
+#[derive(Default)]
+pub struct AccountQuery;
+
+#[Object]
+impl AccountQuery {
     /// A shop by its slug, with its events and ticket types: what a storefront shows.
     /// Null when no shop has this slug.
     async fn shop(

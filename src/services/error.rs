@@ -11,6 +11,24 @@ pub enum UserErrorCode {
     NotFound,
     /// A value that must be unique is taken.
     Taken,
+    /// A promo code's charset or length.
+    InvalidCode,
+    /// Another live code of the account has this string (case-insensitively).
+    DuplicateCode,
+    /// percentOff outside 1–100 or with more than two decimals.
+    InvalidPercentOff,
+    /// amountOff not above 0 or with more decimals than the currency has.
+    InvalidAmountOff,
+    /// percentOff/amountOff missing, or given for the other discount type.
+    DiscountTypeMismatch,
+    /// The event is not one of the account's.
+    EventNotFound,
+    /// expiresAt is not in the future.
+    ExpiresAtInPast,
+    /// usageLimit below 1.
+    InvalidUsageLimit,
+    /// maxPerCustomer below 1.
+    InvalidMaxPerCustomer,
 }
 
 /// One refused input, shown to the caller as it is.

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod demo;
 pub mod error;
+pub mod promo_codes;
 
 pub use error::{ServiceError, ServiceResult, UserError, UserErrorCode};
 

@@ -3,15 +3,30 @@
 
 pub mod api_key;
 pub mod money;
+pub mod promo_code;
 pub mod shop;
 pub mod user_error;
 
 pub use api_key::{ApiKey, ApiKeyScope};
 pub use money::Money;
+pub use promo_code::PromoCode;
 pub use shop::{Event, Shop, TicketType};
 pub use user_error::{UserError, UserErrorCode};
 
-use async_graphql::ID;
+use async_graphql::{ID, SimpleObject};
+
+/// Pagination state of a connection (Relay).
+#[derive(Debug, Clone, SimpleObject)]
+pub struct PageInfo {
+    /// Whether items precede this page (true whenever `after` was given).
+    pub has_previous_page: bool,
+    /// Whether more items follow this page.
+    pub has_next_page: bool,
+    /// Cursor of the first item of this page; null when empty.
+    pub start_cursor: Option<String>,
+    /// Cursor of the last item of this page: pass it as `after` for the next page.
+    pub end_cursor: Option<String>,
+}
 
 /// Parses an `ID` argument into a row id; `None` for anything but a positive integer.
 pub fn parse_id(id: &ID) -> Option<i64> {

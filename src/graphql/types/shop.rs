@@ -72,6 +72,13 @@ pub struct Event {
     default_vat: i32,
 }
 
+impl Event {
+    /// Wraps an event row of a shop with this currency and default VAT rate.
+    pub fn new(row: event::Model, currency: Currency, default_vat: i32) -> Self {
+        Event { row, currency, default_vat }
+    }
+}
+
 /// An event tickets are sold for.
 #[Object]
 impl Event {

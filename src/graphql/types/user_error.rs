@@ -14,6 +14,24 @@ pub enum UserErrorCode {
     NotFound,
     /// A value that must be unique is already taken.
     Taken,
+    /// A promo code is 3–32 characters: letters, digits, '-' and '_'.
+    InvalidCode,
+    /// Another code of your account (not deleted) has this string; codes are case-insensitive.
+    DuplicateCode,
+    /// percentOff must be a decimal string from "1" to "100" with at most two decimals.
+    InvalidPercentOff,
+    /// amountOff must be a decimal string above 0 with at most the currency's minor digits.
+    InvalidAmountOff,
+    /// PERCENTAGE takes percentOff only, FIXED_AMOUNT takes amountOff only.
+    DiscountTypeMismatch,
+    /// The eventId is not an event of your account.
+    EventNotFound,
+    /// expiresAt must be in the future.
+    ExpiresAtInPast,
+    /// usageLimit must be at least 1, or null for no limit.
+    InvalidUsageLimit,
+    /// maxPerCustomer must be at least 1, or null for no limit.
+    InvalidMaxPerCustomer,
 }
 
 /// A refused input of a mutation. Nothing was written when a payload has any.

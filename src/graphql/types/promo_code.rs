@@ -1,0 +1,332 @@
+//! Promo codes as the organizer (or assistant) sees and edits them.
+
+use std::sync::Arc;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use crate::domain::promo::{DiscountType as DomainDiscountType, PercentOff, PromoStatus as DomainStatus};
+use crate::domain::{Currency, Money as DomainMoney};
+use crate::entities::{account, promo_code};
+use crate::graphql::errors::internal;
+use crate::graphql::loaders::EventById;
+use crate::services::now;
+use crate::services::promo_codes::{self as service, StatusFilter};
+
+use super::{Event, Money, UserError, parse_id, to_id};
+
+/// How a code discounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "crate::domain::promo::DiscountType")]
+pub enum DiscountType {
+    /// `percentOff` percent of the eligible subtotal, rounded half-up to the minor unit.
+    Percentage,
+    /// `amountOff` in the shop currency, at most the eligible subtotal.
+    FixedAmount,
+}
+
+/// A code's derived state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "crate::domain::promo::PromoStatus")]
+pub enum PromoCodeStatus {
+    /// Applies to carts now.
+    Active,
+    /// Its `expiresAt` has passed.
+    Expired,
+    /// `redemptionsCount` reached `usageLimit`; raise the limit to give out more.
+    Exhausted,
+    /// Deactivated; `reactivatePromoCode` turns it back on.
+    Inactive,
+    /// Deleted but kept because orders used it; its code string is free for reuse.
+    Deleted,
+}
+
+/// Which codes `promoCodes` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Default)]
+#[graphql(remote = "crate::services::promo_codes::StatusFilter")]
+pub enum PromoCodeStatusFilter {
+    /// Every code that is not deleted.
+    #[default]
+    All,
+    /// Codes that apply now.
+    Active,
+    /// Codes past their `expiresAt`.
+    Expired,
+    /// Codes whose `redemptionsCount` reached `usageLimit`.
+    Exhausted,
+    /// Deactivated codes.
+    Inactive,
+    /// Soft-deleted codes (kept for order history).
+    Deleted,
+}
+
+/// What `deletePromoCode` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "crate::services::promo_codes::Deletion")]
+pub enum PromoCodeDeletion {
+    /// The code is gone for good: no order ever used it.
+    Hard,
+    /// Orders used it: it is kept (status DELETED), hidden from the default list, and its
+    /// string is free for a new code.
+    Soft,
+}
+
+/// A promo code of your shop.
+#[derive(Clone)]
+pub struct PromoCode {
+    row: promo_code::Model,
+    account: Arc<account::Model>,
+}
+
+impl PromoCode {
+    /// Wraps a row of `account`.
+    pub fn new(row: promo_code::Model, account: Arc<account::Model>) -> Self {
+        PromoCode { row, account }
+    }
+
+    /// The list cursor of this code.
+    pub fn cursor(&self) -> String {
+        self.row.id.to_string()
+    }
+
+    fn currency(&self) -> async_graphql::Result<Currency> {
+        Currency::parse(&self.account.currency).map_err(|e| internal(&e))
+    }
+}
+
+/// A promo code of your shop.
+#[Object]
+impl PromoCode {
+    /// The code's id. On a dry run of `createPromoCode` it is "0": nothing was stored.
+    async fn id(&self) -> ID {
+        to_id(self.row.id)
+    }
+
+    /// The code buyers type, upper-case (matching is case-insensitive).
+    async fn code(&self) -> &str {
+        &self.row.code
+    }
+
+    /// Percentage or fixed amount.
+    async fn discount_type(&self) -> DiscountType {
+        DomainDiscountType::parse(&self.row.discount_type).unwrap_or(DomainDiscountType::Percentage).into()
+    }
+
+    /// For PERCENTAGE: the percentage as a decimal string, e.g. "15" or "12.5"; else null.
+    async fn percent_off(&self) -> Option<String> {
+        self.row
+            .percent_off_bp
+            .and_then(|h| PercentOff::from_hundredths(h as u32).ok())
+            .map(|p| p.to_decimal().to_string())
+    }
+
+    /// For FIXED_AMOUNT: the amount off in the shop currency; else null.
+    async fn amount_off(&self) -> async_graphql::Result<Option<Money>> {
+        let currency = self.currency()?;
+        Ok(self.row.amount_off.map(|a| DomainMoney::from_minor(a, currency).into()))
+    }
+
+    /// The one event the code applies to; null = every event of the shop.
+    async fn event_id(&self) -> Option<ID> {
+        self.row.event_id.map(to_id)
+    }
+
+    /// The scope event itself; null = every event.
+    async fn event(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Event>> {
+        let Some(event_id) = self.row.event_id else { return Ok(None) };
+        let loader = ctx.data_unchecked::<DataLoader<EventById>>();
+        let row = loader.load_one(event_id).await.map_err(|e| internal(&*e))?;
+        Ok(row.map(|e| {
+            Event::new(e, self.currency().unwrap_or_else(|_| Currency::parse("EUR").unwrap()), self.account.vat_rate_bp)
+        }))
+    }
+
+    /// After this instant (UTC, RFC 3339) the code stops applying; null = never.
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.row.expires_at
+    }
+
+    /// Total paid redemptions allowed across all buyers; null = unlimited.
+    async fn usage_limit(&self) -> Option<i64> {
+        self.row.usage_limit
+    }
+
+    /// Paid redemptions allowed per buyer email (aliases count as one buyer); null = unlimited.
+    async fn max_per_customer(&self) -> Option<i64> {
+        self.row.max_per_customer
+    }
+
+    /// Paid orders that used the code, ever. Never decreases, not even on refunds.
+    async fn redemptions_count(&self) -> i64 {
+        self.row.redemptions_count
+    }
+
+    /// Redemptions left before `usageLimit` (never below 0); null when unlimited.
+    async fn remaining(&self) -> Option<i64> {
+        self.row.usage_limit.map(|l| (l - self.row.redemptions_count).max(0))
+    }
+
+    /// Derived state now.
+    async fn status(&self) -> PromoCodeStatus {
+        let status: DomainStatus = service::status(&self.row, now());
+        status.into()
+    }
+
+    /// False once deactivated (or deleted).
+    async fn active(&self) -> bool {
+        self.row.active
+    }
+
+    /// Free text for the organizer, e.g. "Influencer Maria".
+    async fn description(&self) -> Option<&str> {
+        self.row.description.as_deref()
+    }
+
+    /// When it was created (UTC, RFC 3339).
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.row.created_at
+    }
+
+    /// When it was last changed (UTC, RFC 3339).
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.row.updated_at
+    }
+
+    /// When it was soft-deleted (UTC, RFC 3339); null unless status is DELETED.
+    async fn deleted_at(&self) -> Option<DateTime<Utc>> {
+        self.row.deleted_at
+    }
+}
+
+/// A new promo code.
+#[derive(Debug, InputObject)]
+pub struct CreatePromoCodeInput {
+    /// The code buyers type: 3–32 letters, digits, '-' or '_'; stored upper-case,
+    /// unique in your shop case-insensitively.
+    pub code: String,
+    /// PERCENTAGE (give `percentOff`) or FIXED_AMOUNT (give `amountOff`).
+    pub discount_type: DiscountType,
+    /// For PERCENTAGE: decimal string from "1" to "100", at most two decimals ("15", "12.5").
+    pub percent_off: Option<String>,
+    /// For FIXED_AMOUNT: decimal string in the shop currency above 0 ("5.00"; JPY "500").
+    pub amount_off: Option<String>,
+    /// Restrict the code to this event of your shop; omit for every event.
+    pub event_id: Option<ID>,
+    /// When the code stops applying: RFC 3339 with offset, in the future,
+    /// e.g. "2026-10-31T23:59:59+01:00" for the end of October in Berlin.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Total paid redemptions across all buyers, at least 1; omit for unlimited.
+    pub usage_limit: Option<i64>,
+    /// Paid redemptions per buyer email, at least 1 (1 = once per customer); omit for unlimited.
+    pub max_per_customer: Option<i64>,
+    /// Free text for the organizer, at most 500 characters.
+    pub description: Option<String>,
+}
+
+/// Changes to a promo code: omitted fields stay as they are; `null` clears a field.
+#[derive(Debug, InputObject)]
+pub struct UpdatePromoCodeInput {
+    /// New code string (3–32 letters, digits, '-' or '_').
+    pub code: Option<String>,
+    /// New discount type; give the matching `percentOff` or `amountOff` with it.
+    pub discount_type: Option<DiscountType>,
+    /// New percentage, decimal string "1"–"100" (PERCENTAGE codes).
+    pub percent_off: MaybeUndefined<String>,
+    /// New fixed amount, decimal string in the shop currency (FIXED_AMOUNT codes).
+    pub amount_off: MaybeUndefined<String>,
+    /// New scope event; null = every event.
+    pub event_id: MaybeUndefined<ID>,
+    /// New expiry (RFC 3339 with offset, in the future); null = never expires.
+    pub expires_at: MaybeUndefined<DateTime<Utc>>,
+    /// New total cap (at least 1); null = unlimited. Lowering it below
+    /// `redemptionsCount` is allowed: the code then reads EXHAUSTED.
+    pub usage_limit: MaybeUndefined<i64>,
+    /// New per-buyer cap (at least 1); null = unlimited.
+    pub max_per_customer: MaybeUndefined<i64>,
+    /// New description; null clears it.
+    pub description: MaybeUndefined<String>,
+    /// Activate (true) or deactivate (false).
+    pub active: Option<bool>,
+}
+
+/// Filters of `promoCodes`.
+#[derive(Debug, InputObject, Default)]
+pub struct PromoCodeFilter {
+    /// Which codes; ALL (every code not deleted) when omitted.
+    #[graphql(default)]
+    pub status: PromoCodeStatusFilter,
+    /// Case-insensitive substring of the code or its description, e.g. "15".
+    pub search: Option<String>,
+    /// Only codes scoped to this event.
+    pub event_id: Option<ID>,
+}
+
+/// Result of a promo code mutation.
+#[derive(SimpleObject)]
+pub struct PromoCodePayload {
+    /// The code after the change (on a dry run: as it would be); null when refused.
+    pub promo_code: Option<PromoCode>,
+    /// True when this was a dry run: nothing was written.
+    pub dry_run: bool,
+    /// Why the input was refused; empty on success.
+    pub user_errors: Vec<UserError>,
+}
+
+/// Result of `deletePromoCode`.
+#[derive(SimpleObject)]
+pub struct DeletePromoCodePayload {
+    /// HARD (gone) or SOFT (kept for order history); null when refused.
+    pub deletion: Option<PromoCodeDeletion>,
+    /// The code as it was deleted (SOFT: as kept); null when refused.
+    pub promo_code: Option<PromoCode>,
+    /// True when this was a dry run: nothing was written.
+    pub dry_run: bool,
+    /// Why the input was refused; empty on success.
+    pub user_errors: Vec<UserError>,
+}
+
+/// `MaybeUndefined` → keep (`None`) / clear (`Some(None)`) / set.
+pub fn patch<T, U>(value: MaybeUndefined<T>, map: impl FnOnce(T) -> U) -> Option<Option<U>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(map(v))),
+    }
+}
+
+/// An event id argument; an unparseable one becomes 0, which no event has, so the
+/// service reports EVENT_NOT_FOUND.
+pub fn event_id(id: &ID) -> i64 {
+    parse_id(id).unwrap_or(0)
+}
+
+impl From<PromoCodeFilter> for service::ListFilter {
+    fn from(f: PromoCodeFilter) -> Self {
+        service::ListFilter {
+            status: StatusFilter::from(f.status),
+            search: f.search,
+            event_id: f.event_id.as_ref().map(event_id),
+        }
+    }
+}
+
+/// A page of promo codes (a Relay connection).
+#[derive(SimpleObject)]
+pub struct PromoCodeConnection {
+    /// The codes of this page with their cursors.
+    pub edges: Vec<PromoCodeEdge>,
+    /// The codes of this page, without cursors.
+    pub nodes: Vec<PromoCode>,
+    /// Where this page sits in the whole list.
+    pub page_info: super::PageInfo,
+}
+
+/// A promo code and its cursor.
+#[derive(SimpleObject)]
+pub struct PromoCodeEdge {
+    /// Pass as `after` to get the codes following this one.
+    pub cursor: String,
+    /// The code.
+    pub node: PromoCode,
+}
