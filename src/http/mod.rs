@@ -2,6 +2,7 @@
 
 pub mod graphql;
 pub mod health;
+pub mod rest;
 
 use std::sync::Arc;
 
@@ -54,6 +55,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/graphql", get(graphql::get_handler).post(graphql::post_handler))
         .route("/graphql/ws", get(graphql::ws_handler))
+        .route("/admin/promo_codes", get(rest::list).post(rest::create))
+        .route("/admin/promo_codes/{id}", get(rest::show).patch(rest::update).delete(rest::delete))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .layer(DefaultBodyLimit::max(body_limit))

@@ -4,7 +4,7 @@
 //! exercises rounding and allocation.
 
 use chrono::{Duration, Timelike};
-use sea_orm::{ActiveModelTrait, DbErr, EntityTrait, PaginatorTrait, Set, SqlErr, TransactionTrait};
+use sea_orm::{ActiveModelTrait, DbErr, EntityTrait, PaginatorTrait, Set, SqlErr};
 
 use crate::domain::account::NewAccount;
 use crate::domain::api_key::{KeyName, Scope};
@@ -22,7 +22,7 @@ pub async fn seed_if_empty(db: &sea_orm::DatabaseConnection) -> ServiceResult<Op
     if account::Entity::find().count(db).await? > 0 {
         return Ok(None);
     }
-    let txn = db.begin().await?;
+    let txn = super::begin_write(db).await?;
     match seed(&txn).await {
         Ok(key) => {
             txn.commit().await?;

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait, TryIntoModel,
+    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TryIntoModel,
 };
 
 use crate::domain::Currency;
@@ -251,7 +251,7 @@ pub async fn create(
         max_per_customer: input.max_per_customer,
         description: input.description,
     };
-    let txn = db.begin().await?;
+    let txn = super::begin_write(db).await?;
     let valid = check(&txn, account_id, &fields, input.event_id, true, None).await?;
     let at = now();
     let mut row = promo_code::ActiveModel {
@@ -301,7 +301,7 @@ pub async fn update(
     patch: PromoCodePatch,
     dry_run: bool,
 ) -> ServiceResult<promo_code::Model> {
-    let txn = db.begin().await?;
+    let txn = super::begin_write(db).await?;
     let current = find(&txn, account_id, id).await?.filter(|c| c.deleted_at.is_none()).ok_or_else(|| not_found(id))?;
     let stored_type = DiscountType::parse(&current.discount_type).unwrap_or(DiscountType::Percentage);
     let discount_type = patch.discount_type.unwrap_or(stored_type);
@@ -351,7 +351,7 @@ pub async fn set_active(
     active: bool,
     dry_run: bool,
 ) -> ServiceResult<promo_code::Model> {
-    let txn = db.begin().await?;
+    let txn = super::begin_write(db).await?;
     let current = find(&txn, account_id, id).await?.filter(|c| c.deleted_at.is_none()).ok_or_else(|| not_found(id))?;
     let mut row: promo_code::ActiveModel = current.into();
     row.active = Set(active);
@@ -372,7 +372,7 @@ pub async fn delete(
     id: i64,
     dry_run: bool,
 ) -> ServiceResult<(promo_code::Model, Deletion)> {
-    let txn = db.begin().await?;
+    let txn = super::begin_write(db).await?;
     let current = find(&txn, account_id, id).await?.ok_or_else(|| not_found(id))?;
     if current.deleted_at.is_some() {
         return Ok((current, Deletion::Soft));

@@ -4,3 +4,4 @@ mod cli;
 mod examples;
 mod foundation;
 mod helpers;
+mod promo_codes;

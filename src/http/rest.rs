@@ -1,0 +1,460 @@
+//! REST mirror of promo code administration: `/admin/promo_codes`, JSON in snake_case,
+//! the same service and rules as GraphQL underneath.
+//!
+//! Status codes: 200, 201 (created), 204 (hard delete), 400 (malformed JSON or query),
+//! 401 (no or bad key), 403 (read key on a write), 404, 409 (duplicate code),
+//! 422 (validation, with a list of field errors), 500 (logged, never detailed).
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::json;
+
+use super::AppState;
+use crate::domain::promo::{DiscountType, PercentOff};
+use crate::domain::{Currency, Money};
+use crate::entities::{account, promo_code};
+use crate::services::api_keys::{self, Principal};
+use crate::services::promo_codes::{self as service, Deletion, ListFilter, NewPromoCode, PromoCodePatch, StatusFilter};
+use crate::services::{ServiceError, UserError, UserErrorCode, accounts, now};
+
+/// An error answered with a status and the JSON envelope
+/// `{"error": {"code", "message", "errors": [{"field", "code", "message"}]}}`.
+#[derive(Debug)]
+pub enum RestError {
+    /// 400.
+    Malformed(String),
+    /// 401.
+    Unauthenticated(&'static str),
+    /// 403.
+    Forbidden,
+    /// 404.
+    NotFound(String),
+    /// 409.
+    Conflict(Vec<UserError>),
+    /// 422.
+    Invalid(Vec<UserError>),
+    /// 500; the cause is logged where it happened.
+    Internal,
+}
+
+/// `input.percentOff` → `percent_off`: REST speaks snake_case.
+fn rest_field(path: &[String]) -> String {
+    let last = path.iter().rfind(|p| p.as_str() != "input").cloned().unwrap_or_default();
+    let mut out = String::with_capacity(last.len() + 4);
+    for c in last.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn user_error_code(code: UserErrorCode) -> String {
+    let debug = format!("{code:?}");
+    rest_field(&[debug[..1].to_lowercase() + &debug[1..]]).to_uppercase()
+}
+
+impl IntoResponse for RestError {
+    fn into_response(self) -> Response {
+        let envelope = |status: StatusCode, code: &str, message: String, errors: Vec<UserError>| {
+            let errors: Vec<_> = errors
+                .iter()
+                .map(
+                    |e| json!({ "field": rest_field(&e.field), "code": user_error_code(e.code), "message": e.message }),
+                )
+                .collect();
+            (status, Json(json!({ "error": { "code": code, "message": message, "errors": errors } }))).into_response()
+        };
+        match self {
+            RestError::Malformed(m) => envelope(StatusCode::BAD_REQUEST, "MALFORMED_REQUEST", m, vec![]),
+            RestError::Unauthenticated(m) => envelope(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", m.into(), vec![]),
+            RestError::Forbidden => envelope(
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                "this API key has the read scope; this operation needs an admin key".into(),
+                vec![],
+            ),
+            RestError::NotFound(m) => envelope(StatusCode::NOT_FOUND, "NOT_FOUND", m, vec![]),
+            RestError::Conflict(e) => {
+                envelope(StatusCode::CONFLICT, "DUPLICATE_CODE", "a live code with this string exists".into(), e)
+            }
+            RestError::Invalid(e) => {
+                envelope(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED", "the input was refused".into(), e)
+            }
+            RestError::Internal => {
+                envelope(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error".into(), vec![])
+            }
+        }
+    }
+}
+
+impl From<ServiceError> for RestError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::User(errors) => {
+                if let Some(nf) = errors.iter().find(|e| e.code == UserErrorCode::NotFound) {
+                    RestError::NotFound(nf.message.clone())
+                } else if errors.iter().any(|e| e.code == UserErrorCode::DuplicateCode) {
+                    RestError::Conflict(errors)
+                } else {
+                    RestError::Invalid(errors)
+                }
+            }
+            other => {
+                tracing::error!(error = ?other, "internal error in the REST API");
+                RestError::Internal
+            }
+        }
+    }
+}
+
+impl From<JsonRejection> for RestError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            // Well-formed JSON of the wrong shape (types, unknown fields) is a validation error.
+            JsonRejection::JsonDataError(e) => RestError::Invalid(vec![UserError::new(
+                "",
+                UserErrorCode::Invalid,
+                e.body_text()
+                    .trim_start_matches("Failed to deserialize the JSON body into the target type: ")
+                    .to_owned(),
+            )]),
+            other => RestError::Malformed(other.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for RestError {
+    fn from(rejection: QueryRejection) -> Self {
+        RestError::Malformed(rejection.body_text())
+    }
+}
+
+async fn principal(state: &AppState, headers: &HeaderMap) -> Result<Principal, RestError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .ok_or(RestError::Unauthenticated("send `Authorization: Bearer <key>`"))?
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(RestError::Unauthenticated("the Authorization header must be `Bearer <key>`"))?;
+    api_keys::authenticate(&state.db, token.trim())
+        .await?
+        .ok_or(RestError::Unauthenticated("the API key is unknown or revoked"))
+}
+
+async fn writer(state: &AppState, headers: &HeaderMap) -> Result<Principal, RestError> {
+    let p = principal(state, headers).await?;
+    if p.scope.can_write() { Ok(p) } else { Err(RestError::Forbidden) }
+}
+
+async fn account_of(state: &AppState, p: &Principal) -> Result<account::Model, RestError> {
+    accounts::find(&state.db, p.account_id)
+        .await?
+        .ok_or(RestError::Unauthenticated("the key's account no longer exists"))
+}
+
+/// A promo code as the REST API shows it.
+#[derive(Debug, Serialize)]
+pub struct PromoCodeJson {
+    id: i64,
+    code: String,
+    discount_type: &'static str,
+    percent_off: Option<String>,
+    amount_off: Option<String>,
+    currency: String,
+    event_id: Option<i64>,
+    expires_at: Option<DateTime<Utc>>,
+    usage_limit: Option<i64>,
+    max_per_customer: Option<i64>,
+    redemptions_count: i64,
+    remaining: Option<i64>,
+    status: &'static str,
+    active: bool,
+    description: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    deleted_at: Option<DateTime<Utc>>,
+}
+
+fn to_json(row: promo_code::Model, account: &account::Model) -> PromoCodeJson {
+    let currency = Currency::parse(&account.currency).ok();
+    PromoCodeJson {
+        id: row.id,
+        discount_type: DiscountType::parse(&row.discount_type).unwrap_or(DiscountType::Percentage).as_str(),
+        percent_off: row
+            .percent_off_bp
+            .and_then(|h| PercentOff::from_hundredths(h as u32).ok())
+            .map(|p| p.to_decimal().to_string()),
+        amount_off: row.amount_off.zip(currency).map(|(a, c)| Money::from_minor(a, c).to_string()),
+        currency: account.currency.clone(),
+        event_id: row.event_id,
+        expires_at: row.expires_at,
+        usage_limit: row.usage_limit,
+        max_per_customer: row.max_per_customer,
+        redemptions_count: row.redemptions_count,
+        remaining: row.usage_limit.map(|l| (l - row.redemptions_count).max(0)),
+        status: service::status(&row, now()).as_str(),
+        active: row.active,
+        description: row.description.clone(),
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        deleted_at: row.deleted_at,
+        code: row.code,
+    }
+}
+
+/// A decimal given as a JSON string (`"12.5"`) or integer (`15`); floats are refused
+/// because they cannot carry exact money.
+#[derive(Debug, Deserialize)]
+#[serde(untagged, expecting = "a decimal string such as \"12.50\" or an integer")]
+enum DecimalInput {
+    Text(String),
+    Integer(i64),
+}
+
+impl From<DecimalInput> for String {
+    fn from(d: DecimalInput) -> Self {
+        match d {
+            DecimalInput::Text(s) => s,
+            DecimalInput::Integer(i) => i.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+enum DiscountTypeJson {
+    #[serde(rename = "PERCENTAGE", alias = "percentage")]
+    Percentage,
+    #[serde(rename = "FIXED_AMOUNT", alias = "fixed_amount")]
+    FixedAmount,
+}
+
+impl From<DiscountTypeJson> for DiscountType {
+    fn from(d: DiscountTypeJson) -> Self {
+        match d {
+            DiscountTypeJson::Percentage => DiscountType::Percentage,
+            DiscountTypeJson::FixedAmount => DiscountType::FixedAmount,
+        }
+    }
+}
+
+/// `POST` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    #[serde(default)]
+    code: String,
+    discount_type: Option<DiscountTypeJson>,
+    percent_off: Option<DecimalInput>,
+    amount_off: Option<DecimalInput>,
+    event_id: Option<i64>,
+    expires_at: Option<DateTime<Utc>>,
+    usage_limit: Option<i64>,
+    max_per_customer: Option<i64>,
+    description: Option<String>,
+}
+
+/// Absent → `None` (keep); `null` → `Some(None)` (clear); a value → `Some(Some(v))`.
+fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `PATCH` body: absent fields stay, `null` clears.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchBody {
+    code: Option<String>,
+    discount_type: Option<DiscountTypeJson>,
+    #[serde(default, deserialize_with = "double_option")]
+    percent_off: Option<Option<DecimalInput>>,
+    #[serde(default, deserialize_with = "double_option")]
+    amount_off: Option<Option<DecimalInput>>,
+    #[serde(default, deserialize_with = "double_option")]
+    event_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    expires_at: Option<Option<DateTime<Utc>>>,
+    #[serde(default, deserialize_with = "double_option")]
+    usage_limit: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    max_per_customer: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    description: Option<Option<String>>,
+    active: Option<bool>,
+}
+
+/// `?dry_run=true` on writes.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct WriteParams {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// List query parameters.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    status: Option<String>,
+    search: Option<String>,
+    event_id: Option<i64>,
+    limit: Option<u64>,
+    cursor: Option<i64>,
+}
+
+fn parse_status(s: &str) -> Result<StatusFilter, RestError> {
+    Ok(match s.to_ascii_lowercase().as_str() {
+        "all" => StatusFilter::All,
+        "active" => StatusFilter::Active,
+        "expired" => StatusFilter::Expired,
+        "exhausted" => StatusFilter::Exhausted,
+        "inactive" => StatusFilter::Inactive,
+        "deleted" => StatusFilter::Deleted,
+        _ => {
+            return Err(RestError::Malformed(format!(
+                "status `{s}` is not one of all, active, expired, exhausted, inactive, deleted"
+            )));
+        }
+    })
+}
+
+/// `GET /admin/promo_codes`: `{"data": [...], "next_cursor": "…" | null}`.
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, RestError> {
+    let p = principal(&state, &headers).await?;
+    let Query(params) = params?;
+    let limit = params.limit.unwrap_or(50);
+    if !(1..=service::MAX_PAGE).contains(&limit) {
+        return Err(RestError::Malformed("limit must be between 1 and 200".into()));
+    }
+    let filter = ListFilter {
+        status: params.status.as_deref().map(parse_status).transpose()?.unwrap_or_default(),
+        search: params.search,
+        event_id: params.event_id,
+    };
+    let account = account_of(&state, &p).await?;
+    let page = service::list(&state.db, p.account_id, &filter, limit, params.cursor).await?;
+    let next_cursor = page.has_next.then(|| page.items.last().map(|r| r.id.to_string())).flatten();
+    let data: Vec<PromoCodeJson> = page.items.into_iter().map(|r| to_json(r, &account)).collect();
+    Ok(Json(json!({ "data": data, "next_cursor": next_cursor })))
+}
+
+/// `POST /admin/promo_codes`: 201 with the code (200 on `?dry_run=true`).
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<WriteParams>, QueryRejection>,
+    body: Result<Json<CreateBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<PromoCodeJson>), RestError> {
+    let p = writer(&state, &headers).await?;
+    let Query(params) = params?;
+    let Json(body) = body?;
+    let new = NewPromoCode {
+        code: body.code,
+        discount_type: body.discount_type.map(Into::into),
+        percent_off: body.percent_off.map(Into::into),
+        amount_off: body.amount_off.map(Into::into),
+        event_id: body.event_id,
+        expires_at: body.expires_at,
+        usage_limit: body.usage_limit,
+        max_per_customer: body.max_per_customer,
+        description: body.description,
+    };
+    let row = service::create(&state.db, p.account_id, new, params.dry_run).await?;
+    let account = account_of(&state, &p).await?;
+    let status = if params.dry_run { StatusCode::OK } else { StatusCode::CREATED };
+    Ok((status, Json(to_json(row, &account))))
+}
+
+/// `GET /admin/promo_codes/{id}` (deleted codes too).
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<PromoCodeJson>, RestError> {
+    let p = principal(&state, &headers).await?;
+    let not_found = || RestError::NotFound(format!("no promo code with id {id} in this account"));
+    let numeric = id.parse::<i64>().map_err(|_| not_found())?;
+    let row = service::find(&state.db, p.account_id, numeric).await?.ok_or_else(not_found)?;
+    let account = account_of(&state, &p).await?;
+    Ok(Json(to_json(row, &account)))
+}
+
+/// `PATCH /admin/promo_codes/{id}`: absent fields stay, `null` clears.
+pub async fn update(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    params: Result<Query<WriteParams>, QueryRejection>,
+    body: Result<Json<PatchBody>, JsonRejection>,
+) -> Result<Json<PromoCodeJson>, RestError> {
+    let p = writer(&state, &headers).await?;
+    let Query(params) = params?;
+    let numeric =
+        id.parse::<i64>().map_err(|_| RestError::NotFound(format!("no promo code with id {id} in this account")))?;
+    let Json(body) = body?;
+    let patch = PromoCodePatch {
+        code: body.code,
+        discount_type: body.discount_type.map(Into::into),
+        percent_off: body.percent_off.map(|v| v.map(Into::into)),
+        amount_off: body.amount_off.map(|v| v.map(Into::into)),
+        event_id: body.event_id,
+        expires_at: body.expires_at,
+        usage_limit: body.usage_limit,
+        max_per_customer: body.max_per_customer,
+        description: body.description,
+        active: body.active,
+    };
+    let row = service::update(&state.db, p.account_id, numeric, patch, params.dry_run).await?;
+    let account = account_of(&state, &p).await?;
+    Ok(Json(to_json(row, &account)))
+}
+
+/// `DELETE /admin/promo_codes/{id}`: 204 when removed; 200 with
+/// `{"deletion": "soft", "promo_code": …}` when kept because orders used it.
+pub async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    params: Result<Query<WriteParams>, QueryRejection>,
+) -> Result<Response, RestError> {
+    let p = writer(&state, &headers).await?;
+    let Query(params) = params?;
+    let numeric =
+        id.parse::<i64>().map_err(|_| RestError::NotFound(format!("no promo code with id {id} in this account")))?;
+    let (row, deletion) = service::delete(&state.db, p.account_id, numeric, params.dry_run).await?;
+    let kind = match deletion {
+        Deletion::Hard => "hard",
+        Deletion::Soft => "soft",
+    };
+    if deletion == Deletion::Hard && !params.dry_run {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let account = account_of(&state, &p).await?;
+    Ok(Json(json!({ "deletion": kind, "dry_run": params.dry_run, "promo_code": to_json(row, &account) }))
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_names_become_snake_case() {
+        assert_eq!(rest_field(&["input".into(), "percentOff".into()]), "percent_off");
+        assert_eq!(rest_field(&["id".into()]), "id");
+        assert_eq!(user_error_code(UserErrorCode::InvalidPercentOff), "INVALID_PERCENT_OFF");
+        assert_eq!(user_error_code(UserErrorCode::NotFound), "NOT_FOUND");
+    }
+}
