@@ -326,6 +326,15 @@ fn parse_status(s: &str) -> Result<StatusFilter, RestError> {
     })
 }
 
+fn not_found(id: &str) -> RestError {
+    RestError::NotFound(format!("no promo code with id {id} in this account"))
+}
+
+/// The `{id}` of a path; anything but a number is simply not found.
+fn path_id(id: &str) -> Result<i64, RestError> {
+    id.parse::<i64>().map_err(|_| not_found(id))
+}
+
 /// `GET /admin/promo_codes`: `{"data": [...], "next_cursor": "…" | null}`.
 pub async fn list(
     State(state): State<AppState>,
@@ -384,9 +393,8 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<PromoCodeJson>, RestError> {
     let p = principal(&state, &headers).await?;
-    let not_found = || RestError::NotFound(format!("no promo code with id {id} in this account"));
-    let numeric = id.parse::<i64>().map_err(|_| not_found())?;
-    let row = service::find(&state.db, p.account_id, numeric).await?.ok_or_else(not_found)?;
+    let numeric = path_id(&id)?;
+    let row = service::find(&state.db, p.account_id, numeric).await?.ok_or_else(|| not_found(&id))?;
     let account = account_of(&state, &p).await?;
     Ok(Json(to_json(row, &account)))
 }
@@ -401,8 +409,7 @@ pub async fn update(
 ) -> Result<Json<PromoCodeJson>, RestError> {
     let p = writer(&state, &headers).await?;
     let Query(params) = params?;
-    let numeric =
-        id.parse::<i64>().map_err(|_| RestError::NotFound(format!("no promo code with id {id} in this account")))?;
+    let numeric = path_id(&id)?;
     let Json(body) = body?;
     let patch = PromoCodePatch {
         code: body.code,
@@ -431,8 +438,7 @@ pub async fn delete(
 ) -> Result<Response, RestError> {
     let p = writer(&state, &headers).await?;
     let Query(params) = params?;
-    let numeric =
-        id.parse::<i64>().map_err(|_| RestError::NotFound(format!("no promo code with id {id} in this account")))?;
+    let numeric = path_id(&id)?;
     let (row, deletion) = service::delete(&state.db, p.account_id, numeric, params.dry_run).await?;
     let kind = match deletion {
         Deletion::Hard => "hard",

@@ -32,7 +32,8 @@ async fn every_client_example_operation_runs() {
             .map(|v| serde_json::from_str(&v).unwrap())
             .unwrap_or_else(|_| json!({}));
         let relative = file.strip_prefix(&root).unwrap();
-        let key = relative.starts_with("admin").then_some(app.admin_key.as_str());
+        let key =
+            (relative.starts_with("admin") || relative.starts_with("assistant")).then_some(app.admin_key.as_str());
         let body = app.gql_as(key, &query, variables).await;
         assert!(body["errors"].is_null(), "{} failed: {body}", relative.display());
         assert!(body["data"].is_object(), "{} returned no data: {body}", relative.display());
