@@ -87,6 +87,19 @@ pub struct ServeConfig {
     #[arg(long, env = "TIXSHOP_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
 
+    /// Failed `applyPromo` attempts allowed per minute, per session and per client address.
+    #[arg(long, env = "TIXSHOP_PROMO_ATTEMPTS_PER_MINUTE", default_value_t = 10)]
+    pub promo_attempts_per_minute: u32,
+
+    /// Shop whose codes a `?promo=` link on a route without a shop in its path refers to.
+    #[arg(long, env = "TIXSHOP_DEFAULT_SHOP", default_value = "demo")]
+    pub default_shop: String,
+
+    /// Take the client address from the first `X-Forwarded-For` entry (only behind a
+    /// proxy that sets it).
+    #[arg(long, env = "TIXSHOP_TRUST_FORWARDED_FOR", default_value_t = false)]
+    pub trust_forwarded_for: bool,
+
     /// Stripe secret API key (`sk_…`).
     #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
     pub stripe_secret_key: Option<String>,
@@ -164,6 +177,9 @@ impl std::fmt::Debug for ServeConfig {
             .field("max_query_complexity", &self.max_query_complexity)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("promo_attempts_per_minute", &self.promo_attempts_per_minute)
+            .field("default_shop", &self.default_shop)
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("stripe_secret_key", &redact(&self.stripe_secret_key))
             .field("stripe_webhook_secret", &redact(&self.stripe_webhook_secret))
             .field("stripe_api_base", &self.stripe_api_base.as_str())

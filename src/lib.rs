@@ -8,8 +8,10 @@
 //! - [`graphql`] — schema, limits, roots, types, DataLoaders; thin resolvers.
 //! - [`services`] — use cases and transactions, `entities` ⇄ `domain`.
 //! - [`entities`] — sea-orm models, one per table, nothing else.
+//! - [`events`] — per-cart change signals for the `cartUpdated` subscription.
 //! - [`db`] — opening (SQLite WAL or PostgreSQL) and migrating the database.
 //! - [`domain`] — pure values and rules (money, VAT, slugs, scopes): no I/O at all.
+//! - [`rate_limit`] — in-memory failed-attempt limits (promo code guessing).
 //! - [`telemetry`] — logging.
 
 pub mod cli;
@@ -17,8 +19,10 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod entities;
+pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod rate_limit;
 pub mod services;
 pub mod startup;
 pub mod telemetry;

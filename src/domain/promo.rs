@@ -195,6 +195,57 @@ impl PromoLifecycle {
     }
 }
 
+/// Why a code does not apply to a cart, in the order the checks run (first wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyRefusal {
+    /// No such code in this shop, or it was deleted.
+    Unknown,
+    /// Deactivated by the organizer.
+    Inactive,
+    /// Past its expiry.
+    Expired,
+    /// Its total usage limit is reached.
+    UsageLimitReached,
+    /// This buyer has used it as often as allowed.
+    CustomerLimitReached,
+}
+
+impl ApplyRefusal {
+    /// A sentence a buyer understands.
+    pub fn message(&self, code: &str) -> String {
+        match self {
+            ApplyRefusal::Unknown => format!("Sorry, {code} is not a valid code for this shop."),
+            ApplyRefusal::Inactive => format!("Sorry, the code {code} is no longer active."),
+            ApplyRefusal::Expired => format!("Sorry, the code {code} has expired."),
+            ApplyRefusal::UsageLimitReached => format!("Sorry, the code {code} has been fully redeemed."),
+            ApplyRefusal::CustomerLimitReached => {
+                format!("You have already used the code {code} as many times as it allows.")
+            }
+        }
+    }
+}
+
+/// The apply-time checks up to the per-customer one, in order: UNKNOWN (deleted),
+/// INACTIVE, EXPIRED, USAGE_LIMIT_REACHED. `customer_uses` is the buyer's paid and
+/// pending uses when the email is known; it is checked last.
+pub fn check_apply(
+    lifecycle: &PromoLifecycle,
+    max_per_customer: Option<i64>,
+    customer_uses: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<(), ApplyRefusal> {
+    match lifecycle.status(now) {
+        PromoStatus::Deleted => Err(ApplyRefusal::Unknown),
+        PromoStatus::Inactive => Err(ApplyRefusal::Inactive),
+        PromoStatus::Expired => Err(ApplyRefusal::Expired),
+        PromoStatus::Exhausted => Err(ApplyRefusal::UsageLimitReached),
+        PromoStatus::Active => match (max_per_customer, customer_uses) {
+            (Some(max), Some(used)) if used >= max => Err(ApplyRefusal::CustomerLimitReached),
+            _ => Ok(()),
+        },
+    }
+}
+
 /// A validation rule of a promo code's settings; each has its own API error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PromoRule {
@@ -465,6 +516,29 @@ mod tests {
         assert_eq!(rules(validate(&fixed("5.5"), jpy, now, true)), vec![("amountOff", PromoRule::InvalidAmountOff)]);
         let missing = PromoFields { amount_off: None, ..fixed("1") };
         assert_eq!(rules(validate(&missing, eur(), now, true)), vec![("amountOff", PromoRule::DiscountTypeMismatch)]);
+    }
+
+    #[test]
+    fn apply_checks_run_in_order() {
+        let now = Utc::now();
+        let ok = PromoLifecycle {
+            active: true,
+            deleted: false,
+            expires_at: None,
+            usage_limit: Some(5),
+            redemptions_count: 0,
+        };
+        assert_eq!(check_apply(&ok, Some(1), None, now), Ok(()), "no email yet: not checked");
+        assert_eq!(check_apply(&ok, Some(1), Some(0), now), Ok(()));
+        assert_eq!(check_apply(&ok, Some(1), Some(1), now), Err(ApplyRefusal::CustomerLimitReached));
+        let exhausted = PromoLifecycle { redemptions_count: 5, ..ok };
+        assert_eq!(check_apply(&exhausted, Some(1), Some(1), now), Err(ApplyRefusal::UsageLimitReached));
+        let expired = PromoLifecycle { expires_at: Some(now), ..exhausted };
+        assert_eq!(check_apply(&expired, None, None, now), Err(ApplyRefusal::Expired));
+        let inactive = PromoLifecycle { active: false, ..expired };
+        assert_eq!(check_apply(&inactive, None, None, now), Err(ApplyRefusal::Inactive));
+        let deleted = PromoLifecycle { deleted: true, ..inactive };
+        assert_eq!(check_apply(&deleted, None, None, now), Err(ApplyRefusal::Unknown));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Resolvers stay thin: they check the caller, call a service, and map the result.
 
 pub mod auth;
+pub mod cart;
 pub mod errors;
 pub mod loaders;
 pub mod mutation;
@@ -11,16 +12,22 @@ pub mod query;
 pub mod types;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{EmptySubscription, Schema};
+use std::sync::Arc;
+
+use async_graphql::Schema;
 use sea_orm::DatabaseConnection;
 
 pub use auth::Caller;
+use cart::SubscriptionRoot;
 use loaders::{EventById, TicketTypesByEvent};
+
+use crate::events::CartEvents;
+use crate::rate_limit::RateLimiter;
 use mutation::MutationRoot;
 use query::QueryRoot;
 
 /// The executable schema.
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Limits checked on every operation before any resolver runs.
 #[derive(Debug, Clone, Copy)]
@@ -33,13 +40,21 @@ pub struct Limits {
 
 /// Builds the schema. `open` keeps introspection and "did you mean" suggestions on;
 /// the HTTP layer serves anonymous callers in production mode from a closed one.
-pub fn build(db: DatabaseConnection, limits: Limits, open: bool) -> AppSchema {
+pub fn build(
+    db: DatabaseConnection,
+    events: Arc<CartEvents>,
+    limiter: Arc<RateLimiter>,
+    limits: Limits,
+    open: bool,
+) -> AppSchema {
     let ticket_types = DataLoader::new(TicketTypesByEvent::new(db.clone()), tokio::spawn);
-    let events = DataLoader::new(EventById::new(db.clone()), tokio::spawn);
-    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
+    let events_by_id = DataLoader::new(EventById::new(db.clone()), tokio::spawn);
+    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
         .data(db)
-        .data(ticket_types)
         .data(events)
+        .data(limiter)
+        .data(ticket_types)
+        .data(events_by_id)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         // Recursion in the parser itself, before depth is even measured.
@@ -53,5 +68,5 @@ pub fn build(db: DatabaseConnection, limits: Limits, open: bool) -> AppSchema {
 
 /// The schema in SDL, as committed to `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription).finish().sdl()
+    Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot).finish().sdl()
 }

@@ -5,6 +5,7 @@ use async_graphql::{Context, ID, InputObject, MergedObject, Object, SimpleObject
 use sea_orm::DatabaseConnection;
 
 use super::auth::Caller;
+use super::cart::CartMutation;
 use super::errors;
 use super::promo::PromoMutation;
 use super::types::user_error::user_errors;
@@ -12,10 +13,11 @@ use super::types::{ApiKey, ApiKeyScope, UserError, parse_id};
 use crate::domain::api_key::KeyName;
 use crate::services::{self, UserErrorCode, api_keys};
 
-/// Write operations; all need an admin API key.
+/// Write operations. Cart mutations are public (the cart id is the capability); the
+/// rest need an admin API key.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(ApiKeyMutation, PromoMutation);
+pub struct MutationRoot(CartMutation, PromoMutation, ApiKeyMutation);
 
 /// API key management.
 #[derive(Default)]

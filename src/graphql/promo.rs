@@ -14,6 +14,7 @@ use super::types::promo_code::{
 use super::types::user_error::user_errors;
 use super::types::{PageInfo, PromoCode, UserError, parse_id};
 use crate::entities::account;
+use crate::events::CartEvents;
 use crate::services::promo_codes::{self as service, NewPromoCode, PromoCodePatch};
 use crate::services::{self, UserErrorCode, accounts};
 
@@ -201,7 +202,10 @@ impl PromoMutation {
             description: patch(input.description, |v| v),
             active: input.active,
         };
-        match errors::split(service::update(db, principal.account_id, id, changes, dry_run).await)? {
+        match errors::split(
+            service::update(db, ctx.data_unchecked::<Arc<CartEvents>>(), principal.account_id, id, changes, dry_run)
+                .await,
+        )? {
             Ok(row) => Ok(PromoCodePayload {
                 promo_code: Some(PromoCode::new(row, account_of(ctx, principal.account_id).await?)),
                 dry_run,
@@ -258,7 +262,9 @@ impl PromoMutation {
                 "no promo code with this id",
             )])));
         };
-        match errors::split(service::delete(db, principal.account_id, id, dry_run).await)? {
+        match errors::split(
+            service::delete(db, ctx.data_unchecked::<Arc<CartEvents>>(), principal.account_id, id, dry_run).await,
+        )? {
             Ok((row, deletion)) => Ok(DeletePromoCodePayload {
                 deletion: Some(deletion.into()),
                 promo_code: Some(PromoCode::new(row, account_of(ctx, principal.account_id).await?)),
@@ -283,7 +289,10 @@ async fn set_active(
         Ok(id) => id,
         Err(e) => return Ok(refused(e, dry_run)),
     };
-    match errors::split(service::set_active(db, principal.account_id, id, active, dry_run).await)? {
+    match errors::split(
+        service::set_active(db, ctx.data_unchecked::<Arc<CartEvents>>(), principal.account_id, id, active, dry_run)
+            .await,
+    )? {
         Ok(row) => Ok(PromoCodePayload {
             promo_code: Some(PromoCode::new(row, account_of(ctx, principal.account_id).await?)),
             dry_run,

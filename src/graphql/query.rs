@@ -4,6 +4,7 @@ use async_graphql::{Context, MergedObject, Object};
 use sea_orm::DatabaseConnection;
 
 use super::auth::Caller;
+use super::cart::CartQuery;
 use super::errors::{self, ErrorCode, client_error};
 use super::promo::PromoQuery;
 use super::types::{ApiKey, ApiKeyScope, Shop};
@@ -12,7 +13,7 @@ use crate::services::{accounts, api_keys};
 /// Read operations. `shop` is public; the rest need an API key (read or admin).
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(AccountQuery, PromoQuery);
+pub struct QueryRoot(AccountQuery, CartQuery, PromoQuery);
 
 /// Shops, the caller and API keys.
 #[derive(Default)]

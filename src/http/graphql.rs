@@ -10,14 +10,19 @@ use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{BatchRequest, Data};
 use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State, WebSocketUpgrade};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::Extension;
+use axum::extract::{ConnectInfo, RawQuery, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
 use crate::graphql::Caller;
+use crate::graphql::cart::RequestContext;
 use crate::services::api_keys;
+use tower_sessions::Session;
 
 /// A GraphQL-shaped error response with an HTTP status.
 fn reject(status: StatusCode, code: &str, message: &str) -> Response {
@@ -58,8 +63,28 @@ async fn caller_from_token(state: &AppState, token: &str) -> Result<Caller, Resp
     }
 }
 
+/// The client's address: the peer, or the first `X-Forwarded-For` hop when configured.
+fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
+    if state.config.trust_forwarded_for
+        && let Some(ip) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+    {
+        return ip;
+    }
+    peer.ip()
+}
+
 /// `POST /graphql`: a JSON request or batch.
-pub async fn post_handler(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post_handler(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(session): Extension<Session>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -87,12 +112,19 @@ pub async fn post_handler(State(state): State<AppState>, headers: HeaderMap, bod
         Err(response) => return response,
     };
     let schema = state.schema_for(&caller).clone();
-    GraphQLResponse::from(schema.execute_batch(batch.data(caller)).await).into_response()
+    let context = RequestContext { client_ip: Some(client_ip(&state, &headers, peer)), session: Some(session) };
+    GraphQLResponse::from(schema.execute_batch(batch.data(caller).data(context)).await).into_response()
 }
 
 /// `GET /graphql`: GraphiQL without a `query` parameter; otherwise a query (never a
 /// mutation or subscription, which get 405).
-pub async fn get_handler(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+pub async fn get_handler(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(session): Extension<Session>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let has_query =
         raw.as_deref().is_some_and(|r| url::form_urlencoded::parse(r.as_bytes()).any(|(k, _)| k == "query"));
     let Some(raw) = raw.filter(|_| has_query) else {
@@ -122,7 +154,8 @@ pub async fn get_handler(State(state): State<AppState>, headers: HeaderMap, RawQ
         Err(response) => return response,
     };
     let schema = state.schema_for(&caller).clone();
-    GraphQLResponse::from(schema.execute(request.data(caller)).await).into_response()
+    let context = RequestContext { client_ip: Some(client_ip(&state, &headers, peer)), session: Some(session) };
+    GraphQLResponse::from(schema.execute(request.data(caller).data(context)).await).into_response()
 }
 
 /// The type of the operation a request would run; `None` when the document does not
@@ -147,6 +180,8 @@ fn operation_type(request: &async_graphql::Request) -> Option<OperationType> {
 /// `{"Authorization": "Bearer <key>"}`.
 pub async fn ws_handler(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(session): Extension<Session>,
     headers: HeaderMap,
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
@@ -160,6 +195,7 @@ pub async fn ws_handler(
     // The schema is chosen before the key arrives in `connection_init`, so in production
     // mode WebSockets never serve introspection.
     let schema = state.closed_schema.clone();
+    let context = RequestContext { client_ip: Some(client_ip(&state, &headers, peer)), session: Some(session) };
     upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |stream| {
         GraphQLWebSocket::new(stream, schema, protocol)
             .on_connection_init(move |payload| async move {
@@ -176,6 +212,7 @@ pub async fn ws_handler(
                 };
                 let mut data = Data::default();
                 data.insert(caller);
+                data.insert(context);
                 Ok(data)
             })
             .serve()

@@ -1,21 +1,28 @@
 //! The HTTP edge: router, GraphQL over HTTP and WebSocket, health checks.
 
+pub mod capture;
 pub mod graphql;
 pub mod health;
 pub mod rest;
+pub mod session_store;
+pub mod storefront;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
+use axum::middleware;
 use axum::routing::get;
 use sea_orm::DatabaseConnection;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::config::{Mode, ServeConfig};
+use crate::events::CartEvents;
 use crate::graphql::{self as gql, AppSchema, Caller, Limits};
+use crate::rate_limit::RateLimiter;
 
 /// What every handler shares. Cheap to clone: all of it is reference-counted.
 #[derive(Clone)]
@@ -24,6 +31,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// The settings the server started with.
     pub config: Arc<ServeConfig>,
+    /// Per-cart change signals.
+    pub events: Arc<CartEvents>,
     /// Schema with introspection and suggestions: for key holders, or everyone in demo mode.
     open_schema: AppSchema,
     /// Schema without them: for anonymous callers in production mode.
@@ -34,12 +43,14 @@ impl AppState {
     /// Builds the state and both schemas.
     pub fn new(db: DatabaseConnection, config: ServeConfig) -> Self {
         let limits = Limits { max_depth: config.max_query_depth, max_complexity: config.max_query_complexity };
-        let open_schema = gql::build(db.clone(), limits, true);
+        let events = Arc::new(CartEvents::default());
+        let limiter = Arc::new(RateLimiter::new(config.promo_attempts_per_minute, std::time::Duration::from_secs(60)));
+        let open_schema = gql::build(db.clone(), events.clone(), limiter.clone(), limits, true);
         let closed_schema = match config.mode {
             Mode::Demo => open_schema.clone(),
-            Mode::Production => gql::build(db.clone(), limits, false),
+            Mode::Production => gql::build(db.clone(), events.clone(), limiter, limits, false),
         };
-        AppState { db, config: Arc::new(config), open_schema, closed_schema }
+        AppState { db, config: Arc::new(config), events, open_schema, closed_schema }
     }
 
     /// The schema this caller is served from.
@@ -52,9 +63,22 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let timeout = state.config.request_timeout();
     let body_limit = state.config.max_body_bytes;
-    Router::new()
+    let secure = state.config.base_url().scheme() == "https";
+    let sessions = SessionManagerLayer::new(session_store::DbSessionStore::new(state.db.clone()))
+        .with_name("tixshop_session")
+        .with_secure(secure)
+        .with_same_site(tower_sessions::cookie::SameSite::Lax)
+        .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::days(30)));
+    // The buyer-facing routes: sessions and `?promo=` capture.
+    let mut shop = Router::new()
         .route("/graphql", get(graphql::get_handler).post(graphql::post_handler))
-        .route("/graphql/ws", get(graphql::ws_handler))
+        .route("/graphql/ws", get(graphql::ws_handler));
+    if state.config.mode == Mode::Demo {
+        shop = shop.merge(storefront::routes());
+    }
+    let shop = shop.layer(middleware::from_fn_with_state(state.clone(), capture::capture)).layer(sessions);
+    Router::new()
+        .merge(shop)
         .route("/admin/promo_codes", get(rest::list).post(rest::create))
         .route("/admin/promo_codes/{id}", get(rest::show).patch(rest::update).delete(rest::delete))
         .route("/healthz", get(health::healthz))

@@ -423,7 +423,7 @@ pub async fn update(
         description: body.description,
         active: body.active,
     };
-    let row = service::update(&state.db, p.account_id, numeric, patch, params.dry_run).await?;
+    let row = service::update(&state.db, &state.events, p.account_id, numeric, patch, params.dry_run).await?;
     let account = account_of(&state, &p).await?;
     Ok(Json(to_json(row, &account)))
 }
@@ -439,7 +439,7 @@ pub async fn delete(
     let p = writer(&state, &headers).await?;
     let Query(params) = params?;
     let numeric = path_id(&id)?;
-    let (row, deletion) = service::delete(&state.db, p.account_id, numeric, params.dry_run).await?;
+    let (row, deletion) = service::delete(&state.db, &state.events, p.account_id, numeric, params.dry_run).await?;
     let kind = match deletion {
         Deletion::Hard => "hard",
         Deletion::Soft => "soft",

@@ -29,6 +29,32 @@ pub enum UserErrorCode {
     InvalidUsageLimit,
     /// maxPerCustomer below 1.
     InvalidMaxPerCustomer,
+    /// No such promo code in this shop (or it was deleted).
+    Unknown,
+    /// The code was deactivated.
+    Inactive,
+    /// The code has expired.
+    Expired,
+    /// The code's total usage limit is reached.
+    UsageLimitReached,
+    /// The code's scope event has no tickets in the cart (a notice, not a refusal).
+    NotApplicable,
+    /// This buyer has used the code as often as allowed.
+    CustomerLimitReached,
+    /// Too many failed code attempts; try again in a minute.
+    RateLimited,
+    /// Not an email address.
+    InvalidEmail,
+    /// A quantity outside 1–50 (0 removes a line where allowed).
+    InvalidQuantity,
+    /// No cart with this id.
+    CartNotFound,
+    /// The cart was checked out.
+    CartClosed,
+    /// The ticket type is not sold by this shop, or not in the cart.
+    TicketTypeNotFound,
+    /// No shop with this slug.
+    ShopNotFound,
 }
 
 /// One refused input, shown to the caller as it is.

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod carts;
 pub mod demo;
 pub mod error;
 pub mod promo_codes;

@@ -15,7 +15,8 @@ use crate::domain::Currency;
 use crate::domain::promo::{self, DiscountType, PromoCodeString, PromoFields, PromoRule, ValidPromo};
 use crate::entities::{account, event, order, promo_code, redemption};
 
-use super::{ServiceError, ServiceResult, UserError, UserErrorCode, now};
+use super::{ServiceError, ServiceResult, UserError, UserErrorCode, carts, now};
+use crate::events::CartEvents;
 
 /// A code's settings as a caller submits them for a new code.
 #[derive(Debug, Clone, Default)]
@@ -296,6 +297,7 @@ pub async fn find_by_code(
 /// Applies `patch` to one of the account's codes (not a deleted one).
 pub async fn update(
     db: &DatabaseConnection,
+    events: &CartEvents,
     account_id: i64,
     id: i64,
     patch: PromoCodePatch,
@@ -339,13 +341,16 @@ pub async fn update(
         return row.try_into_model().map_err(ServiceError::Db);
     }
     let saved = row.update(&txn).await.map_err(|e| map_unique(e, &valid.code))?;
+    let carts = carts::open_carts_with_code(&txn, id).await?;
     txn.commit().await?;
+    events.publish_all(carts);
     Ok(saved)
 }
 
 /// Activates or deactivates one of the account's live codes.
 pub async fn set_active(
     db: &DatabaseConnection,
+    events: &CartEvents,
     account_id: i64,
     id: i64,
     active: bool,
@@ -360,7 +365,9 @@ pub async fn set_active(
         return row.try_into_model().map_err(ServiceError::Db);
     }
     let saved = row.update(&txn).await?;
+    let carts = carts::open_carts_with_code(&txn, id).await?;
     txn.commit().await?;
+    events.publish_all(carts);
     Ok(saved)
 }
 
@@ -368,6 +375,7 @@ pub async fn set_active(
 /// for real otherwise. Deleting a soft-deleted code again changes nothing.
 pub async fn delete(
     db: &DatabaseConnection,
+    events: &CartEvents,
     account_id: i64,
     id: i64,
     dry_run: bool,
@@ -382,6 +390,8 @@ pub async fn delete(
     if dry_run {
         return Ok((current, if used { Deletion::Soft } else { Deletion::Hard }));
     }
+    // Before a hard delete nulls their reference.
+    let carts = carts::open_carts_with_code(&txn, id).await?;
     let result = if used {
         let mut row: promo_code::ActiveModel = current.into();
         let at = now();
@@ -394,6 +404,7 @@ pub async fn delete(
         (current, Deletion::Hard)
     };
     txn.commit().await?;
+    events.publish_all(carts);
     Ok(result)
 }
 

@@ -32,6 +32,33 @@ pub enum UserErrorCode {
     InvalidUsageLimit,
     /// maxPerCustomer must be at least 1, or null for no limit.
     InvalidMaxPerCustomer,
+    /// No such promo code in this shop (or it was deleted).
+    Unknown,
+    /// The promo code was deactivated by the organizer.
+    Inactive,
+    /// The promo code has expired.
+    Expired,
+    /// The promo code's total usage limit is reached.
+    UsageLimitReached,
+    /// The promo code is limited to an event the cart has no tickets for; it stays
+    /// attached and discounts once such tickets are added.
+    NotApplicable,
+    /// This buyer (by email, aliases included) has used the code as often as allowed.
+    CustomerLimitReached,
+    /// Too many failed promo code attempts from this session or address; wait a minute.
+    RateLimited,
+    /// Not a valid email address.
+    InvalidEmail,
+    /// Quantity outside 1–50 (updateCartLine also takes 0 to remove the line).
+    InvalidQuantity,
+    /// No cart with this id.
+    CartNotFound,
+    /// The cart was already checked out; start a new one.
+    CartClosed,
+    /// The ticket type is not sold by this shop (or, for updates, not in the cart).
+    TicketTypeNotFound,
+    /// No shop with this slug.
+    ShopNotFound,
 }
 
 /// A refused input of a mutation. Nothing was written when a payload has any.

@@ -1,0 +1,541 @@
+//! Carts: lines, buyer email, promo code; every change repriced by the pricing engine
+//! and signalled to the cart's subscribers.
+//!
+//! A cart is read in one joined query (cart, shop, code, lines, ticket types), so an
+//! `applyPromo` costs four statements at most: load, find the code, (count the buyer's
+//! uses when the code has a per-customer cap and the email is known), update.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult,
+    Iterable, PaginatorTrait, QueryFilter, Set, Statement,
+};
+
+use crate::domain::email::Email;
+use crate::domain::pricing::{self, LineInput, PricedCart, VatMode};
+use crate::domain::promo::{self, ApplyRefusal, Discount, PercentOff, PromoCodeString, PromoDiscount, PromoLifecycle};
+use crate::domain::{Currency, VatRate};
+use crate::entities::{account, cart, cart_line, order, promo_code, promo_link_visit, ticket_type};
+use crate::events::CartEvents;
+
+use super::{ServiceError, ServiceResult, UserError, UserErrorCode, accounts, now};
+
+/// Most tickets of one type in one cart.
+pub const MAX_QUANTITY: i32 = 50;
+
+/// A cart with everything needed to price and show it.
+#[derive(Debug, Clone)]
+pub struct CartSnapshot {
+    /// The cart row.
+    pub cart: cart::Model,
+    /// Its shop.
+    pub account: account::Model,
+    /// The attached code, if any (possibly no longer valid).
+    pub promo: Option<promo_code::Model>,
+    /// Lines with their ticket types, in the order they were added.
+    pub lines: Vec<(cart_line::Model, ticket_type::Model)>,
+}
+
+/// Where the attached code stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromoState {
+    /// No code attached.
+    None,
+    /// Attached and discounting.
+    Applied,
+    /// Attached, valid, but no line is in its event: zero discount until one is added.
+    NotApplicable,
+    /// Attached but no longer valid (deactivated, expired, exhausted, deleted): no discount.
+    Invalid(ApplyRefusal),
+}
+
+/// A cart priced right now.
+#[derive(Debug, Clone)]
+pub struct PricedCartView {
+    /// What was read.
+    pub snapshot: CartSnapshot,
+    /// The shop currency.
+    pub currency: Currency,
+    /// The engine's result.
+    pub priced: PricedCart,
+    /// The code's standing.
+    pub promo_state: PromoState,
+    /// When the attached code expires, if it does and is still valid: the subscription
+    /// sets a timer for it.
+    pub promo_expires_at: Option<DateTime<Utc>>,
+}
+
+/// Values captured from a `?promo=…&utm_…` link into the buyer's session.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Capture {
+    /// The captured code (already known to be a live code of the shop).
+    pub promo: Option<String>,
+    /// `utm_source`.
+    pub utm_source: Option<String>,
+    /// `utm_medium`.
+    pub utm_medium: Option<String>,
+    /// `utm_campaign`.
+    pub utm_campaign: Option<String>,
+}
+
+fn cart_not_found() -> ServiceError {
+    UserError::new("cartId", UserErrorCode::CartNotFound, "This cart does not exist (anymore). Please start a new one.")
+        .into()
+}
+
+fn columns<E: EntityTrait>(alias: &str) -> String {
+    E::Column::iter()
+        .map(|c| {
+            let name = sea_orm::IdenStatic::as_str(&c);
+            format!("{alias}.{name} AS {alias}_{name}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Loads a cart by its public token in one query.
+pub async fn load(db: &impl ConnectionTrait, token: &str) -> ServiceResult<Option<CartSnapshot>> {
+    let backend = db.get_database_backend();
+    let placeholder = if backend == DbBackend::Postgres { "$1" } else { "?" };
+    let sql = format!(
+        "SELECT {}, {}, {}, {}, {} FROM carts c \
+         JOIN accounts a ON a.id = c.account_id \
+         LEFT JOIN promo_codes p ON p.id = c.promo_code_id \
+         LEFT JOIN cart_lines l ON l.cart_id = c.id \
+         LEFT JOIN ticket_types t ON t.id = l.ticket_type_id \
+         WHERE c.token = {placeholder} ORDER BY l.id",
+        columns::<cart::Entity>("c"),
+        columns::<account::Entity>("a"),
+        columns::<promo_code::Entity>("p"),
+        columns::<cart_line::Entity>("l"),
+        columns::<ticket_type::Entity>("t"),
+    );
+    let rows = db.query_all_raw(Statement::from_sql_and_values(backend, sql, [token.into()])).await?;
+    let Some(first) = rows.first() else { return Ok(None) };
+    let cart = cart::Model::from_query_result(first, "c_")?;
+    let account = account::Model::from_query_result(first, "a_")?;
+    let promo = match first.try_get::<Option<i64>>("", "p_id")? {
+        Some(_) => Some(promo_code::Model::from_query_result(first, "p_")?),
+        None => None,
+    };
+    let mut lines = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if row.try_get::<Option<i64>>("", "l_id")?.is_some() {
+            lines.push((
+                cart_line::Model::from_query_result(row, "l_")?,
+                ticket_type::Model::from_query_result(row, "t_")?,
+            ));
+        }
+    }
+    Ok(Some(CartSnapshot { cart, account, promo, lines }))
+}
+
+fn lifecycle(code: &promo_code::Model) -> PromoLifecycle {
+    PromoLifecycle {
+        active: code.active,
+        deleted: code.deleted_at.is_some(),
+        expires_at: code.expires_at,
+        usage_limit: code.usage_limit,
+        redemptions_count: code.redemptions_count,
+    }
+}
+
+fn discount_of(code: &promo_code::Model) -> Option<PromoDiscount> {
+    let discount = match (code.percent_off_bp, code.amount_off) {
+        (Some(h), _) => Discount::Percentage(PercentOff::from_hundredths(h as u32).ok()?),
+        (None, Some(a)) => Discount::FixedAmount(a),
+        (None, None) => return None,
+    };
+    Some(PromoDiscount { discount, event_id: code.event_id })
+}
+
+/// Prices a snapshot at `at`. An attached code that is no longer valid gives nothing.
+pub fn price(snapshot: CartSnapshot, at: DateTime<Utc>) -> ServiceResult<PricedCartView> {
+    let internal = |m: String| ServiceError::Db(sea_orm::DbErr::Custom(m));
+    let currency = Currency::parse(&snapshot.account.currency).map_err(|e| internal(e.to_string()))?;
+    let mode = if snapshot.account.prices_include_vat { VatMode::Inclusive } else { VatMode::Exclusive };
+    let lines: Vec<LineInput> = snapshot
+        .lines
+        .iter()
+        .map(|(line, ticket)| {
+            let bp = ticket.vat_rate_bp.unwrap_or(snapshot.account.vat_rate_bp);
+            Ok(LineInput {
+                ticket_type_id: ticket.id,
+                event_id: ticket.event_id,
+                unit_price: ticket.price,
+                quantity: u32::try_from(line.quantity).map_err(|e| internal(e.to_string()))?,
+                vat_rate: VatRate::from_basis_points(bp.into()).map_err(|e| internal(e.to_string()))?,
+            })
+        })
+        .collect::<ServiceResult<_>>()?;
+    let (discount, state, expires) = match &snapshot.promo {
+        None => (None, PromoState::None, None),
+        Some(code) => match promo::check_apply(&lifecycle(code), None, None, at) {
+            Ok(()) => (discount_of(code), PromoState::Applied, code.expires_at),
+            Err(refusal) => (None, PromoState::Invalid(refusal), None),
+        },
+    };
+    let priced = pricing::price(&lines, discount.as_ref(), mode).map_err(|e| internal(e.to_string()))?;
+    let promo_state =
+        if state == PromoState::Applied && priced.promo_not_applicable { PromoState::NotApplicable } else { state };
+    Ok(PricedCartView { snapshot, currency, priced, promo_state, promo_expires_at: expires })
+}
+
+async fn load_open(db: &impl ConnectionTrait, token: &str) -> ServiceResult<CartSnapshot> {
+    let snapshot = load(db, token).await?.ok_or_else(cart_not_found)?;
+    if snapshot.cart.status != "OPEN" {
+        return Err(UserError::new(
+            "cartId",
+            UserErrorCode::CartClosed,
+            "This cart has already been checked out. Please start a new one.",
+        )
+        .into());
+    }
+    Ok(snapshot)
+}
+
+async fn reload(db: &impl ConnectionTrait, token: &str) -> ServiceResult<PricedCartView> {
+    price(load(db, token).await?.ok_or_else(cart_not_found)?, now())
+}
+
+/// The buyer's paid (not fully refunded) and unexpired pending orders with the code.
+pub async fn customer_uses(db: &impl ConnectionTrait, promo_code_id: i64, customer_key: &str) -> ServiceResult<i64> {
+    use sea_orm::Condition;
+    let at = now();
+    let count = order::Entity::find()
+        .filter(order::Column::PromoCodeId.eq(promo_code_id))
+        .filter(order::Column::CustomerKey.eq(customer_key))
+        .filter(
+            Condition::any()
+                .add(order::Column::Status.is_in(["PAID", "PARTIALLY_REFUNDED"]))
+                .add(Condition::all().add(order::Column::Status.eq("PENDING")).add(order::Column::ExpiresAt.gt(at))),
+        )
+        .count(db)
+        .await?;
+    Ok(count as i64)
+}
+
+/// Why `apply` refused, as a user error on `code`.
+fn refusal(refusal: ApplyRefusal, code: &str) -> ServiceError {
+    let kind = match refusal {
+        ApplyRefusal::Unknown => UserErrorCode::Unknown,
+        ApplyRefusal::Inactive => UserErrorCode::Inactive,
+        ApplyRefusal::Expired => UserErrorCode::Expired,
+        ApplyRefusal::UsageLimitReached => UserErrorCode::UsageLimitReached,
+        ApplyRefusal::CustomerLimitReached => UserErrorCode::CustomerLimitReached,
+    };
+    UserError::new("code", kind, refusal.message(code)).into()
+}
+
+/// Checks `code` for the cart and returns the code row on success.
+async fn validate_code(
+    db: &impl ConnectionTrait,
+    snapshot: &CartSnapshot,
+    code: &str,
+) -> ServiceResult<promo_code::Model> {
+    let shown = code.trim().to_uppercase();
+    let Ok(parsed) = PromoCodeString::parse(code) else { return Err(refusal(ApplyRefusal::Unknown, &shown)) };
+    let row = promo_code::Entity::find()
+        .filter(promo_code::Column::AccountId.eq(snapshot.account.id))
+        .filter(promo_code::Column::Code.eq(parsed.as_str()))
+        .filter(promo_code::Column::DeletedAt.is_null())
+        .one(db)
+        .await?
+        .ok_or_else(|| refusal(ApplyRefusal::Unknown, parsed.as_str()))?;
+    let uses = match (row.max_per_customer, snapshot.cart.email.as_deref().and_then(|e| Email::parse(e).ok())) {
+        (Some(_), Some(email)) => Some(customer_uses(db, row.id, &email.customer_key()).await?),
+        _ => None,
+    };
+    promo::check_apply(&lifecycle(&row), row.max_per_customer, uses, now()).map_err(|r| refusal(r, parsed.as_str()))?;
+    Ok(row)
+}
+
+fn new_token() -> String {
+    let mut bytes = [0_u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("cart_{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn clean_utm(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().chars().take(100).collect::<String>()).filter(|v| !v.is_empty())
+}
+
+/// Opens a cart in `shop_slug`. Captured link values are recorded, and a captured code
+/// is applied when it is valid (silently ignored otherwise).
+pub async fn create(
+    db: &DatabaseConnection,
+    shop_slug: &str,
+    session_id: Option<String>,
+    capture: Option<Capture>,
+) -> ServiceResult<PricedCartView> {
+    let shop = accounts::find_by_slug(db, shop_slug.trim()).await?.ok_or_else(|| {
+        ServiceError::from(UserError::new("shopSlug", UserErrorCode::ShopNotFound, "There is no shop at this address."))
+    })?;
+    let capture = capture.unwrap_or_default();
+    let at = now();
+    let token = new_token();
+    let row = cart::ActiveModel {
+        token: Set(token.clone()),
+        account_id: Set(shop.id),
+        session_id: Set(session_id),
+        status: Set("OPEN".into()),
+        utm_source: Set(clean_utm(capture.utm_source)),
+        utm_medium: Set(clean_utm(capture.utm_medium)),
+        utm_campaign: Set(clean_utm(capture.utm_campaign)),
+        created_at: Set(at),
+        updated_at: Set(at),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    if let Some(code) = capture.promo {
+        let snapshot = CartSnapshot { cart: row.clone(), account: shop.clone(), promo: None, lines: vec![] };
+        if let Ok(promo) = validate_code(db, &snapshot, &code).await {
+            set_promo(db, row.id, Some(promo.id)).await?;
+        }
+    }
+    reload(db, &token).await
+}
+
+async fn set_promo(db: &impl ConnectionTrait, cart_id: i64, promo_code_id: Option<i64>) -> ServiceResult<()> {
+    cart::Entity::update_many()
+        .col_expr(cart::Column::PromoCodeId, Expr::value(promo_code_id))
+        .col_expr(cart::Column::UpdatedAt, Expr::value(now()))
+        .filter(cart::Column::Id.eq(cart_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The cart, priced now.
+pub async fn get(db: &DatabaseConnection, token: &str) -> ServiceResult<Option<PricedCartView>> {
+    match load(db, token).await? {
+        Some(snapshot) => Ok(Some(price(snapshot, now())?)),
+        None => Ok(None),
+    }
+}
+
+/// Adopts a code captured in the buyer's session into a cart that has none (silently).
+pub async fn adopt_capture(db: &DatabaseConnection, events: &CartEvents, token: &str, code: &str) -> ServiceResult<()> {
+    let Some(snapshot) = load(db, token).await? else { return Ok(()) };
+    if snapshot.cart.promo_code_id.is_some() || snapshot.cart.status != "OPEN" {
+        return Ok(());
+    }
+    if let Ok(promo) = validate_code(db, &snapshot, code).await {
+        set_promo(db, snapshot.cart.id, Some(promo.id)).await?;
+        events.publish(snapshot.cart.id);
+    }
+    Ok(())
+}
+
+fn check_quantity(quantity: i32, allow_zero: bool) -> ServiceResult<()> {
+    let min = if allow_zero { 0 } else { 1 };
+    if (min..=MAX_QUANTITY).contains(&quantity) {
+        Ok(())
+    } else {
+        Err(UserError::new(
+            "quantity",
+            UserErrorCode::InvalidQuantity,
+            format!("Please choose between {} and {MAX_QUANTITY} tickets.", Ord::max(min, 1)),
+        )
+        .into())
+    }
+}
+
+/// Adds `quantity` tickets of a type to the cart (on top of any already there).
+pub async fn add_line(
+    db: &DatabaseConnection,
+    events: &CartEvents,
+    token: &str,
+    ticket_type_id: i64,
+    quantity: i32,
+) -> ServiceResult<PricedCartView> {
+    check_quantity(quantity, false)?;
+    let snapshot = load_open(db, token).await?;
+    let already = snapshot.lines.iter().find(|(_, t)| t.id == ticket_type_id).map_or(0, |(l, _)| l.quantity);
+    check_quantity(already + quantity, false)?;
+    let exists = ticket_type::Entity::find_by_id(ticket_type_id)
+        .filter(ticket_type::Column::AccountId.eq(snapshot.account.id))
+        .count(db)
+        .await?;
+    if exists == 0 {
+        return Err(
+            UserError::new("ticketTypeId", UserErrorCode::TicketTypeNotFound, "This ticket is not sold here.").into()
+        );
+    }
+    cart_line::Entity::insert(cart_line::ActiveModel {
+        cart_id: Set(snapshot.cart.id),
+        ticket_type_id: Set(ticket_type_id),
+        quantity: Set(quantity),
+        created_at: Set(now()),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::columns([cart_line::Column::CartId, cart_line::Column::TicketTypeId])
+            .value(
+                cart_line::Column::Quantity,
+                Expr::col((cart_line::Entity, cart_line::Column::Quantity)).add(quantity),
+            )
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    events.publish(snapshot.cart.id);
+    reload(db, token).await
+}
+
+/// Sets the quantity of a ticket type in the cart; 0 removes the line.
+pub async fn set_line(
+    db: &DatabaseConnection,
+    events: &CartEvents,
+    token: &str,
+    ticket_type_id: i64,
+    quantity: i32,
+) -> ServiceResult<PricedCartView> {
+    check_quantity(quantity, true)?;
+    let snapshot = load_open(db, token).await?;
+    let Some((line, _)) = snapshot.lines.iter().find(|(_, t)| t.id == ticket_type_id) else {
+        return Err(UserError::new(
+            "ticketTypeId",
+            UserErrorCode::TicketTypeNotFound,
+            "This ticket is not in your cart.",
+        )
+        .into());
+    };
+    if quantity == 0 {
+        cart_line::Entity::delete_by_id(line.id).exec(db).await?;
+    } else {
+        cart_line::Entity::update_many()
+            .col_expr(cart_line::Column::Quantity, Expr::value(quantity))
+            .filter(cart_line::Column::Id.eq(line.id))
+            .exec(db)
+            .await?;
+    }
+    events.publish(snapshot.cart.id);
+    reload(db, token).await
+}
+
+/// Sets the buyer's email. When the attached code's per-customer cap is already
+/// reached for this buyer, the code comes off and the caller is told why.
+pub async fn set_email(
+    db: &DatabaseConnection,
+    events: &CartEvents,
+    token: &str,
+    email: &str,
+) -> ServiceResult<(PricedCartView, Option<UserError>)> {
+    let email = Email::parse(email)
+        .map_err(|e| ServiceError::from(UserError::new("email", UserErrorCode::InvalidEmail, e.to_string())))?;
+    let snapshot = load_open(db, token).await?;
+    cart::Entity::update_many()
+        .col_expr(cart::Column::Email, Expr::value(email.as_str()))
+        .col_expr(cart::Column::UpdatedAt, Expr::value(now()))
+        .filter(cart::Column::Id.eq(snapshot.cart.id))
+        .exec(db)
+        .await?;
+    let mut notice = None;
+    if let Some(code) = snapshot.promo.as_ref().filter(|c| c.max_per_customer.is_some()) {
+        let uses = customer_uses(db, code.id, &email.customer_key()).await?;
+        if code.max_per_customer.is_some_and(|max| uses >= max) {
+            set_promo(db, snapshot.cart.id, None).await?;
+            let ServiceError::User(mut errors) = refusal(ApplyRefusal::CustomerLimitReached, &code.code) else {
+                unreachable!("refusal builds a user error")
+            };
+            notice = errors.pop();
+        }
+    }
+    events.publish(snapshot.cart.id);
+    Ok((reload(db, token).await?, notice))
+}
+
+/// Applies a code typed by the buyer. Checks, first failure wins: UNKNOWN, INACTIVE,
+/// EXPIRED, USAGE_LIMIT_REACHED, then CUSTOMER_LIMIT_REACHED when the email is known.
+/// A code scoped to an event the cart has no tickets for is attached anyway; the view
+/// says NOT_APPLICABLE until such tickets are added.
+pub async fn apply_promo(
+    db: &DatabaseConnection,
+    events: &CartEvents,
+    token: &str,
+    code: &str,
+) -> ServiceResult<PricedCartView> {
+    let mut snapshot = load_open(db, token).await?;
+    let row = validate_code(db, &snapshot, code).await?;
+    set_promo(db, snapshot.cart.id, Some(row.id)).await?;
+    events.publish(snapshot.cart.id);
+    snapshot.cart.promo_code_id = Some(row.id);
+    snapshot.promo = Some(row);
+    price(snapshot, now())
+}
+
+/// Takes the code off the cart.
+pub async fn remove_promo(db: &DatabaseConnection, events: &CartEvents, token: &str) -> ServiceResult<PricedCartView> {
+    let mut snapshot = load_open(db, token).await?;
+    set_promo(db, snapshot.cart.id, None).await?;
+    events.publish(snapshot.cart.id);
+    snapshot.cart.promo_code_id = None;
+    snapshot.promo = None;
+    price(snapshot, now())
+}
+
+/// Open carts carrying a code (to signal them when the organizer changes it).
+pub async fn open_carts_with_code(db: &impl ConnectionTrait, promo_code_id: i64) -> ServiceResult<Vec<i64>> {
+    use sea_orm::QuerySelect;
+    Ok(cart::Entity::find()
+        .select_only()
+        .column(cart::Column::Id)
+        .filter(cart::Column::PromoCodeId.eq(promo_code_id))
+        .filter(cart::Column::Status.eq("OPEN"))
+        .into_tuple::<i64>()
+        .all(db)
+        .await?)
+}
+
+/// Records a `?promo=` link visit for `code` of `shop_id` once per session; returns the
+/// code string when it is a live, currently valid code of the shop (else `None`, silently).
+pub async fn capture_visit(
+    db: &DatabaseConnection,
+    shop_id: i64,
+    session_id: &str,
+    code: &str,
+    utm: &Capture,
+) -> ServiceResult<Option<String>> {
+    let Ok(parsed) = PromoCodeString::parse(code) else { return Ok(None) };
+    let Some(row) = promo_code::Entity::find()
+        .filter(promo_code::Column::AccountId.eq(shop_id))
+        .filter(promo_code::Column::Code.eq(parsed.as_str()))
+        .filter(promo_code::Column::DeletedAt.is_null())
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if promo::check_apply(&lifecycle(&row), None, None, now()).is_err() {
+        return Ok(None);
+    }
+    promo_link_visit::Entity::insert(promo_link_visit::ActiveModel {
+        account_id: Set(shop_id),
+        promo_code_id: Set(row.id),
+        session_id: Set(session_id.to_owned()),
+        utm_source: Set(clean_utm(utm.utm_source.clone())),
+        utm_medium: Set(clean_utm(utm.utm_medium.clone())),
+        utm_campaign: Set(clean_utm(utm.utm_campaign.clone())),
+        created_at: Set(now()),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::columns([promo_link_visit::Column::PromoCodeId, promo_link_visit::Column::SessionId])
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(Some(row.code))
+}
+
+/// Shared handle type for the event bus.
+pub type Events = Arc<CartEvents>;
