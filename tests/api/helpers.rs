@@ -185,3 +185,39 @@ impl WsClient {
         self.stream.send(Message::Text(value.to_string().into())).await.expect("send");
     }
 }
+
+/// Arranges a paid order that used promo code `promo_code_id` for `email` (what checkout
+/// will write): per-customer caps count it, and it makes deleting the code soft.
+pub async fn insert_paid_order(app: &TestApp, promo_code_id: i64, email: &str) {
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    use tixshop::domain::email::Email;
+    use tixshop::entities::{order, promo_code};
+    let code = promo_code::Entity::find_by_id(promo_code_id).one(&app.db).await.unwrap().unwrap();
+    let at = tixshop::services::now();
+    order::ActiveModel {
+        account_id: Set(code.account_id),
+        number: Set(format!("T-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])),
+        access_token: Set(uuid::Uuid::new_v4().simple().to_string()),
+        email: Set(email.into()),
+        customer_key: Set(Email::parse(email).unwrap().customer_key()),
+        status: Set("PAID".into()),
+        provider: Set("FREE".into()),
+        currency: Set("EUR".into()),
+        prices_include_vat: Set(true),
+        subtotal: Set(1999),
+        discount_amount: Set(1999),
+        net_amount: Set(0),
+        vat_amount: Set(0),
+        total: Set(0),
+        refunded_amount: Set(0),
+        promo_code_id: Set(Some(promo_code_id)),
+        promo_code: Set(Some(code.code.clone())),
+        over_cap: Set(false),
+        created_at: Set(at),
+        updated_at: Set(at),
+        ..Default::default()
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+}

@@ -1,5 +1,6 @@
 //! One integration-test binary: every test starts the real server (see `helpers`).
 
+mod carts;
 mod cli;
 mod examples;
 mod foundation;

@@ -6,7 +6,7 @@ use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set};
 use serde_json::{Value, json};
 use tixshop::domain::account::NewAccount;
 use tixshop::domain::api_key::{KeyName, Scope};
-use tixshop::entities::{event, order, promo_code};
+use tixshop::entities::{event, promo_code};
 use tixshop::services::{accounts, api_keys, now};
 
 use crate::helpers::{TestApp, spawn_app};
@@ -46,36 +46,9 @@ async fn first_event_id(app: &TestApp) -> String {
     body["data"]["shop"]["events"][0]["id"].as_str().unwrap().to_owned()
 }
 
-/// An order that used the code (what checkout will write), so deletion must be soft.
+/// An order that used the code, so deletion must be soft.
 async fn order_using(app: &TestApp, promo_code_id: i64) {
-    let code = promo_code::Entity::find_by_id(promo_code_id).one(&app.db).await.unwrap().unwrap();
-    let at = now();
-    order::ActiveModel {
-        account_id: Set(code.account_id),
-        number: Set(format!("T-{promo_code_id}")),
-        access_token: Set(uuid::Uuid::new_v4().simple().to_string()),
-        email: Set("buyer@example.com".into()),
-        customer_key: Set("buyer@example.com".into()),
-        status: Set("PAID".into()),
-        provider: Set("FREE".into()),
-        currency: Set("EUR".into()),
-        prices_include_vat: Set(true),
-        subtotal: Set(1999),
-        discount_amount: Set(1999),
-        net_amount: Set(0),
-        vat_amount: Set(0),
-        total: Set(0),
-        refunded_amount: Set(0),
-        promo_code_id: Set(Some(promo_code_id)),
-        promo_code: Set(Some(code.code.clone())),
-        over_cap: Set(false),
-        created_at: Set(at),
-        updated_at: Set(at),
-        ..Default::default()
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
+    crate::helpers::insert_paid_order(app, promo_code_id, "buyer@example.com").await;
 }
 
 async fn set_code(app: &TestApp, id: &str, change: impl FnOnce(&mut promo_code::ActiveModel)) {
