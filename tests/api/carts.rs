@@ -7,7 +7,7 @@ use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set};
 use serde_json::{Value, json};
 use tixshop::entities::{promo_code, promo_link_visit};
 
-use crate::helpers::{TestApp, WsClient, insert_paid_order, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, WsClient, insert_paid_order, promo_code_id as code_id, spawn_app, spawn_app_with};
 
 const CART: &str = "id email currency subtotal { amount } discount { amount } net { amount } vat { amount } total { amount }
     vatBreakdown { rate net { amount } vat { amount } gross { amount } }
@@ -112,11 +112,6 @@ async fn push_until(ws: &mut WsClient, done: impl Fn(&Value) -> bool) -> Value {
             return cart;
         }
     }
-}
-
-async fn code_id(app: &TestApp, code: &str) -> i64 {
-    let body = app.gql_admin("query($c: String!) { promoCode(code: $c) { id } }", json!({ "c": code })).await;
-    body["data"]["promoCode"]["id"].as_str().unwrap().parse().unwrap()
 }
 
 async fn change_code(app: &TestApp, code: &str, change: impl FnOnce(&mut promo_code::ActiveModel)) {

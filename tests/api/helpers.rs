@@ -221,3 +221,9 @@ pub async fn insert_paid_order(app: &TestApp, promo_code_id: i64, email: &str) {
     .await
     .unwrap();
 }
+
+/// The id of the account's live promo code `code`, through the admin API.
+pub async fn promo_code_id(app: &TestApp, code: &str) -> i64 {
+    let body = app.gql_admin("query($c: String!) { promoCode(code: $c) { id } }", json!({ "c": code })).await;
+    body["data"]["promoCode"]["id"].as_str().unwrap_or_else(|| panic!("{code}: {body}")).parse().unwrap()
+}

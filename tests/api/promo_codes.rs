@@ -37,8 +37,7 @@ async fn code_count(app: &TestApp) -> u64 {
 }
 
 async fn code_id(app: &TestApp, code: &str) -> String {
-    let body = app.gql_admin("query($c: String!) { promoCode(code: $c) { id } }", json!({ "c": code })).await;
-    body["data"]["promoCode"]["id"].as_str().unwrap_or_else(|| panic!("{code}: {body}")).to_owned()
+    crate::helpers::promo_code_id(app, code).await.to_string()
 }
 
 async fn first_event_id(app: &TestApp) -> String {
