@@ -8,7 +8,7 @@ const $ = (id) => document.getElementById(id);
 
 const CART_FIELDS = `id currency total { amount } subtotal { amount } discount { amount } net { amount } vat { amount }
   vatBreakdown { rate vat { amount } }
-  lines { ticketTypeId name quantity originalUnitPrice { amount } total { amount } discount { amount }
+  lines { ticketTypeId name quantity originalTotal { amount } total { amount } discount { amount }
           pricePoints { unitPrice { amount } quantity } }
   appliedPromo { code description } promoNotice { code message }`;
 
@@ -98,10 +98,11 @@ function render(cart) {
     text(label, `${line.name} — ${points}`);
     const price = document.createElement("span");
     price.className = "price";
-    if (line.discount.amount !== money(0, c).split(" ")[0] && Number(line.discount.amount) !== 0) {
+    // Amounts are exact decimal strings from the API; no arithmetic happens here.
+    if (!/^0(\.0+)?$/.test(line.discount.amount)) {
       const was = document.createElement("span");
       was.className = "was";
-      text(was, (Number(line.originalUnitPrice.amount) * line.quantity).toFixed(line.total.amount.split(".")[1]?.length ?? 0));
+      text(was, line.originalTotal.amount);
       price.append(was);
     }
     price.append(document.createTextNode(money(line.total.amount, c)));
