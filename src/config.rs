@@ -100,6 +100,11 @@ pub struct ServeConfig {
     #[arg(long, env = "TIXSHOP_TRUST_FORWARDED_FOR", default_value_t = false)]
     pub trust_forwarded_for: bool,
 
+    /// Minutes a pending (unpaid) order and its Stripe session stay payable, 30–1440
+    /// (Stripe's own limits for a Checkout Session).
+    #[arg(long, env = "TIXSHOP_PENDING_ORDER_MINUTES", default_value_t = 30)]
+    pub pending_order_minutes: u32,
+
     /// Stripe secret API key (`sk_…`).
     #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
     pub stripe_secret_key: Option<String>,
@@ -180,6 +185,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("promo_attempts_per_minute", &self.promo_attempts_per_minute)
             .field("default_shop", &self.default_shop)
             .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("pending_order_minutes", &self.pending_order_minutes)
             .field("stripe_secret_key", &redact(&self.stripe_secret_key))
             .field("stripe_webhook_secret", &redact(&self.stripe_webhook_secret))
             .field("stripe_api_base", &self.stripe_api_base.as_str())

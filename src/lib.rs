@@ -6,6 +6,7 @@
 //! - [`startup`] — [`startup::Application`] builds and serves; tests start it on port 0.
 //! - [`http`] — axum router, GraphQL over HTTP/WebSocket with its hardening, health.
 //! - [`graphql`] — schema, limits, roots, types, DataLoaders; thin resolvers.
+//! - [`payments`] — Stripe and PayPal behind one trait; webhook signatures.
 //! - [`services`] — use cases and transactions, `entities` ⇄ `domain`.
 //! - [`entities`] — sea-orm models, one per table, nothing else.
 //! - [`events`] — per-cart change signals for the `cartUpdated` subscription.
@@ -22,6 +23,7 @@ pub mod entities;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod payments;
 pub mod rate_limit;
 pub mod services;
 pub mod startup;

@@ -21,6 +21,9 @@ pub enum StartupError {
     /// Seeding the demo shop failed.
     #[error("seeding the demo shop failed: {0:?}")]
     Seed(ServiceError),
+    /// A setting out of its range.
+    #[error("invalid configuration: {0}")]
+    Config(String),
     /// The listen address is taken or not ours.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -43,6 +46,9 @@ impl Application {
     /// Connects to the database, migrates it, seeds the demo shop if asked and the
     /// database is empty, and binds the listener (port 0 picks a free one).
     pub async fn build(config: ServeConfig) -> Result<Self, StartupError> {
+        if !(30..=1440).contains(&config.pending_order_minutes) {
+            return Err(StartupError::Config("TIXSHOP_PENDING_ORDER_MINUTES must be between 30 and 1440".into()));
+        }
         let db = db::connect(&config.database).await?;
         db::migrate(&db).await?;
         let demo_admin_key =
@@ -71,10 +77,15 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        // Pending orders past their time stop holding a place under codes' caps.
+        let sweeper =
+            crate::services::checkout::spawn_expiry(self.state.db.clone(), std::time::Duration::from_secs(60));
         let app = http::router(self.state);
-        axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        sweeper.abort();
+        served
     }
 }
 

@@ -7,6 +7,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_initial;
+mod m20261125_000002_payment_ref;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -14,6 +15,6 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_initial::Migration)]
+        vec![Box::new(m20261125_000001_initial::Migration), Box::new(m20261125_000002_payment_ref::Migration)]
     }
 }

@@ -194,6 +194,12 @@ fn checked_sum(mut amounts: impl Iterator<Item = i64>) -> Result<i64, PricingErr
     amounts.try_fold(0_i64, |acc, v| acc.checked_add(v)).ok_or(PricingError::Overflow)
 }
 
+/// Splits `total` over `amounts` in proportion by the largest-remainder method: the
+/// shares sum to `total` exactly (used to spread a VAT group over its items).
+pub fn allocate_proportionally(total: i64, amounts: &[i64]) -> Vec<i64> {
+    allocate(total, amounts, &vec![true; amounts.len()])
+}
+
 /// Largest-remainder allocation of `total` over the eligible `amounts`, in proportion.
 /// Ties in remainder go to the larger amount, then to the earlier line, so the result is
 /// deterministic.

@@ -17,7 +17,10 @@ pub struct Model {
     pub customer_key: String,
     pub status: String,
     pub provider: String,
+    /// Checkout object at the provider: Stripe session `cs_…`, PayPal order id.
     pub provider_ref: Option<String>,
+    /// Payment at the provider: Stripe PaymentIntent `pi_…`, PayPal capture id.
+    pub payment_ref: Option<String>,
     pub currency: String,
     pub prices_include_vat: bool,
     pub subtotal: i64,

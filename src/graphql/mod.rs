@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod cart;
+pub mod checkout;
 pub mod errors;
 pub mod loaders;
 pub mod mutation;
@@ -29,6 +30,17 @@ use query::QueryRoot;
 /// The executable schema.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
+/// Shared services the resolvers use besides the database.
+#[derive(Clone)]
+pub struct Extras {
+    /// Per-cart change signals.
+    pub events: Arc<CartEvents>,
+    /// Payment providers.
+    pub providers: Arc<crate::payments::Providers>,
+    /// Checkout settings.
+    pub checkout: crate::services::checkout::CheckoutSettings,
+}
+
 /// Limits checked on every operation before any resolver runs.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -42,7 +54,7 @@ pub struct Limits {
 /// the HTTP layer serves anonymous callers in production mode from a closed one.
 pub fn build(
     db: DatabaseConnection,
-    events: Arc<CartEvents>,
+    extras: Extras,
     limiter: Arc<RateLimiter>,
     limits: Limits,
     open: bool,
@@ -51,7 +63,9 @@ pub fn build(
     let events_by_id = DataLoader::new(EventById::new(db.clone()), tokio::spawn);
     let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
         .data(db)
-        .data(events)
+        .data(extras.events)
+        .data(extras.providers)
+        .data(extras.checkout)
         .data(limiter)
         .data(ticket_types)
         .data(events_by_id)

@@ -6,6 +6,7 @@ use sea_orm::DatabaseConnection;
 
 use super::auth::Caller;
 use super::cart::CartMutation;
+use super::checkout::CheckoutMutation;
 use super::errors;
 use super::promo::PromoMutation;
 use super::types::user_error::user_errors;
@@ -17,7 +18,7 @@ use crate::services::{self, UserErrorCode, api_keys};
 /// rest need an admin API key.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(CartMutation, PromoMutation, ApiKeyMutation);
+pub struct MutationRoot(CartMutation, CheckoutMutation, PromoMutation, ApiKeyMutation);
 
 /// API key management.
 #[derive(Default)]

@@ -5,6 +5,7 @@ use sea_orm::DatabaseConnection;
 
 use super::auth::Caller;
 use super::cart::CartQuery;
+use super::checkout::OrderQuery;
 use super::errors::{self, ErrorCode, client_error};
 use super::promo::PromoQuery;
 use super::types::{ApiKey, ApiKeyScope, Shop};
@@ -13,7 +14,7 @@ use crate::services::{accounts, api_keys};
 /// Read operations. `shop` is public; the rest need an API key (read or admin).
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(AccountQuery, CartQuery, PromoQuery);
+pub struct QueryRoot(AccountQuery, CartQuery, PromoQuery, OrderQuery);
 
 /// Shops, the caller and API keys.
 #[derive(Default)]

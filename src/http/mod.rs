@@ -6,6 +6,7 @@ pub mod health;
 pub mod rest;
 pub mod session_store;
 pub mod storefront;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -22,7 +23,10 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use crate::config::{Mode, ServeConfig};
 use crate::events::CartEvents;
 use crate::graphql::{self as gql, AppSchema, Caller, Limits};
+use crate::payments::Providers;
+use crate::payments::stripe::StripeClient;
 use crate::rate_limit::RateLimiter;
+use crate::services::checkout::CheckoutSettings;
 
 /// What every handler shares. Cheap to clone: all of it is reference-counted.
 #[derive(Clone)]
@@ -33,6 +37,8 @@ pub struct AppState {
     pub config: Arc<ServeConfig>,
     /// Per-cart change signals.
     pub events: Arc<CartEvents>,
+    /// The configured payment providers.
+    pub providers: Arc<Providers>,
     /// Schema with introspection and suggestions: for key holders, or everyone in demo mode.
     open_schema: AppSchema,
     /// Schema without them: for anonymous callers in production mode.
@@ -44,13 +50,20 @@ impl AppState {
     pub fn new(db: DatabaseConnection, config: ServeConfig) -> Self {
         let limits = Limits { max_depth: config.max_query_depth, max_complexity: config.max_query_complexity };
         let events = Arc::new(CartEvents::default());
+        let mut providers = Providers::default();
+        if let Some(key) = &config.stripe_secret_key {
+            providers.stripe = Some(Arc::new(StripeClient::new(config.stripe_api_base.clone(), key.clone())));
+        }
+        let providers = Arc::new(providers);
+        let checkout = CheckoutSettings { pending_ttl: chrono::Duration::minutes(config.pending_order_minutes.into()) };
+        let extras = gql::Extras { events: events.clone(), providers: providers.clone(), checkout };
         let limiter = Arc::new(RateLimiter::new(config.promo_attempts_per_minute, std::time::Duration::from_secs(60)));
-        let open_schema = gql::build(db.clone(), events.clone(), limiter.clone(), limits, true);
+        let open_schema = gql::build(db.clone(), extras.clone(), limiter.clone(), limits, true);
         let closed_schema = match config.mode {
             Mode::Demo => open_schema.clone(),
-            Mode::Production => gql::build(db.clone(), events.clone(), limiter, limits, false),
+            Mode::Production => gql::build(db.clone(), extras, limiter, limits, false),
         };
-        AppState { db, config: Arc::new(config), events, open_schema, closed_schema }
+        AppState { db, config: Arc::new(config), events, providers, open_schema, closed_schema }
     }
 
     /// The schema this caller is served from.
@@ -79,6 +92,7 @@ pub fn router(state: AppState) -> Router {
     let shop = shop.layer(middleware::from_fn_with_state(state.clone(), capture::capture)).layer(sessions);
     Router::new()
         .merge(shop)
+        .route("/webhooks/stripe", axum::routing::post(webhooks::stripe))
         .route("/admin/promo_codes", get(rest::list).post(rest::create))
         .route("/admin/promo_codes/{id}", get(rest::show).patch(rest::update).delete(rest::delete))
         .route("/healthz", get(health::healthz))

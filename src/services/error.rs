@@ -55,6 +55,22 @@ pub enum UserErrorCode {
     TicketTypeNotFound,
     /// No shop with this slug.
     ShopNotFound,
+    /// Checkout of a cart without tickets.
+    EmptyCart,
+    /// Not an absolute http(s) URL.
+    InvalidUrl,
+    /// The total is above 0 but below the provider's minimum charge.
+    AmountBelowMinimum,
+    /// The payment provider is not configured or failed; nothing was charged.
+    PaymentUnavailable,
+    /// No order with this id in the account.
+    OrderNotFound,
+    /// A refund amount that is not above 0 or exceeds what is left to refund.
+    InvalidRefundAmount,
+    /// The order is not in a state that allows this (e.g. refunding an unpaid order).
+    InvalidOrderState,
+    /// The captured amount or currency differs from the order's.
+    AmountMismatch,
 }
 
 /// One refused input, shown to the caller as it is.

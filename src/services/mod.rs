@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod carts;
+pub mod checkout;
 pub mod demo;
 pub mod error;
 pub mod promo_codes;

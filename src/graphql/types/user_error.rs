@@ -59,6 +59,22 @@ pub enum UserErrorCode {
     TicketTypeNotFound,
     /// No shop with this slug.
     ShopNotFound,
+    /// Checkout of a cart without tickets.
+    EmptyCart,
+    /// successUrl / cancelUrl must be absolute http(s) URLs.
+    InvalidUrl,
+    /// The total is above 0 but below the payment provider's minimum charge.
+    AmountBelowMinimum,
+    /// The payment provider is not configured or did not answer; nothing was charged.
+    PaymentUnavailable,
+    /// No order with this id in your account.
+    OrderNotFound,
+    /// The refund amount must be above 0 and at most what is left to refund.
+    InvalidRefundAmount,
+    /// The order's status does not allow this (e.g. refunding an unpaid order).
+    InvalidOrderState,
+    /// The captured amount or currency differs from the order's; the order stays unpaid.
+    AmountMismatch,
 }
 
 /// A refused input of a mutation. Nothing was written when a payload has any.

@@ -1,0 +1,379 @@
+//! Checkout, orders and refunds over GraphQL.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+
+use super::auth::Caller;
+use super::errors::{self, internal};
+use super::types::user_error::user_errors;
+use super::types::{Money, UserError, parse_id};
+use crate::domain::{Currency, Money as DomainMoney, VatRate};
+use crate::entities::{order, order_item, refund};
+use crate::events::CartEvents;
+use crate::payments::{Provider, Providers};
+use crate::services::checkout::{self, CheckoutInput as ServiceInput, CheckoutOutcome, CheckoutSettings};
+use crate::services::{self, UserErrorCode};
+
+/// How the buyer pays a total above 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum PaymentProviderKind {
+    /// Stripe Checkout (cards, wallets, …).
+    Stripe,
+    /// PayPal.
+    Paypal,
+    /// A zero total: no provider involved (only ever on orders, not as input).
+    Free,
+}
+
+/// What `checkout` takes.
+#[derive(Debug, InputObject)]
+pub struct CheckoutInput {
+    /// The buyer's email address (receipts; per-customer caps count by it).
+    pub email: String,
+    /// STRIPE or PAYPAL; ignored when the total is 0 (the free path).
+    pub provider: PaymentProviderKind,
+    /// Absolute URL the provider returns the buyer to after paying.
+    pub success_url: String,
+    /// Absolute URL the provider returns the buyer to when they cancel.
+    pub cancel_url: String,
+}
+
+/// Result of `checkout`.
+#[derive(SimpleObject)]
+pub struct CheckoutPayload {
+    /// The order: PAID at once for a zero total, else PENDING until the provider confirms.
+    pub order: Option<Order>,
+    /// Where to send the buyer to pay; null for a zero total.
+    pub redirect_url: Option<String>,
+    /// Why checkout was refused; nothing was charged. A code that stopped being valid
+    /// is taken off the cart (which is pushed repriced) and reported here.
+    pub user_errors: Vec<UserError>,
+}
+
+/// Result of `refundOrder`.
+#[derive(SimpleObject)]
+pub struct RefundOrderPayload {
+    /// The order after the refund.
+    pub order: Option<Order>,
+    /// Why the refund was refused; nothing was refunded.
+    pub user_errors: Vec<UserError>,
+}
+
+/// An order line at one price point (a cart line whose discount does not divide evenly
+/// becomes two items one minor unit apart).
+#[derive(SimpleObject)]
+pub struct OrderItem {
+    /// The ticket type (null if it was deleted since).
+    pub ticket_type_id: Option<ID>,
+    /// Name at the time of the order.
+    pub name: String,
+    /// Tickets at this price.
+    pub quantity: i32,
+    /// Unit price before the discount.
+    pub original_price: Money,
+    /// Discount on these tickets in total.
+    pub discount_amount: Money,
+    /// Discounted unit price.
+    pub unit_price: Money,
+    /// unitPrice × quantity.
+    pub line_total: Money,
+    /// VAT rate in percent, decimal string.
+    pub vat_rate: String,
+    /// VAT contained in (or added to) this item.
+    pub vat_amount: Money,
+}
+
+/// A refund of (part of) an order.
+#[derive(SimpleObject)]
+pub struct Refund {
+    /// Amount refunded.
+    pub amount: Money,
+    /// The provider's refund id (Stripe `re_…`); null for free orders.
+    pub provider_ref: Option<String>,
+    /// When it was recorded (UTC, RFC 3339).
+    pub created_at: DateTime<Utc>,
+}
+
+/// An order: what was bought, at which discounted prices, with which code (a snapshot
+/// that stays truthful when the code changes or is deleted).
+pub struct Order(pub order::Model);
+
+impl Order {
+    fn money(&self, minor: i64) -> async_graphql::Result<Money> {
+        let currency = Currency::parse(&self.0.currency).map_err(|e| internal(&e))?;
+        Ok(DomainMoney::from_minor(minor, currency).into())
+    }
+}
+
+/// An order: what was bought, at which discounted prices, with which code (a snapshot
+/// that stays truthful when the code changes or is deleted).
+#[Object]
+impl Order {
+    /// The order's id.
+    async fn id(&self) -> ID {
+        ID::from(self.0.id.to_string())
+    }
+
+    /// The order number shown to buyers, e.g. "TX-7F3K9Q2A".
+    async fn number(&self) -> &str {
+        &self.0.number
+    }
+
+    /// PENDING, PAID, PARTIALLY_REFUNDED, REFUNDED, CANCELLED or EXPIRED.
+    async fn status(&self) -> &str {
+        &self.0.status
+    }
+
+    /// How it was paid.
+    async fn provider(&self) -> PaymentProviderKind {
+        match Provider::parse(&self.0.provider) {
+            Some(Provider::Stripe) => PaymentProviderKind::Stripe,
+            Some(Provider::Paypal) => PaymentProviderKind::Paypal,
+            _ => PaymentProviderKind::Free,
+        }
+    }
+
+    /// The buyer's email as typed.
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+
+    /// ISO 4217 currency.
+    async fn currency(&self) -> &str {
+        &self.0.currency
+    }
+
+    /// Σ original prices, before the discount.
+    async fn subtotal(&self) -> async_graphql::Result<Money> {
+        self.money(self.0.subtotal)
+    }
+
+    /// The promo discount.
+    async fn discount_amount(&self) -> async_graphql::Result<Money> {
+        self.money(self.0.discount_amount)
+    }
+
+    /// Net amount.
+    async fn net(&self) -> async_graphql::Result<Money> {
+        self.money(self.0.net_amount)
+    }
+
+    /// VAT.
+    async fn vat(&self) -> async_graphql::Result<Money> {
+        self.money(self.0.vat_amount)
+    }
+
+    /// What the buyer pays: net + VAT.
+    async fn total(&self) -> async_graphql::Result<Money> {
+        self.money(self.0.total)
+    }
+
+    /// Refunded so far.
+    async fn refunded_amount(&self) -> async_graphql::Result<Money> {
+        self.money(self.0.refunded_amount)
+    }
+
+    /// The code redeemed, as it was at checkout; null without a code.
+    async fn promo_code(&self) -> Option<&str> {
+        self.0.promo_code.as_deref()
+    }
+
+    /// True when this order's payment pushed its code past `usageLimit` (the soft cap).
+    async fn over_cap(&self) -> bool {
+        self.0.over_cap
+    }
+
+    /// `utm_source` of the link the buyer came through.
+    async fn utm_source(&self) -> Option<&str> {
+        self.0.utm_source.as_deref()
+    }
+
+    /// Why the order failed, when it did.
+    async fn failure_reason(&self) -> Option<&str> {
+        self.0.failure_reason.as_deref()
+    }
+
+    /// When it was created (UTC, RFC 3339).
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// When it was paid (UTC, RFC 3339).
+    async fn paid_at(&self) -> Option<DateTime<Utc>> {
+        self.0.paid_at
+    }
+
+    /// Until when a PENDING order can be paid (UTC, RFC 3339).
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.expires_at
+    }
+
+    /// The items, at their discounted prices.
+    async fn items(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<OrderItem>> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let rows = order_item::Entity::find()
+            .filter(order_item::Column::OrderId.eq(self.0.id))
+            .order_by_asc(order_item::Column::Id)
+            .all(db)
+            .await
+            .map_err(|e| internal(&e))?;
+        rows.into_iter()
+            .map(|i| {
+                Ok(OrderItem {
+                    ticket_type_id: i.ticket_type_id.map(|id| ID::from(id.to_string())),
+                    name: i.name,
+                    quantity: i.quantity,
+                    original_price: self.money(i.original_price)?,
+                    discount_amount: self.money(i.discount_amount)?,
+                    unit_price: self.money(i.unit_price)?,
+                    line_total: self.money(i.line_total)?,
+                    vat_rate: VatRate::from_basis_points(i.vat_rate_bp.into())
+                        .map(|r| r.to_string())
+                        .unwrap_or_default(),
+                    vat_amount: self.money(i.vat_amount)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Refunds, oldest first.
+    async fn refunds(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Refund>> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let rows = refund::Entity::find()
+            .filter(refund::Column::OrderId.eq(self.0.id))
+            .order_by_asc(refund::Column::Id)
+            .all(db)
+            .await
+            .map_err(|e| internal(&e))?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(Refund { amount: self.money(r.amount)?, provider_ref: r.provider_ref, created_at: r.created_at })
+            })
+            .collect()
+    }
+}
+
+/// Order queries (read or admin key).
+#[derive(Default)]
+pub struct OrderQuery;
+
+/// Order queries (read or admin key).
+#[Object]
+impl OrderQuery {
+    /// One of your shop's orders; null when there is none.
+    async fn order(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The order's id.")] id: ID,
+    ) -> async_graphql::Result<Option<Order>> {
+        let principal = Caller::of(ctx).reader()?;
+        let Some(id) = parse_id(&id) else { return Ok(None) };
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let row = order::Entity::find_by_id(id)
+            .filter(order::Column::AccountId.eq(principal.account_id))
+            .one(db)
+            .await
+            .map_err(|e| internal(&e))?;
+        Ok(row.map(Order))
+    }
+}
+
+/// Checkout (public, by cart id) and refunds (admin key).
+#[derive(Default)]
+pub struct CheckoutMutation;
+
+/// Checkout (public, by cart id) and refunds (admin key).
+#[Object]
+impl CheckoutMutation {
+    /// Turns the cart into an order. Revalidates and reprices first. A zero total is paid
+    /// at once (no provider); otherwise the order is PENDING and `redirectUrl` is the
+    /// provider's payment page. If the provider fails, nothing is charged and the cart
+    /// stays as it is.
+    async fn checkout(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The cart's id.")] cart_id: ID,
+        #[graphql(desc = "Email, provider and return URLs.")] input: CheckoutInput,
+    ) -> async_graphql::Result<CheckoutPayload> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let events = ctx.data_unchecked::<Arc<CartEvents>>();
+        let providers = ctx.data_unchecked::<Arc<Providers>>();
+        let settings = ctx.data_unchecked::<CheckoutSettings>();
+        let provider = match input.provider {
+            PaymentProviderKind::Stripe => Provider::Stripe,
+            PaymentProviderKind::Paypal => Provider::Paypal,
+            PaymentProviderKind::Free => Provider::Free,
+        };
+        let service_input =
+            ServiceInput { email: input.email, provider, success_url: input.success_url, cancel_url: input.cancel_url };
+        match errors::split(checkout::start(db, events, providers, settings, &cart_id, service_input).await)? {
+            Ok(CheckoutOutcome::Paid(order)) => {
+                Ok(CheckoutPayload { order: Some(Order(order)), redirect_url: None, user_errors: vec![] })
+            }
+            Ok(CheckoutOutcome::Redirect { order, redirect_url }) => {
+                Ok(CheckoutPayload { order: Some(Order(order)), redirect_url: Some(redirect_url), user_errors: vec![] })
+            }
+            Err(e) => Ok(CheckoutPayload { order: None, redirect_url: None, user_errors: user_errors(e) }),
+        }
+    }
+
+    /// Refunds a paid order, fully (amount omitted) or partly, through its provider
+    /// (nothing to call for free orders). A full refund frees the buyer's per-customer
+    /// slot; the code's `redemptionsCount` never goes down. Needs an admin key.
+    async fn refund_order(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The order's id.")] order_id: ID,
+        #[graphql(
+            desc = "Decimal string in the order currency, e.g. \"10.00\"; omitted = everything not yet refunded."
+        )]
+        amount: Option<String>,
+    ) -> async_graphql::Result<RefundOrderPayload> {
+        let principal = Caller::of(ctx).admin()?;
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let providers = ctx.data_unchecked::<Arc<Providers>>();
+        let refused = |e: Vec<services::UserError>| RefundOrderPayload { order: None, user_errors: user_errors(e) };
+        let Some(id) = parse_id(&order_id) else {
+            return Ok(refused(vec![services::UserError::new(
+                "orderId",
+                UserErrorCode::OrderNotFound,
+                "no order with this id",
+            )]));
+        };
+        let minor = match amount {
+            None => None,
+            Some(amount) => {
+                let row = order::Entity::find_by_id(id)
+                    .filter(order::Column::AccountId.eq(principal.account_id))
+                    .one(db)
+                    .await
+                    .map_err(|e| internal(&e))?;
+                let Some(row) = row else {
+                    return Ok(refused(vec![services::UserError::new(
+                        "orderId",
+                        UserErrorCode::OrderNotFound,
+                        "no order with this id",
+                    )]));
+                };
+                let currency = Currency::parse(&row.currency).map_err(|e| internal(&e))?;
+                match DomainMoney::parse(&amount, currency) {
+                    Ok(m) => Some(m.minor()),
+                    Err(e) => {
+                        return Ok(refused(vec![services::UserError::new(
+                            "amount",
+                            UserErrorCode::InvalidRefundAmount,
+                            e.to_string(),
+                        )]));
+                    }
+                }
+            }
+        };
+        match errors::split(checkout::refund_order(db, providers, principal.account_id, id, minor).await)? {
+            Ok(order) => Ok(RefundOrderPayload { order: Some(Order(order)), user_errors: vec![] }),
+            Err(e) => Ok(refused(e)),
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Payment providers behind one trait, held as `Arc<dyn PaymentProvider>` in app state.
+//!
+//! Stripe and PayPal are spoken to over reqwest at a configurable base URL, so tests
+//! point them at fakes on loopback. The free path (total 0) has no provider at all.
+
+pub mod stripe;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+/// The configured providers.
+#[derive(Debug, Clone, Default)]
+pub struct Providers {
+    /// Stripe, when a secret key is configured.
+    pub stripe: Option<Arc<dyn PaymentProvider>>,
+    /// PayPal, when client credentials are configured.
+    pub paypal: Option<Arc<dyn PaymentProvider>>,
+}
+
+impl Providers {
+    /// The provider for `kind`, if configured (never for FREE).
+    pub fn get(&self, kind: Provider) -> Option<&Arc<dyn PaymentProvider>> {
+        match kind {
+            Provider::Stripe => self.stripe.as_ref(),
+            Provider::Paypal => self.paypal.as_ref(),
+            Provider::Free => None,
+        }
+    }
+}
+
+/// Which provider an order pays through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Provider {
+    /// Total 0: paid at once, nobody called.
+    Free,
+    /// Stripe Checkout.
+    Stripe,
+    /// PayPal Orders v2.
+    Paypal,
+}
+
+impl Provider {
+    /// Stored form.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Provider::Free => "FREE",
+            Provider::Stripe => "STRIPE",
+            Provider::Paypal => "PAYPAL",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "FREE" => Some(Provider::Free),
+            "STRIPE" => Some(Provider::Stripe),
+            "PAYPAL" => Some(Provider::Paypal),
+            _ => None,
+        }
+    }
+}
+
+/// One line item as the provider shows it: a name, a unit amount, a quantity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderLine {
+    /// What the buyer reads, e.g. "Standing (NEWS10 applied)".
+    pub name: String,
+    /// Minor units.
+    pub unit_amount: i64,
+    /// Units.
+    pub quantity: u32,
+}
+
+/// What a provider needs to start a payment.
+#[derive(Debug, Clone)]
+pub struct CheckoutRequest {
+    /// Our order id (metadata, idempotency).
+    pub order_id: i64,
+    /// Our order number.
+    pub order_number: String,
+    /// ISO 4217, upper-case.
+    pub currency: String,
+    /// Buyer email.
+    pub email: String,
+    /// Items whose Σ unit_amount × quantity is exactly `total`.
+    pub lines: Vec<ProviderLine>,
+    /// Minor units.
+    pub total: i64,
+    /// Where the provider sends the buyer after paying.
+    pub success_url: String,
+    /// Where it sends them when they give up.
+    pub cancel_url: String,
+    /// When the payment session must end (aligned with the order's expiry).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A started payment: where to send the buyer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutRedirect {
+    /// The provider's checkout object id (Stripe `cs_…`, PayPal order id).
+    pub provider_ref: String,
+    /// The page the buyer pays on.
+    pub redirect_url: String,
+}
+
+/// A provider call that failed; logged, shown to buyers only as "payment unavailable".
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// Not configured (no keys).
+    #[error("{0} is not configured")]
+    NotConfigured(&'static str),
+    /// Network, timeout or transport.
+    #[error("request to {provider} failed: {message}")]
+    Transport {
+        /// Which provider.
+        provider: &'static str,
+        /// What happened.
+        message: String,
+    },
+    /// The provider answered with an error status.
+    #[error("{provider} answered {status}: {body}")]
+    Status {
+        /// Which provider.
+        provider: &'static str,
+        /// HTTP status.
+        status: u16,
+        /// The body (providers do not echo secrets).
+        body: String,
+    },
+    /// The answer did not have the expected shape.
+    #[error("unexpected answer from {provider}: {message}")]
+    Unexpected {
+        /// Which provider.
+        provider: &'static str,
+        /// What was missing.
+        message: String,
+    },
+}
+
+/// A payment provider.
+#[async_trait::async_trait]
+pub trait PaymentProvider: Send + Sync + std::fmt::Debug {
+    /// Which one.
+    fn kind(&self) -> Provider;
+
+    /// The smallest total it accepts in `currency`, minor units.
+    fn minimum_charge(&self, currency: &str) -> i64;
+
+    /// Starts a payment for an order.
+    async fn start(&self, request: &CheckoutRequest) -> Result<CheckoutRedirect, ProviderError>;
+
+    /// Refunds `amount` of a payment; returns the provider's refund id.
+    async fn refund(
+        &self,
+        payment_ref: &str,
+        amount: i64,
+        currency: &str,
+        idempotency_key: &str,
+    ) -> Result<String, ProviderError>;
+}

@@ -1,0 +1,750 @@
+//! Checkout, the paid transition, expiry and refunds: where money moves.
+//!
+//! Counting rules (DESIGN "Counting"): `redemptions_count` grows by one in SQL, in the
+//! same transaction as the guarded status change (`… WHERE status IN ('PENDING',
+//! 'EXPIRED')`) and the insert of a redemption row whose order id is unique, so a
+//! duplicate, concurrent, reordered or late confirmation never counts twice. The free
+//! path increments conditionally (`… AND redemptions_count < usage_limit`), so it never
+//! overshoots; paid paths honour every completed payment, flagging `over_cap`.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use rand::Rng;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Set, SqlErr,
+};
+
+use crate::domain::email::Email;
+use crate::domain::pricing::{VatMode, allocate_proportionally};
+use crate::domain::promo::{self, ApplyRefusal};
+use crate::entities::{cart, order, order_item, promo_code, redemption, refund, ticket_type};
+use crate::events::CartEvents;
+use crate::payments::{CheckoutRequest, Provider, ProviderLine, Providers};
+
+use super::carts::{self, PricedCartView, PromoState};
+use super::{ServiceError, ServiceResult, UserError, UserErrorCode, begin_write, now};
+
+/// What the buyer submits at checkout.
+#[derive(Debug, Clone)]
+pub struct CheckoutInput {
+    /// Buyer email.
+    pub email: String,
+    /// STRIPE or PAYPAL (ignored when the total is 0).
+    pub provider: Provider,
+    /// Where the provider returns the buyer after paying.
+    pub success_url: String,
+    /// Where it returns them when they cancel.
+    pub cancel_url: String,
+}
+
+/// How a checkout ended.
+#[derive(Debug, Clone)]
+pub enum CheckoutOutcome {
+    /// Total 0: paid at once through the free path.
+    Paid(order::Model),
+    /// A pending order; send the buyer to `redirect_url`.
+    Redirect {
+        /// The pending order.
+        order: order::Model,
+        /// The provider's payment page.
+        redirect_url: String,
+    },
+}
+
+/// What a payment confirmation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaidTransition {
+    /// PENDING/EXPIRED → PAID now (counted).
+    Paid,
+    /// Already paid (or later): nothing changed.
+    AlreadyDone,
+}
+
+/// Settings of the checkout.
+#[derive(Debug, Clone)]
+pub struct CheckoutSettings {
+    /// How long a pending order (and its provider session) stays payable.
+    pub pending_ttl: Duration,
+}
+
+fn user(field: &str, code: UserErrorCode, message: impl Into<String>) -> ServiceError {
+    UserError::new(field, code, message).into()
+}
+
+fn check_url(field: &str, value: &str) -> ServiceResult<String> {
+    match url::Url::parse(value.trim()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(u.to_string()),
+        _ => Err(user(field, UserErrorCode::InvalidUrl, format!("{field} must be an absolute http(s) URL"))),
+    }
+}
+
+fn order_number() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    let code: String = (0..8).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+    format!("TX-{code}")
+}
+
+fn access_token() -> String {
+    use base64::Engine;
+    let mut bytes = [0_u8; 24];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Unexpired pending orders with the code (they hold a place under the soft cap).
+async fn pending_with_code(db: &impl ConnectionTrait, promo_code_id: i64) -> ServiceResult<i64> {
+    Ok(order::Entity::find()
+        .filter(order::Column::PromoCodeId.eq(promo_code_id))
+        .filter(order::Column::Status.eq("PENDING"))
+        .filter(order::Column::ExpiresAt.gt(now()))
+        .count(db)
+        .await? as i64)
+}
+
+/// Revalidates the cart's code for checkout; on refusal the code comes off the cart
+/// (and the cart is pushed) and the refusal is returned.
+async fn revalidate(
+    db: &DatabaseConnection,
+    events: &CartEvents,
+    view: &PricedCartView,
+    email: &Email,
+    paid_path: bool,
+) -> ServiceResult<()> {
+    let Some(code) = view.snapshot.promo.as_ref() else { return Ok(()) };
+    let refusal = match &view.promo_state {
+        PromoState::Invalid(refusal) => Some(*refusal),
+        _ => {
+            let uses = match code.max_per_customer {
+                Some(_) => Some(carts::customer_uses(db, code.id, &email.customer_key()).await?),
+                None => None,
+            };
+            let lifecycle = promo::PromoLifecycle {
+                active: code.active,
+                deleted: code.deleted_at.is_some(),
+                expires_at: code.expires_at,
+                usage_limit: code.usage_limit,
+                redemptions_count: code.redemptions_count,
+            };
+            match promo::check_apply(&lifecycle, code.max_per_customer, uses, now()) {
+                Err(r) => Some(r),
+                // The soft cap: paid redemptions plus checkouts still in flight.
+                Ok(()) if paid_path => match code.usage_limit {
+                    Some(limit) if code.redemptions_count + pending_with_code(db, code.id).await? >= limit => {
+                        Some(ApplyRefusal::UsageLimitReached)
+                    }
+                    _ => None,
+                },
+                Ok(()) => None,
+            }
+        }
+    };
+    let Some(refusal) = refusal else { return Ok(()) };
+    cart::Entity::update_many()
+        .col_expr(cart::Column::PromoCodeId, Expr::value(Option::<i64>::None))
+        .filter(cart::Column::Id.eq(view.snapshot.cart.id))
+        .exec(db)
+        .await?;
+    events.publish(view.snapshot.cart.id);
+    let kind = match refusal {
+        ApplyRefusal::Unknown => UserErrorCode::Unknown,
+        ApplyRefusal::Inactive => UserErrorCode::Inactive,
+        ApplyRefusal::Expired => UserErrorCode::Expired,
+        ApplyRefusal::UsageLimitReached => UserErrorCode::UsageLimitReached,
+        ApplyRefusal::CustomerLimitReached => UserErrorCode::CustomerLimitReached,
+    };
+    Err(user(
+        "code",
+        kind,
+        format!("{} It was removed from your cart; please review the new total.", refusal.message(&code.code)),
+    ))
+}
+
+/// One order item per price point, with its share of the group's VAT.
+fn items(view: &PricedCartView) -> Vec<order_item::ActiveModel> {
+    struct Draft {
+        line_no: i32,
+        ticket_type_id: i64,
+        event_id: i64,
+        name: String,
+        quantity: u32,
+        original: i64,
+        unit: i64,
+        rate: crate::domain::VatRate,
+    }
+    let mut drafts = vec![];
+    for (i, (line, (_, ticket))) in view.priced.lines.iter().zip(&view.snapshot.lines).enumerate() {
+        for point in &line.price_points {
+            drafts.push(Draft {
+                line_no: i as i32,
+                ticket_type_id: ticket.id,
+                event_id: ticket.event_id,
+                name: ticket.name.clone(),
+                quantity: point.quantity,
+                original: line.original_unit_price,
+                unit: point.unit_price,
+                rate: line.vat_rate,
+            });
+        }
+    }
+    let mut vat = vec![0_i64; drafts.len()];
+    for group in &view.priced.vat_groups {
+        let members: Vec<usize> = (0..drafts.len()).filter(|&i| drafts[i].rate == group.rate).collect();
+        let amounts: Vec<i64> = members.iter().map(|&i| drafts[i].unit * i64::from(drafts[i].quantity)).collect();
+        for (share, &i) in allocate_proportionally(group.vat, &amounts).into_iter().zip(&members) {
+            vat[i] = share;
+        }
+    }
+    drafts
+        .into_iter()
+        .zip(vat)
+        .map(|(d, vat_amount)| {
+            let q = i64::from(d.quantity);
+            order_item::ActiveModel {
+                line_no: Set(d.line_no),
+                ticket_type_id: Set(Some(d.ticket_type_id)),
+                event_id: Set(Some(d.event_id)),
+                name: Set(d.name),
+                quantity: Set(d.quantity as i32),
+                original_price: Set(d.original),
+                discount_amount: Set((d.original - d.unit) * q),
+                unit_price: Set(d.unit),
+                line_total: Set(d.unit * q),
+                vat_rate_bp: Set(d.rate.basis_points() as i32),
+                vat_amount: Set(vat_amount),
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
+/// Writes the order and its items in `txn`.
+async fn insert_order(
+    txn: &DatabaseTransaction,
+    view: &PricedCartView,
+    email: &Email,
+    provider: Provider,
+    status: &str,
+    expires_at: Option<DateTime<Utc>>,
+) -> ServiceResult<order::Model> {
+    let at = now();
+    let promo = view.snapshot.promo.as_ref().filter(|_| view.promo_state == PromoState::Applied);
+    let cart = &view.snapshot.cart;
+    let mut attempt = 0;
+    let saved = loop {
+        let row = order::ActiveModel {
+            account_id: Set(view.snapshot.account.id),
+            number: Set(order_number()),
+            access_token: Set(access_token()),
+            cart_id: Set(Some(cart.id)),
+            email: Set(email.as_str().to_owned()),
+            customer_key: Set(email.customer_key()),
+            status: Set(status.to_owned()),
+            provider: Set(provider.as_str().to_owned()),
+            currency: Set(view.currency.code().to_owned()),
+            prices_include_vat: Set(view.snapshot.account.prices_include_vat),
+            subtotal: Set(view.priced.subtotal),
+            discount_amount: Set(view.priced.discount),
+            net_amount: Set(view.priced.net),
+            vat_amount: Set(view.priced.vat),
+            total: Set(view.priced.total),
+            refunded_amount: Set(0),
+            promo_code_id: Set(promo.map(|p| p.id)),
+            promo_code: Set(promo.map(|p| p.code.clone())),
+            promo_discount_type: Set(promo.map(|p| p.discount_type.clone())),
+            promo_percent_off_bp: Set(promo.and_then(|p| p.percent_off_bp)),
+            promo_amount_off: Set(promo.and_then(|p| p.amount_off)),
+            over_cap: Set(false),
+            utm_source: Set(cart.utm_source.clone()),
+            utm_medium: Set(cart.utm_medium.clone()),
+            utm_campaign: Set(cart.utm_campaign.clone()),
+            expires_at: Set(expires_at),
+            paid_at: Set((status == "PAID").then_some(at)),
+            created_at: Set(at),
+            updated_at: Set(at),
+            ..Default::default()
+        };
+        match row.insert(txn).await {
+            Ok(saved) => break saved,
+            // A clash of random order numbers: draw again.
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) && attempt < 3 => attempt += 1,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let rows: Vec<order_item::ActiveModel> = items(view)
+        .into_iter()
+        .map(|mut item| {
+            item.order_id = Set(saved.id);
+            item
+        })
+        .collect();
+    if !rows.is_empty() {
+        order_item::Entity::insert_many(rows).exec_without_returning(txn).await?;
+    }
+    Ok(saved)
+}
+
+/// Closes the cart and counts the sold tickets (part of every paid transition).
+async fn close_cart_and_count(txn: &DatabaseTransaction, order: &order::Model) -> ServiceResult<Option<i64>> {
+    let items = order_item::Entity::find().filter(order_item::Column::OrderId.eq(order.id)).all(txn).await?;
+    for item in items {
+        if let Some(ticket_type_id) = item.ticket_type_id {
+            ticket_type::Entity::update_many()
+                .col_expr(ticket_type::Column::SoldCount, Expr::col(ticket_type::Column::SoldCount).add(item.quantity))
+                .filter(ticket_type::Column::Id.eq(ticket_type_id))
+                .exec(txn)
+                .await?;
+        }
+    }
+    if let Some(cart_id) = order.cart_id {
+        cart::Entity::update_many()
+            .col_expr(cart::Column::Status, Expr::value("CHECKED_OUT"))
+            .col_expr(cart::Column::UpdatedAt, Expr::value(now()))
+            .filter(cart::Column::Id.eq(cart_id))
+            .exec(txn)
+            .await?;
+    }
+    Ok(order.cart_id)
+}
+
+/// Counts the redemption of a paid order's code: unique row, atomic increment, over-cap flag.
+async fn redeem(txn: &DatabaseTransaction, order: &order::Model) -> ServiceResult<()> {
+    let Some(code_id) = order.promo_code_id else { return Ok(()) };
+    promo_code::Entity::update_many()
+        .col_expr(promo_code::Column::RedemptionsCount, Expr::col(promo_code::Column::RedemptionsCount).add(1))
+        .filter(promo_code::Column::Id.eq(code_id))
+        .exec(txn)
+        .await?;
+    let code = promo_code::Entity::find_by_id(code_id).one(txn).await?;
+    let over_cap = code.is_some_and(|c| c.usage_limit.is_some_and(|limit| c.redemptions_count > limit));
+    redemption::ActiveModel {
+        account_id: Set(order.account_id),
+        promo_code_id: Set(code_id),
+        order_id: Set(order.id),
+        customer_key: Set(order.customer_key.clone()),
+        over_cap: Set(over_cap),
+        created_at: Set(now()),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    if over_cap {
+        order::Entity::update_many()
+            .col_expr(order::Column::OverCap, Expr::value(true))
+            .filter(order::Column::Id.eq(order.id))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Starts a checkout of the cart: revalidates and reprices, then either pays a zero
+/// total through the free path or writes a PENDING order and starts the provider's
+/// payment. A provider failure leaves the cart as it was and no payable order.
+pub async fn start(
+    db: &DatabaseConnection,
+    events: &CartEvents,
+    providers: &Providers,
+    settings: &CheckoutSettings,
+    token: &str,
+    input: CheckoutInput,
+) -> ServiceResult<CheckoutOutcome> {
+    let email =
+        Email::parse(&input.email).map_err(|e| user("input.email", UserErrorCode::InvalidEmail, e.to_string()))?;
+    let snapshot = carts::load(db, token).await?.ok_or_else(|| {
+        user("cartId", UserErrorCode::CartNotFound, "This cart does not exist (anymore). Please start a new one.")
+    })?;
+    if snapshot.cart.status != "OPEN" {
+        return Err(user("cartId", UserErrorCode::CartClosed, "This cart has already been checked out."));
+    }
+    if snapshot.lines.is_empty() {
+        return Err(user("cartId", UserErrorCode::EmptyCart, "Your cart is empty."));
+    }
+    cart::Entity::update_many()
+        .col_expr(cart::Column::Email, Expr::value(email.as_str()))
+        .filter(cart::Column::Id.eq(snapshot.cart.id))
+        .exec(db)
+        .await?;
+    let view = carts::price(snapshot, now())?;
+    let free = view.priced.total == 0;
+    revalidate(db, events, &view, &email, !free).await?;
+
+    if free {
+        return free_path(db, events, &view, &email).await.map(CheckoutOutcome::Paid);
+    }
+
+    let success_url = check_url("input.successUrl", &input.success_url)?;
+    let cancel_url = check_url("input.cancelUrl", &input.cancel_url)?;
+    let Some(provider) = providers.get(input.provider).cloned() else {
+        return Err(user("input.provider", UserErrorCode::PaymentUnavailable, "This payment method is not available."));
+    };
+    let minimum = provider.minimum_charge(view.currency.code());
+    if view.priced.total < minimum {
+        let shown = crate::domain::Money::from_minor(minimum, view.currency);
+        return Err(user(
+            "input.provider",
+            UserErrorCode::AmountBelowMinimum,
+            format!("Card payments start at {shown} {}; this total is below that.", view.currency),
+        ));
+    }
+    let expires_at = now() + settings.pending_ttl;
+    let txn = begin_write(db).await?;
+    let pending = insert_order(&txn, &view, &email, input.provider, "PENDING", Some(expires_at)).await?;
+    txn.commit().await?;
+
+    let request = CheckoutRequest {
+        order_id: pending.id,
+        order_number: pending.number.clone(),
+        currency: pending.currency.clone(),
+        email: pending.email.clone(),
+        lines: provider_lines(db, &pending).await?,
+        total: pending.total,
+        success_url,
+        cancel_url,
+        expires_at,
+    };
+    match provider.start(&request).await {
+        Ok(redirect) => {
+            let mut row: order::ActiveModel = pending.into();
+            row.provider_ref = Set(Some(redirect.provider_ref));
+            row.updated_at = Set(now());
+            let order = row.update(db).await?;
+            Ok(CheckoutOutcome::Redirect { order, redirect_url: redirect.redirect_url })
+        }
+        Err(e) => {
+            tracing::error!(error = %e, order_id = pending.id, "payment provider refused to start a payment");
+            order::Entity::update_many()
+                .col_expr(order::Column::Status, Expr::value("CANCELLED"))
+                .col_expr(order::Column::FailureReason, Expr::value(format!("provider error: {e}")))
+                .col_expr(order::Column::UpdatedAt, Expr::value(now()))
+                .filter(order::Column::Id.eq(pending.id))
+                .filter(order::Column::Status.eq("PENDING"))
+                .exec(db)
+                .await?;
+            Err(user(
+                "input.provider",
+                UserErrorCode::PaymentUnavailable,
+                "The payment service is not reachable right now. Nothing was charged; please try again.",
+            ))
+        }
+    }
+}
+
+/// The provider's line items for an order: one per price point, named with the code
+/// applied; for net prices, one VAT line per rate. Σ unit × quantity = total.
+pub async fn provider_lines(db: &impl ConnectionTrait, order: &order::Model) -> ServiceResult<Vec<ProviderLine>> {
+    let items = order_item::Entity::find()
+        .filter(order_item::Column::OrderId.eq(order.id))
+        .order_by_asc(order_item::Column::Id)
+        .all(db)
+        .await?;
+    let mut lines: Vec<ProviderLine> = items
+        .iter()
+        .map(|item| ProviderLine {
+            name: match (&order.promo_code, item.discount_amount > 0) {
+                (Some(code), true) => format!("{} ({code} applied)", item.name),
+                _ => item.name.clone(),
+            },
+            unit_amount: item.unit_price,
+            quantity: item.quantity as u32,
+        })
+        .collect();
+    let mode = if order.prices_include_vat { VatMode::Inclusive } else { VatMode::Exclusive };
+    if mode == VatMode::Exclusive {
+        let mut by_rate: std::collections::BTreeMap<i32, i64> = std::collections::BTreeMap::new();
+        for item in &items {
+            *by_rate.entry(item.vat_rate_bp).or_default() += item.vat_amount;
+        }
+        for (bp, vat) in by_rate.into_iter().filter(|(_, v)| *v > 0) {
+            let rate = crate::domain::VatRate::from_basis_points(bp.into()).map(|r| r.to_string()).unwrap_or_default();
+            lines.push(ProviderLine { name: format!("VAT {rate}%"), unit_amount: vat, quantity: 1 });
+        }
+    }
+    Ok(lines)
+}
+
+/// Total 0: the order is paid at once, no provider called. The code's cap is exact:
+/// the increment is conditional, so the 101st use of a 100-use code finds no row to
+/// update and nothing is written.
+async fn free_path(
+    db: &DatabaseConnection,
+    events: &CartEvents,
+    view: &PricedCartView,
+    email: &Email,
+) -> ServiceResult<order::Model> {
+    let txn = begin_write(db).await?;
+    if let Some(code) = view.snapshot.promo.as_ref().filter(|_| view.promo_state == PromoState::Applied) {
+        let counted = promo_code::Entity::update_many()
+            .col_expr(promo_code::Column::RedemptionsCount, Expr::col(promo_code::Column::RedemptionsCount).add(1))
+            .filter(promo_code::Column::Id.eq(code.id))
+            .filter(promo_code::Column::Active.eq(true))
+            .filter(promo_code::Column::DeletedAt.is_null())
+            .filter(
+                Condition::any()
+                    .add(promo_code::Column::UsageLimit.is_null())
+                    .add(Expr::col(promo_code::Column::RedemptionsCount).lt(Expr::col(promo_code::Column::UsageLimit))),
+            )
+            .exec(&txn)
+            .await?;
+        if counted.rows_affected == 0 {
+            txn.rollback().await?;
+            return Err(user(
+                "code",
+                UserErrorCode::UsageLimitReached,
+                ApplyRefusal::UsageLimitReached.message(&code.code),
+            ));
+        }
+        if let Some(max) = code.max_per_customer
+            && carts::customer_uses(&txn, code.id, &email.customer_key()).await? >= max
+        {
+            txn.rollback().await?;
+            return Err(user(
+                "code",
+                UserErrorCode::CustomerLimitReached,
+                ApplyRefusal::CustomerLimitReached.message(&code.code),
+            ));
+        }
+    }
+    let order = insert_order(&txn, view, email, Provider::Free, "PAID", None).await?;
+    if let Some(code_id) = order.promo_code_id {
+        redemption::ActiveModel {
+            account_id: Set(order.account_id),
+            promo_code_id: Set(code_id),
+            order_id: Set(order.id),
+            customer_key: Set(order.customer_key.clone()),
+            over_cap: Set(false),
+            created_at: Set(now()),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await?;
+    }
+    let cart = close_cart_and_count(&txn, &order).await?;
+    txn.commit().await?;
+    events.publish_all(cart);
+    Ok(order)
+}
+
+/// Marks an order paid inside `txn`: the guarded transition, then the redemption and
+/// the cart. Returns the cart to signal after commit.
+pub async fn mark_paid_in(
+    txn: &DatabaseTransaction,
+    order_id: i64,
+    payment_ref: Option<&str>,
+) -> ServiceResult<(PaidTransition, Option<i64>)> {
+    let at = now();
+    let mut update = order::Entity::update_many()
+        .col_expr(order::Column::Status, Expr::value("PAID"))
+        .col_expr(order::Column::PaidAt, Expr::value(at))
+        .col_expr(order::Column::UpdatedAt, Expr::value(at))
+        .filter(order::Column::Id.eq(order_id))
+        .filter(order::Column::Status.is_in(["PENDING", "EXPIRED"]));
+    if let Some(reference) = payment_ref {
+        update = update.col_expr(order::Column::PaymentRef, Expr::value(reference));
+    }
+    if update.exec(txn).await?.rows_affected == 0 {
+        return Ok((PaidTransition::AlreadyDone, None));
+    }
+    let order = order::Entity::find_by_id(order_id)
+        .one(txn)
+        .await?
+        .ok_or(ServiceError::Db(sea_orm::DbErr::RecordNotFound(format!("order {order_id}"))))?;
+    redeem(txn, &order).await?;
+    let cart = close_cart_and_count(txn, &order).await?;
+    Ok((PaidTransition::Paid, cart))
+}
+
+/// Marks a pending order expired or failed (guarded: a paid order stays paid).
+pub async fn mark_unpaid_in(
+    txn: &DatabaseTransaction,
+    order_id: i64,
+    status: &str,
+    reason: Option<&str>,
+) -> ServiceResult<bool> {
+    let mut update = order::Entity::update_many()
+        .col_expr(order::Column::Status, Expr::value(status))
+        .col_expr(order::Column::UpdatedAt, Expr::value(now()))
+        .filter(order::Column::Id.eq(order_id))
+        .filter(order::Column::Status.eq("PENDING"));
+    if let Some(reason) = reason {
+        update = update.col_expr(order::Column::FailureReason, Expr::value(reason));
+    }
+    Ok(update.exec(txn).await?.rows_affected > 0)
+}
+
+/// Keeps a pending order payable while an asynchronous payment (e.g. SEPA debit) settles.
+pub async fn await_async_payment_in(
+    txn: &DatabaseTransaction,
+    order_id: i64,
+    payment_ref: Option<&str>,
+) -> ServiceResult<()> {
+    let mut update = order::Entity::update_many()
+        .col_expr(order::Column::ExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(order::Column::UpdatedAt, Expr::value(now()))
+        .filter(order::Column::Id.eq(order_id))
+        .filter(order::Column::Status.is_in(["PENDING", "EXPIRED"]));
+    if let Some(reference) = payment_ref {
+        update = update.col_expr(order::Column::PaymentRef, Expr::value(reference));
+    }
+    update.exec(txn).await?;
+    // An expired order whose payment is still settling is pending again.
+    order::Entity::update_many()
+        .col_expr(order::Column::Status, Expr::value("PENDING"))
+        .filter(order::Column::Id.eq(order_id))
+        .filter(order::Column::Status.eq("EXPIRED"))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Expires pending orders past their time; returns how many.
+pub async fn expire_stale(db: &DatabaseConnection) -> ServiceResult<u64> {
+    let result = order::Entity::update_many()
+        .col_expr(order::Column::Status, Expr::value("EXPIRED"))
+        .col_expr(order::Column::UpdatedAt, Expr::value(now()))
+        .filter(order::Column::Status.eq("PENDING"))
+        .filter(order::Column::ExpiresAt.lte(now()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
+/// Records a provider refund in `txn` once (unique provider reference) and updates the
+/// order's refunded amount and status. Returns whether it was new.
+pub async fn record_refund_in(
+    txn: &DatabaseTransaction,
+    order: &order::Model,
+    amount: i64,
+    provider_ref: Option<&str>,
+    reason: Option<&str>,
+) -> ServiceResult<bool> {
+    if let Some(reference) = provider_ref
+        && refund::Entity::find().filter(refund::Column::ProviderRef.eq(reference)).count(txn).await? > 0
+    {
+        return Ok(false);
+    }
+    let applied = order::Entity::update_many()
+        .col_expr(order::Column::RefundedAmount, Expr::col(order::Column::RefundedAmount).add(amount))
+        .col_expr(order::Column::UpdatedAt, Expr::value(now()))
+        .filter(order::Column::Id.eq(order.id))
+        .filter(order::Column::Status.is_in(["PAID", "PARTIALLY_REFUNDED"]))
+        .filter(Expr::col(order::Column::RefundedAmount).add(amount).lte(Expr::col(order::Column::Total)))
+        .exec(txn)
+        .await?;
+    if applied.rows_affected == 0 {
+        return Err(user("amount", UserErrorCode::InvalidRefundAmount, "The refund exceeds what is left to refund."));
+    }
+    refund::ActiveModel {
+        account_id: Set(order.account_id),
+        order_id: Set(order.id),
+        amount: Set(amount),
+        provider_ref: Set(provider_ref.map(str::to_owned)),
+        reason: Set(reason.map(str::to_owned)),
+        created_at: Set(now()),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    // REFUNDED once nothing is left (a free order's single refund frees it entirely).
+    order::Entity::update_many()
+        .col_expr(
+            order::Column::Status,
+            Expr::case(Expr::col(order::Column::RefundedAmount).gte(Expr::col(order::Column::Total)), "REFUNDED")
+                .finally("PARTIALLY_REFUNDED")
+                .into(),
+        )
+        .filter(order::Column::Id.eq(order.id))
+        .exec(txn)
+        .await?;
+    Ok(true)
+}
+
+/// Refunds `amount` (default: all that is left) of one of the account's paid orders
+/// through its provider. A full refund frees the buyer's per-customer slot;
+/// `redemptions_count` never goes down.
+pub async fn refund_order(
+    db: &DatabaseConnection,
+    providers: &Providers,
+    account_id: i64,
+    order_id: i64,
+    amount: Option<i64>,
+) -> ServiceResult<order::Model> {
+    let order =
+        order::Entity::find_by_id(order_id).filter(order::Column::AccountId.eq(account_id)).one(db).await?.ok_or_else(
+            || user("orderId", UserErrorCode::OrderNotFound, format!("no order with id {order_id} in this account")),
+        )?;
+    if !matches!(order.status.as_str(), "PAID" | "PARTIALLY_REFUNDED") {
+        return Err(user(
+            "orderId",
+            UserErrorCode::InvalidOrderState,
+            format!("an order {} cannot be refunded", order.status),
+        ));
+    }
+    let left = order.total - order.refunded_amount;
+    let amount = amount.unwrap_or(left);
+    let free_order = order.total == 0;
+    if (!free_order && amount <= 0) || amount > left || (free_order && amount != 0) {
+        return Err(user(
+            "amount",
+            UserErrorCode::InvalidRefundAmount,
+            format!(
+                "refund between 0 and {} ({} left)",
+                crate::domain::Money::from_minor(left, currency(&order)?),
+                order.currency
+            ),
+        ));
+    }
+    let provider = Provider::parse(&order.provider).unwrap_or(Provider::Free);
+    let provider_ref = match provider {
+        Provider::Free => None,
+        kind => {
+            let client = providers.get(kind).ok_or_else(|| {
+                user("orderId", UserErrorCode::PaymentUnavailable, "the order's payment provider is not configured")
+            })?;
+            let payment_ref = order.payment_ref.clone().ok_or_else(|| {
+                user("orderId", UserErrorCode::InvalidOrderState, "the order has no payment reference to refund")
+            })?;
+            let key = format!("tixshop-refund-{}-{}-{}", order.id, order.refunded_amount, amount);
+            match client.refund(&payment_ref, amount, &order.currency, &key).await {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    tracing::error!(error = %e, order_id, "refund refused by the provider");
+                    return Err(user(
+                        "orderId",
+                        UserErrorCode::PaymentUnavailable,
+                        "The payment provider refused the refund; nothing was refunded.",
+                    ));
+                }
+            }
+        }
+    };
+    let txn = begin_write(db).await?;
+    record_refund_in(&txn, &order, amount, provider_ref.as_deref(), Some("refundOrder")).await?;
+    txn.commit().await?;
+    Ok(order::Entity::find_by_id(order_id).one(db).await?.unwrap_or(order))
+}
+
+fn currency(order: &order::Model) -> ServiceResult<crate::domain::Currency> {
+    crate::domain::Currency::parse(&order.currency).map_err(|e| ServiceError::Db(sea_orm::DbErr::Custom(e.to_string())))
+}
+
+/// Runs the expiry sweep every `every` until the process ends.
+pub fn spawn_expiry(db: DatabaseConnection, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match expire_stale(&db).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "expired pending orders"),
+                Err(e) => tracing::warn!(error = ?e, "expiring pending orders failed"),
+            }
+        }
+    })
+}
+
+/// Shared handle to the providers.
+pub type SharedProviders = Arc<Providers>;
