@@ -80,11 +80,26 @@ impl Application {
         // Pending orders past their time stop holding a place under codes' caps.
         let sweeper =
             crate::services::checkout::spawn_expiry(self.state.db.clone(), std::time::Duration::from_secs(60));
+        // Expired cookie sessions are deleted hourly.
+        let sessions = {
+            use tower_sessions::session_store::ExpiredDeletion;
+            let store = crate::http::session_store::DbSessionStore::new(self.state.db.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = store.delete_expired().await {
+                        tracing::warn!(error = %e, "deleting expired sessions failed");
+                    }
+                }
+            })
+        };
         let app = http::router(self.state);
         let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
         sweeper.abort();
+        sessions.abort();
         served
     }
 }

@@ -110,7 +110,8 @@ pub struct PricedCart {
     pub total: i64,
     /// VAT per rate, ascending.
     pub vat_groups: Vec<VatGroup>,
-    /// A promo was given but no line is in its scope (it stays attached, gives nothing).
+    /// A promo scoped to an event was given but the cart has no ticket of that event (it
+    /// stays attached and gives nothing until one is added).
     pub promo_not_applicable: bool,
 }
 
@@ -186,7 +187,8 @@ pub fn price(lines: &[LineInput], promo: Option<&PromoDiscount>, mode: VatMode) 
         vat,
         total: net + vat,
         vat_groups,
-        promo_not_applicable: promo.is_some() && eligible_subtotal == 0 && !lines.is_empty(),
+        // By event, not by amount: a scoped code with no ticket of its event in the cart.
+        promo_not_applicable: promo.is_some_and(|p| p.event_id.is_some_and(|e| !lines.iter().any(|l| l.event_id == e))),
     })
 }
 
@@ -357,6 +359,9 @@ mod tests {
         let cart = price(&[line(1, 1, 1999, 1)], Some(&elsewhere), VatMode::Inclusive).unwrap();
         assert_eq!(cart.discount, 0);
         assert!(cart.promo_not_applicable);
+        assert!(price(&[], Some(&elsewhere), VatMode::Inclusive).unwrap().promo_not_applicable, "empty cart");
+        // An unscoped code on free tickets is applicable, just worth nothing.
+        assert!(!price(&[line(1, 1, 0, 1)], Some(&pct("10")), VatMode::Inclusive).unwrap().promo_not_applicable);
     }
 
     #[test]

@@ -48,6 +48,15 @@ impl RequestContext {
         }
     }
 
+    /// Forgets the captured code once a cart got it (the UTM values stay).
+    async fn consume_promo(&self, capture: Capture) {
+        let (Some(session), Some(_)) = (self.session.as_ref(), capture.promo.as_ref()) else { return };
+        let rest = Capture { promo: None, ..capture };
+        if let Err(e) = session.insert(CAPTURE_KEY, rest).await {
+            tracing::warn!(error = %e, "cannot update the session");
+        }
+    }
+
     fn limiter_keys(&self) -> Vec<String> {
         let mut keys = vec![];
         if let Some(ip) = self.client_ip {
@@ -358,6 +367,14 @@ fn ticket_type(id: &ID) -> i64 {
     parse_id(id).unwrap_or(0)
 }
 
+fn rate_limited() -> services::UserError {
+    services::UserError::new(
+        "code",
+        UserErrorCode::RateLimited,
+        "Too many attempts. Please wait a minute before trying again.",
+    )
+}
+
 /// Cart queries (public).
 #[derive(Default)]
 pub struct CartQuery;
@@ -365,26 +382,27 @@ pub struct CartQuery;
 /// Cart queries (public).
 #[Object]
 impl CartQuery {
-    /// A cart by its id, priced now; null when there is none. A code captured from a
-    /// `?promo=` link in this session is applied first if the cart has none.
+    /// A cart by its id, priced now; null when there is none.
     async fn cart(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The cart's id from `createCart`.")] id: ID,
     ) -> async_graphql::Result<Option<Cart>> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
-        adopt(ctx, &id).await?;
         Ok(errors::query(carts::get(db, &id).await)?.map(Cart))
     }
 }
 
-/// Applies the session's captured code to the cart if it has none (silently).
+/// Applies what the session captured from a `?promo=` link to the cart (silently), then
+/// marks the code as used up in the session, so a buyer who removes it keeps it removed.
 async fn adopt(ctx: &Context<'_>, token: &str) -> async_graphql::Result<()> {
     let Some(request) = RequestContext::of(ctx) else { return Ok(()) };
-    let Some(code) = request.capture().await.and_then(|c| c.promo) else { return Ok(()) };
+    let Some(capture) = request.capture().await else { return Ok(()) };
     let db = ctx.data_unchecked::<DatabaseConnection>();
     let events = ctx.data_unchecked::<Arc<CartEvents>>();
-    errors::query(carts::adopt_capture(db, events, token, &code).await)
+    errors::query(carts::adopt_capture(db, events, token, &capture).await)?;
+    request.consume_promo(capture).await;
+    Ok(())
 }
 
 /// Cart mutations (public; the cart id is the capability).
@@ -408,13 +426,22 @@ impl CartMutation {
             None => None,
         };
         let session_id = request.and_then(|r| r.session.as_ref()).and_then(|s| s.id()).map(|id| id.to_string());
-        match errors::split(carts::create(db, &shop_slug, session_id, capture).await)? {
-            Ok(view) => Ok(payload(view)),
+        match errors::split(carts::create(db, &shop_slug, session_id, capture.clone()).await)? {
+            Ok(view) => {
+                if let (Some(request), Some(capture)) = (request, capture)
+                    && capture.account_id == Some(view.snapshot.account.id)
+                {
+                    request.consume_promo(capture).await;
+                }
+                Ok(payload(view))
+            }
             Err(e) => Ok(CartPayload { cart: None, user_errors: user_errors(e) }),
         }
     }
 
-    /// Adds tickets (on top of those already in the cart; at most 50 of a type).
+    /// Adds tickets (on top of those already in the cart; at most 50 of a type). A code and
+    /// UTM values captured from a `?promo=` link in this session since the cart was made
+    /// are applied to it first.
     async fn add_to_cart(
         &self,
         ctx: &Context<'_>,
@@ -464,8 +491,17 @@ impl CartMutation {
     ) -> async_graphql::Result<CartPayload> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let events = ctx.data_unchecked::<Arc<CartEvents>>();
+        let limiter = ctx.data_unchecked::<Arc<RateLimiter>>();
+        // It tells whether an address used a code: as guarded as guessing codes.
+        let keys = RequestContext::of(ctx).map(RequestContext::limiter_keys).unwrap_or_default();
+        if !limiter.try_acquire(&keys) {
+            return refused(db, &cart_id, vec![rate_limited()]).await;
+        }
         match errors::split(carts::set_email(db, events, &cart_id, &email).await)? {
             Ok((view, notice)) => {
+                if notice.is_none() {
+                    limiter.release(&keys);
+                }
                 Ok(CartPayload { cart: Some(Cart(view)), user_errors: user_errors(notice.into_iter().collect()) })
             }
             Err(e) => refused(db, &cart_id, e).await,
@@ -486,21 +522,16 @@ impl CartMutation {
         let events = ctx.data_unchecked::<Arc<CartEvents>>();
         let limiter = ctx.data_unchecked::<Arc<RateLimiter>>();
         let keys = RequestContext::of(ctx).map(RequestContext::limiter_keys).unwrap_or_default();
-        if keys.iter().any(|k| limiter.is_limited(k)) {
-            let error = services::UserError::new(
-                "code",
-                UserErrorCode::RateLimited,
-                "Too many attempts. Please wait a minute before trying another code.",
-            );
-            return refused(db, &cart_id, vec![error]).await;
+        // The attempt is counted before it runs (atomically), and given back on success:
+        // concurrent or batched guesses cannot all slip past one check.
+        if !limiter.try_acquire(&keys) {
+            return refused(db, &cart_id, vec![rate_limited()]).await;
         }
         let result = carts::apply_promo(db, events, &cart_id, &code).await;
-        if let Err(services::ServiceError::User(errors)) = &result
-            && errors.iter().any(|e| e.field == ["code"])
-        {
-            for key in &keys {
-                limiter.record_failure(key);
-            }
+        let failed =
+            matches!(&result, Err(services::ServiceError::User(errors)) if errors.iter().any(|e| e.field == ["code"]));
+        if !failed {
+            limiter.release(&keys);
         }
         respond(db, &cart_id, result).await
     }
@@ -534,9 +565,11 @@ impl SubscriptionRoot {
         let db = ctx.data_unchecked::<DatabaseConnection>().clone();
         let events = ctx.data_unchecked::<Arc<CartEvents>>().clone();
         let token = cart_id.to_string();
-        let first = errors::query(carts::get(&db, &token).await)?
+        let found = errors::query(carts::get(&db, &token).await)?
             .ok_or_else(|| client_error(ErrorCode::BadUserInput, "no cart with this id"))?;
-        let subscription = events.subscribe(first.snapshot.cart.id);
+        // Listen first, then read: a change committed in between is in the first push.
+        let subscription = events.subscribe(found.snapshot.cart.id);
+        let first = errors::query(carts::get(&db, &token).await)?.unwrap_or(found);
         let state = (Some(first), None::<DateTime<Utc>>, subscription, db, token);
         Ok(futures_util::stream::unfold(state, |(pending, mut expiry, mut subscription, db, token)| async move {
             if let Some(view) = pending {

@@ -42,27 +42,34 @@ async fn store(state: &AppState, session: &Session, shop: Option<String>, query:
             _ => {}
         }
     }
-    let mut stored: Capture = session.get(CAPTURE_KEY).await.map_err(|e| e.to_string())?.unwrap_or_default();
+    let slug = shop.unwrap_or_else(|| state.config.default_shop.clone());
+    let Some(account) = accounts::find_by_slug(&state.db, &slug).await.map_err(|e| format!("{e:?}"))? else {
+        return Ok(());
+    };
+    // A link of another shop replaces what an earlier shop's link captured.
+    let mut stored: Capture = session
+        .get::<Capture>(CAPTURE_KEY)
+        .await
+        .map_err(|e| e.to_string())?
+        .filter(|c| c.account_id == Some(account.id))
+        .unwrap_or(Capture { account_id: Some(account.id), ..Capture::default() });
     if incoming.utm_source.is_some() || incoming.utm_medium.is_some() || incoming.utm_campaign.is_some() {
         stored.utm_source = incoming.utm_source.clone();
         stored.utm_medium = incoming.utm_medium.clone();
         stored.utm_campaign = incoming.utm_campaign.clone();
     }
     if let Some(code) = incoming.promo.as_deref() {
-        let slug = shop.unwrap_or_else(|| state.config.default_shop.clone());
-        if let Some(account) = accounts::find_by_slug(&state.db, &slug).await.map_err(|e| format!("{e:?}"))? {
-            // The visit needs a session id: saving first assigns one.
-            if session.id().is_none() {
-                session.insert(CAPTURE_KEY, &stored).await.map_err(|e| e.to_string())?;
-                session.save().await.map_err(|e| e.to_string())?;
-            }
-            let session_id = session.id().map(|id| id.to_string()).unwrap_or_default();
-            if let Some(valid) = carts::capture_visit(&state.db, account.id, &session_id, code, &incoming)
-                .await
-                .map_err(|e| format!("{e:?}"))?
-            {
-                stored.promo = Some(valid);
-            }
+        // The visit needs a session id: saving first assigns one.
+        if session.id().is_none() {
+            session.insert(CAPTURE_KEY, &stored).await.map_err(|e| e.to_string())?;
+            session.save().await.map_err(|e| e.to_string())?;
+        }
+        let session_id = session.id().map(|id| id.to_string()).unwrap_or_default();
+        if let Some(valid) = carts::capture_visit(&state.db, account.id, &session_id, code, &incoming)
+            .await
+            .map_err(|e| format!("{e:?}"))?
+        {
+            stored.promo = Some(valid);
         }
     }
     session.insert(CAPTURE_KEY, &stored).await.map_err(|e| e.to_string())

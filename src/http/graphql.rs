@@ -24,6 +24,9 @@ use crate::graphql::cart::RequestContext;
 use crate::services::api_keys;
 use tower_sessions::Session;
 
+/// Most operations in one batched POST.
+const MAX_BATCH: usize = 10;
+
 /// A GraphQL-shaped error response with an HTTP status.
 fn reject(status: StatusCode, code: &str, message: &str) -> Response {
     let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
@@ -45,14 +48,16 @@ async fn caller_from_headers(state: &AppState, headers: &HeaderMap) -> Result<Ca
 async fn caller_from_token(state: &AppState, token: &str) -> Result<Caller, Response> {
     match api_keys::authenticate(&state.db, token).await {
         Ok(Some(principal)) => {
-            let db = state.db.clone();
-            let key_id = principal.key_id;
-            // Bookkeeping only: never make the caller wait for it.
-            tokio::spawn(async move {
-                if let Err(e) = api_keys::touch(&db, key_id).await {
-                    tracing::warn!(error = %e, "could not record API key use");
-                }
-            });
+            // Bookkeeping only, at most once a minute per key: never make the caller wait.
+            if principal.use_is_stale() {
+                let db = state.db.clone();
+                let key_id = principal.key_id;
+                tokio::spawn(async move {
+                    if let Err(e) = api_keys::touch(&db, key_id).await {
+                        tracing::warn!(error = %e, "could not record API key use");
+                    }
+                });
+            }
             Ok(Caller::Key(principal))
         }
         Ok(None) => Ok(Caller::InvalidKey),
@@ -63,18 +68,29 @@ async fn caller_from_token(state: &AppState, token: &str) -> Result<Caller, Resp
     }
 }
 
-/// The client's address: the peer, or the first `X-Forwarded-For` hop when configured.
+/// The client's address: the peer, or, behind a trusted proxy, the last
+/// `X-Forwarded-For` entry (the one the proxy appended; earlier ones are the client's
+/// own claims). IPv6 addresses are reduced to their /64, which one client controls.
 fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
-    if state.config.trust_forwarded_for
-        && let Some(ip) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok())
-    {
-        return ip;
+    let ip = state
+        .config
+        .trust_forwarded_for
+        .then(|| {
+            headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit(',').next())
+                .and_then(|v| v.trim().parse::<IpAddr>().ok())
+        })
+        .flatten()
+        .unwrap_or(peer.ip());
+    match ip {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        other => other,
     }
-    peer.ip()
 }
 
 /// `POST /graphql`: a JSON request or batch.
@@ -107,6 +123,16 @@ pub async fn post_handler(
             );
         }
     };
+    // A batch runs its operations concurrently; keep it small so it cannot multiply work.
+    if let BatchRequest::Batch(requests) = &batch
+        && requests.len() > MAX_BATCH
+    {
+        return reject(
+            StatusCode::BAD_REQUEST,
+            "BATCH_TOO_LARGE",
+            &format!("at most {MAX_BATCH} operations per batch"),
+        );
+    }
     let caller = match caller_from_headers(&state, &headers).await {
         Ok(c) => c,
         Err(response) => return response,
@@ -228,6 +254,11 @@ fn origin_allowed(state: &AppState, headers: &HeaderMap, origin: &str) -> bool {
     }
     if state.config.base_url().origin().ascii_serialization().eq_ignore_ascii_case(origin) {
         return true;
+    }
+    // Same-host pages are allowed only in demo mode (localhost vs 127.0.0.1); production
+    // lists its origins, so a DNS-rebinding page cannot pass as "same host".
+    if state.config.mode != crate::config::Mode::Demo {
+        return false;
     }
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     host.is_some_and(|host| {

@@ -31,6 +31,15 @@ pub struct Principal {
     pub key_name: String,
     /// What the key may do.
     pub scope: Scope,
+    /// When the key was last recorded as used.
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Principal {
+    /// Whether its use should be recorded again (at most once a minute).
+    pub fn use_is_stale(&self) -> bool {
+        self.last_used_at.is_none_or(|at| chrono::Utc::now() - at > chrono::Duration::minutes(1))
+    }
 }
 
 /// A freshly created key: the stored row and the secret, which is never stored.
@@ -84,7 +93,13 @@ pub async fn authenticate(db: &impl ConnectionTrait, presented: &str) -> Service
         tracing::error!(key_id = key.id, scope = %key.scope, "stored API key has an unknown scope");
         return Ok(None);
     };
-    Ok(Some(Principal { account_id: key.account_id, key_id: key.id, key_name: key.name, scope }))
+    Ok(Some(Principal {
+        account_id: key.account_id,
+        key_id: key.id,
+        key_name: key.name,
+        scope,
+        last_used_at: key.last_used_at,
+    }))
 }
 
 /// Records that a key was used, at most once a minute per key (a write per request

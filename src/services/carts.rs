@@ -74,6 +74,9 @@ pub struct PricedCartView {
 /// Values captured from a `?promo=…&utm_…` link into the buyer's session.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Capture {
+    /// The shop whose link it was: captured values apply only to its carts.
+    #[serde(default)]
+    pub account_id: Option<i64>,
     /// The captured code (already known to be a live code of the shop).
     pub promo: Option<String>,
     /// `utm_source`.
@@ -239,7 +242,8 @@ async fn validate_code(
     snapshot: &CartSnapshot,
     code: &str,
 ) -> ServiceResult<promo_code::Model> {
-    let shown = code.trim().to_uppercase();
+    // Echoed in the message: keep it short whatever was typed.
+    let shown: String = code.trim().to_uppercase().chars().take(40).collect();
     let Ok(parsed) = PromoCodeString::parse(code) else { return Err(refusal(ApplyRefusal::Unknown, &shown)) };
     let row = promo_code::Entity::find()
         .filter(promo_code::Column::AccountId.eq(snapshot.account.id))
@@ -277,9 +281,11 @@ pub async fn create(
     let shop = accounts::find_by_slug(db, shop_slug.trim()).await?.ok_or_else(|| {
         ServiceError::from(UserError::new("shopSlug", UserErrorCode::ShopNotFound, "There is no shop at this address."))
     })?;
-    let capture = capture.unwrap_or_default();
+    // A link of another shop says nothing about this one.
+    let capture = capture.filter(|c| c.account_id == Some(shop.id)).unwrap_or_default();
     let at = now();
     let token = new_token();
+    let txn = super::begin_write(db).await?;
     let row = cart::ActiveModel {
         token: Set(token.clone()),
         account_id: Set(shop.id),
@@ -292,14 +298,15 @@ pub async fn create(
         updated_at: Set(at),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&txn)
     .await?;
     if let Some(code) = capture.promo {
         let snapshot = CartSnapshot { cart: row.clone(), account: shop.clone(), promo: None, lines: vec![] };
-        if let Ok(promo) = validate_code(db, &snapshot, &code).await {
-            set_promo(db, row.id, Some(promo.id)).await?;
+        if let Ok(promo) = validate_code(&txn, &snapshot, &code).await {
+            set_promo(&txn, row.id, Some(promo.id)).await?;
         }
     }
+    txn.commit().await?;
     reload(db, &token).await
 }
 
@@ -321,14 +328,46 @@ pub async fn get(db: &DatabaseConnection, token: &str) -> ServiceResult<Option<P
     }
 }
 
-/// Adopts a code captured in the buyer's session into a cart that has none (silently).
-pub async fn adopt_capture(db: &DatabaseConnection, events: &CartEvents, token: &str, code: &str) -> ServiceResult<()> {
+/// Applies what a `?promo=` link captured in the buyer's session to a cart of that shop
+/// made before the link was opened: the code if the cart has none and it is valid
+/// (silently otherwise), the UTM values if the cart has none.
+pub async fn adopt_capture(
+    db: &DatabaseConnection,
+    events: &CartEvents,
+    token: &str,
+    capture: &Capture,
+) -> ServiceResult<()> {
     let Some(snapshot) = load(db, token).await? else { return Ok(()) };
-    if snapshot.cart.promo_code_id.is_some() || snapshot.cart.status != "OPEN" {
+    if Some(snapshot.cart.account_id) != capture.account_id || snapshot.cart.status != "OPEN" {
         return Ok(());
     }
-    if let Ok(promo) = validate_code(db, &snapshot, code).await {
+    let mut changed = false;
+    if snapshot.cart.utm_source.is_none() && snapshot.cart.utm_medium.is_none() && snapshot.cart.utm_campaign.is_none()
+    {
+        let (source, medium, campaign) = (
+            clean_utm(capture.utm_source.clone()),
+            clean_utm(capture.utm_medium.clone()),
+            clean_utm(capture.utm_campaign.clone()),
+        );
+        if source.is_some() || medium.is_some() || campaign.is_some() {
+            cart::Entity::update_many()
+                .col_expr(cart::Column::UtmSource, Expr::value(source))
+                .col_expr(cart::Column::UtmMedium, Expr::value(medium))
+                .col_expr(cart::Column::UtmCampaign, Expr::value(campaign))
+                .filter(cart::Column::Id.eq(snapshot.cart.id))
+                .exec(db)
+                .await?;
+            changed = true;
+        }
+    }
+    if let Some(code) = capture.promo.as_deref()
+        && snapshot.cart.promo_code_id.is_none()
+        && let Ok(promo) = validate_code(db, &snapshot, code).await
+    {
         set_promo(db, snapshot.cart.id, Some(promo.id)).await?;
+        changed = true;
+    }
+    if changed {
         events.publish(snapshot.cart.id);
     }
     Ok(())
@@ -369,7 +408,7 @@ pub async fn add_line(
             UserError::new("ticketTypeId", UserErrorCode::TicketTypeNotFound, "This ticket is not sold here.").into()
         );
     }
-    cart_line::Entity::insert(cart_line::ActiveModel {
+    let written = cart_line::Entity::insert(cart_line::ActiveModel {
         cart_id: Set(snapshot.cart.id),
         ticket_type_id: Set(ticket_type_id),
         quantity: Set(quantity),
@@ -382,10 +421,17 @@ pub async fn add_line(
                 cart_line::Column::Quantity,
                 Expr::col((cart_line::Entity, cart_line::Column::Quantity)).add(quantity),
             )
+            // Checked again in SQL: concurrent adds cannot pass the limit together.
+            .action_and_where(
+                Expr::col((cart_line::Entity, cart_line::Column::Quantity)).add(quantity).lte(MAX_QUANTITY),
+            )
             .to_owned(),
     )
     .exec_without_returning(db)
     .await?;
+    if written == 0 {
+        check_quantity(MAX_QUANTITY + 1, false)?;
+    }
     events.publish(snapshot.cart.id);
     reload(db, token).await
 }
@@ -431,24 +477,26 @@ pub async fn set_email(
 ) -> ServiceResult<(PricedCartView, Option<UserError>)> {
     let email = Email::parse(email)
         .map_err(|e| ServiceError::from(UserError::new("email", UserErrorCode::InvalidEmail, e.to_string())))?;
-    let snapshot = load_open(db, token).await?;
+    let txn = super::begin_write(db).await?;
+    let snapshot = load_open(&txn, token).await?;
     cart::Entity::update_many()
         .col_expr(cart::Column::Email, Expr::value(email.as_str()))
         .col_expr(cart::Column::UpdatedAt, Expr::value(now()))
         .filter(cart::Column::Id.eq(snapshot.cart.id))
-        .exec(db)
+        .exec(&txn)
         .await?;
     let mut notice = None;
     if let Some(code) = snapshot.promo.as_ref().filter(|c| c.max_per_customer.is_some()) {
-        let uses = customer_uses(db, code.id, &email.customer_key()).await?;
+        let uses = customer_uses(&txn, code.id, &email.customer_key()).await?;
         if code.max_per_customer.is_some_and(|max| uses >= max) {
-            set_promo(db, snapshot.cart.id, None).await?;
+            set_promo(&txn, snapshot.cart.id, None).await?;
             let ServiceError::User(mut errors) = refusal(ApplyRefusal::CustomerLimitReached, &code.code) else {
                 unreachable!("refusal builds a user error")
             };
             notice = errors.pop();
         }
     }
+    txn.commit().await?;
     events.publish(snapshot.cart.id);
     Ok((reload(db, token).await?, notice))
 }

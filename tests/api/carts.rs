@@ -240,30 +240,74 @@ async fn a_promo_link_is_captured_into_the_session_and_applied_to_the_new_cart()
     app.http.get(format!("{}/?promo=NEWS10&utm_source=instagram", app.address)).send().await.unwrap();
     assert_eq!(promo_link_visit::Entity::find().count(&app.db).await.unwrap(), 1);
 
-    // A cart that existed before the link gets the code on its next use.
+    // A cart that existed before the link gets the code and UTM values on its next change.
     let fresh = reqwest::Client::builder().cookie_store(true).build().unwrap();
-    let body: Value = fresh
-        .post(format!("{}/graphql", app.address))
-        .json(&json!({ "query": "mutation { createCart(shopSlug: \"demo\") { cart { id appliedPromo { code } } } }" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let gql = |query: &'static str, variables: Value| {
+        let fresh = fresh.clone();
+        let url = format!("{}/graphql", app.address);
+        async move {
+            let body: Value = fresh
+                .post(url)
+                .json(&json!({ "query": query, "variables": variables }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            body
+        }
+    };
+    let body =
+        gql("mutation { createCart(shopSlug: \"demo\") { cart { id appliedPromo { code } } } }", json!({})).await;
     let early = body["data"]["createCart"]["cart"]["id"].as_str().unwrap().to_owned();
     assert!(body["data"]["createCart"]["cart"]["appliedPromo"].is_null());
-    fresh.get(format!("{}/shops/demo?promo=MARIA15", app.address)).send().await.unwrap();
-    let body: Value = fresh
-        .post(format!("{}/graphql", app.address))
-        .json(&json!({ "query": "query($id: ID!) { cart(id: $id) { appliedPromo { code } } }", "variables": { "id": early } }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(body["data"]["cart"]["appliedPromo"]["code"], "MARIA15");
+    fresh.get(format!("{}/shops/demo?promo=MARIA15&utm_source=tiktok", app.address)).send().await.unwrap();
+    let t = tickets(&app).await;
+    let add_query = "mutation($c: ID!, $t: ID!) { addToCart(cartId: $c, ticketTypeId: $t) { cart { appliedPromo { code } utmSource } } }";
+    let body = gql(add_query, json!({ "c": early, "t": t.day_pass })).await;
+    assert_eq!(
+        body["data"]["addToCart"]["cart"],
+        json!({ "appliedPromo": { "code": "MARIA15" }, "utmSource": "tiktok" })
+    );
+
+    // Once applied, the captured code is used up: a buyer who removes it keeps it removed.
+    gql("mutation($c: ID!) { removePromo(cartId: $c) { cart { id } } }", json!({ "c": early })).await;
+    let body = gql(add_query, json!({ "c": early, "t": t.day_pass })).await;
+    assert_eq!(body["data"]["addToCart"]["cart"]["appliedPromo"], Value::Null);
+    let body =
+        gql("mutation { createCart(shopSlug: \"demo\") { cart { appliedPromo { code } utmSource } } }", json!({}))
+            .await;
+    assert_eq!(
+        body["data"]["createCart"]["cart"],
+        json!({ "appliedPromo": null, "utmSource": "tiktok" }),
+        "UTM values stay"
+    );
+}
+
+#[tokio::test]
+async fn a_link_of_one_shop_says_nothing_about_another() {
+    use tixshop::domain::account::NewAccount;
+    let app = spawn_app().await;
+    let other =
+        tixshop::services::accounts::create(&app.db, &NewAccount::parse("other", "Other", "EUR", "19", true).unwrap())
+            .await
+            .unwrap();
+    let _ = other;
+    app.http.get(format!("{}/shops/demo?promo=NEWS10&utm_source=instagram", app.address)).send().await.unwrap();
+    let body = app
+        .gql("mutation { createCart(shopSlug: \"other\") { cart { appliedPromo { code } utmSource } } }", json!({}))
+        .await;
+    assert_eq!(body["data"]["createCart"]["cart"], json!({ "appliedPromo": null, "utmSource": null }));
+    // A ticket of another shop cannot go into this cart.
+    let other_cart =
+        app.gql("mutation { createCart(shopSlug: \"other\") { cart { id } } }", json!({})).await["data"]["createCart"]
+            ["cart"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let t = tickets(&app).await;
+    assert_eq!(error_code(&add(&app, &other_cart, &t.standing, 1).await), "TICKET_TYPE_NOT_FOUND");
 }
 
 #[tokio::test]
@@ -424,6 +468,51 @@ async fn failed_code_attempts_are_rate_limited() {
     assert_eq!(codes.iter().filter(|c| *c == "RATE_LIMITED").count(), 40);
     // Even a valid code waits now.
     assert_eq!(error_code(&apply(&app, &cart, "NEWS10").await), "RATE_LIMITED");
+}
+
+/// A batch runs its operations concurrently: the limit still holds exactly, and large
+/// batches are refused outright.
+#[tokio::test]
+async fn batched_guesses_cannot_slip_past_the_limit() {
+    let app = spawn_app_with(|c| c.promo_attempts_per_minute = 3).await;
+    let cart = create_cart(&app).await;
+    let one = |i: usize| {
+        json!({ "query": "mutation($c: ID!, $code: String!) { applyPromo(cartId: $c, code: $code) { userErrors { code } } }",
+                "variables": { "c": cart, "code": format!("GUESS{i:03}") } })
+    };
+    let batch: Vec<Value> = (0..10).map(one).collect();
+    let answers: Vec<Value> =
+        app.http.post(format!("{}/graphql", app.address)).json(&batch).send().await.unwrap().json().await.unwrap();
+    let codes: Vec<&str> =
+        answers.iter().map(|a| a["data"]["applyPromo"]["userErrors"][0]["code"].as_str().unwrap()).collect();
+    assert_eq!(codes.iter().filter(|c| **c == "UNKNOWN").count(), 3, "{codes:?}");
+    assert_eq!(codes.iter().filter(|c| **c == "RATE_LIMITED").count(), 7);
+
+    let too_many: Vec<Value> = (0..11).map(one).collect();
+    let response = app.http.post(format!("{}/graphql", app.address)).json(&too_many).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.json::<Value>().await.unwrap()["errors"][0]["extensions"]["code"], "BATCH_TOO_LARGE");
+}
+
+#[tokio::test]
+async fn deleting_the_code_pushes_the_cart_and_graphql_ws_subscribers_hear_it_too() {
+    let app = spawn_app().await;
+    let t = tickets(&app).await;
+    let cart = create_cart(&app).await;
+    add(&app, &cart, &t.seated, 1).await;
+    apply(&app, &cart, "JANE15").await;
+    let mut ws = app.ws("graphql-ws", &[]).await.unwrap();
+    ws.init(json!({})).await;
+    ws.start("c", &format!("subscription($c: ID!) {{ cartUpdated(cartId: $c) {{ {CART} }} }}"), json!({ "c": cart }))
+        .await;
+    assert_eq!(push_until(&mut ws, |_| true).await["total"]["amount"], "29.75");
+    let id = code_id(&app, "JANE15").await;
+    let body = app
+        .gql_admin("mutation($id: ID!) { deletePromoCode(id: $id) { deletion } }", json!({ "id": id.to_string() }))
+        .await;
+    assert_eq!(body["data"]["deletePromoCode"]["deletion"], "HARD");
+    let pushed = push_until(&mut ws, |c| c["appliedPromo"].is_null()).await;
+    assert_eq!(pushed["total"]["amount"], "35.00");
 }
 
 #[tokio::test]
