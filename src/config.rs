@@ -105,6 +105,11 @@ pub struct ServeConfig {
     #[arg(long, env = "TIXSHOP_PENDING_ORDER_MINUTES", default_value_t = 30)]
     pub pending_order_minutes: u32,
 
+    /// Seconds to wait for a payment provider's answer before giving up (nothing is
+    /// charged then, and the cart stays as it was).
+    #[arg(long, env = "TIXSHOP_PROVIDER_TIMEOUT_SECS", default_value_t = 20)]
+    pub provider_timeout_secs: u64,
+
     /// Stripe secret API key (`sk_…`).
     #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
     pub stripe_secret_key: Option<String>,
@@ -186,6 +191,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("default_shop", &self.default_shop)
             .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("pending_order_minutes", &self.pending_order_minutes)
+            .field("provider_timeout_secs", &self.provider_timeout_secs)
             .field("stripe_secret_key", &redact(&self.stripe_secret_key))
             .field("stripe_webhook_secret", &redact(&self.stripe_webhook_secret))
             .field("stripe_api_base", &self.stripe_api_base.as_str())

@@ -52,7 +52,8 @@ impl AppState {
         let events = Arc::new(CartEvents::default());
         let mut providers = Providers::default();
         if let Some(key) = &config.stripe_secret_key {
-            providers.stripe = Some(Arc::new(StripeClient::new(config.stripe_api_base.clone(), key.clone())));
+            let timeout = std::time::Duration::from_secs(config.provider_timeout_secs);
+            providers.stripe = Some(Arc::new(StripeClient::new(config.stripe_api_base.clone(), key.clone(), timeout)));
         }
         let providers = Arc::new(providers);
         let checkout = CheckoutSettings { pending_ttl: chrono::Duration::minutes(config.pending_order_minutes.into()) };

@@ -46,10 +46,11 @@ pub struct StripeClient {
 }
 
 impl StripeClient {
-    /// A client for `base` (e.g. `https://api.stripe.com`) with a secret key.
-    pub fn new(base: url::Url, secret_key: String) -> Self {
+    /// A client for `base` (e.g. `https://api.stripe.com`) with a secret key, giving up
+    /// after `timeout`.
+    pub fn new(base: url::Url, secret_key: String, timeout: Duration) -> Self {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
+            .timeout(timeout)
             .connect_timeout(Duration::from_secs(5))
             .build()
             .expect("a TLS client builds");

@@ -1,8 +1,10 @@
 //! One integration-test binary: every test starts the real server (see `helpers`).
 
 mod carts;
+mod checkout;
 mod cli;
 mod examples;
+mod fakes;
 mod foundation;
 mod helpers;
 mod promo_codes;

@@ -1,0 +1,580 @@
+//! Checkout and payments through HTTP against the real server, Stripe faked on loopback.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use rand::{Rng, SeedableRng};
+use reqwest::StatusCode;
+use rust_decimal::Decimal;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use serde_json::{Value, json};
+use tixshop::domain::account::NewAccount;
+use tixshop::entities::{event, order, payment_event, promo_code, redemption, ticket_type};
+use tixshop::payments::stripe;
+use tixshop::services::{accounts, now};
+
+use crate::fakes::{Behaviour, FakeStripe, stripe_event};
+use crate::helpers::{TestApp, promo_code_id, spawn_app_with};
+
+const WEBHOOK_SECRET: &str = "whsec_test_secret";
+
+async fn paying_app(fake: &FakeStripe) -> TestApp {
+    let base = fake.url.clone();
+    spawn_app_with(move |c| {
+        c.stripe_api_base = base.parse().unwrap();
+        c.stripe_secret_key = Some("sk_test_123".into());
+        c.stripe_webhook_secret = Some(WEBHOOK_SECRET.into());
+        c.provider_timeout_secs = 2;
+        c.promo_attempts_per_minute = 10_000;
+    })
+    .await
+}
+
+async fn ticket_ids(app: &TestApp, shop: &str) -> Vec<String> {
+    let body =
+        app.gql("query($s: String!) { shop(slug: $s) { events { ticketTypes { id } } } }", json!({ "s": shop })).await;
+    body["data"]["shop"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| e["ticketTypes"].as_array().unwrap().clone())
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A cart of `shop` with `lines` and, optionally, a code applied.
+async fn cart_with(app: &TestApp, shop: &str, lines: &[(&str, i32)], code: Option<&str>) -> String {
+    let body =
+        app.gql("mutation($s: String!) { createCart(shopSlug: $s) { cart { id } } }", json!({ "s": shop })).await;
+    let cart = body["data"]["createCart"]["cart"]["id"].as_str().unwrap().to_owned();
+    for (ticket, quantity) in lines {
+        let body = app
+            .gql(
+                "mutation($c: ID!, $t: ID!, $q: Int!) { addToCart(cartId: $c, ticketTypeId: $t, quantity: $q) { userErrors { code } } }",
+                json!({ "c": cart, "t": ticket, "q": quantity }),
+            )
+            .await;
+        assert_eq!(body["data"]["addToCart"]["userErrors"], json!([]), "{body}");
+    }
+    if let Some(code) = code {
+        let body = app
+            .gql(
+                "mutation($c: ID!, $code: String!) { applyPromo(cartId: $c, code: $code) { userErrors { code } } }",
+                json!({ "c": cart, "code": code }),
+            )
+            .await;
+        assert_eq!(body["data"]["applyPromo"]["userErrors"], json!([]), "{code}: {body}");
+    }
+    cart
+}
+
+async fn checkout(app: &TestApp, cart: &str, email: &str, provider: &str) -> Value {
+    let body = app
+        .gql(
+            "mutation($c: ID!, $input: CheckoutInput!) { checkout(cartId: $c, input: $input) {
+                order { id number status provider total { amount currency } promoCode overCap }
+                redirectUrl userErrors { field code message } } }",
+            json!({ "c": cart, "input": { "email": email, "provider": provider,
+                     "successUrl": "https://shop.example/thanks", "cancelUrl": "https://shop.example/cart" } }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    body["data"]["checkout"].clone()
+}
+
+fn minor(amount: &Value, exponent: u32) -> i64 {
+    let value = Decimal::from_str(amount.as_str().unwrap()).unwrap() * Decimal::from(10_i64.pow(exponent));
+    i64::try_from(value).unwrap()
+}
+
+async fn post_webhook(app: &TestApp, body: &[u8], signature: Option<String>) -> StatusCode {
+    let mut request = app.http.post(format!("{}/webhooks/stripe", app.address)).body(body.to_vec());
+    if let Some(signature) = signature {
+        request = request.header("stripe-signature", signature);
+    }
+    request.send().await.unwrap().status()
+}
+
+async fn deliver(app: &TestApp, body: &[u8]) -> StatusCode {
+    post_webhook(app, body, Some(stripe::sign(body, WEBHOOK_SECRET, stripe::unix_now()))).await
+}
+
+fn session(order_id: &str, session_id: &str, payment_status: &str) -> Value {
+    json!({ "id": session_id, "object": "checkout.session", "payment_status": payment_status,
+            "payment_intent": format!("pi_for_{order_id}"), "metadata": { "order_id": order_id } })
+}
+
+async fn order_row(app: &TestApp, id: &str) -> order::Model {
+    order::Entity::find_by_id(id.parse::<i64>().unwrap()).one(&app.db).await.unwrap().unwrap()
+}
+
+async fn redemptions(app: &TestApp, code: &str) -> (i64, u64) {
+    let id = promo_code_id(app, code).await;
+    let row = promo_code::Entity::find_by_id(id).one(&app.db).await.unwrap().unwrap();
+    let rows = redemption::Entity::find().filter(redemption::Column::PromoCodeId.eq(id)).count(&app.db).await.unwrap();
+    (row.redemptions_count, rows)
+}
+
+/// A STRIPE checkout of a fresh cart: (order id, session id).
+async fn pending_stripe_order(app: &TestApp, code: Option<&str>, email: &str) -> (String, String, String) {
+    let tickets = ticket_ids(app, "demo").await;
+    let cart = cart_with(app, "demo", &[(&tickets[1], 1)], code).await;
+    let payload = checkout(app, &cart, email, "STRIPE").await;
+    assert_eq!(payload["userErrors"], json!([]), "{payload}");
+    assert_eq!(payload["order"]["status"], "PENDING");
+    let id = payload["order"]["id"].as_str().unwrap().to_owned();
+    let session_id = order_row(app, &id).await.provider_ref.unwrap();
+    (id, session_id, cart)
+}
+
+#[tokio::test]
+async fn freepass_is_paid_through_the_free_path_without_any_provider() {
+    let fake = FakeStripe::start().await;
+    let app = paying_app(&fake).await;
+    let tickets = ticket_ids(&app, "demo").await;
+    let cart = cart_with(&app, "demo", &[(&tickets[0], 2)], Some("FREEPASS")).await;
+    let payload = checkout(&app, &cart, "ann@example.com", "STRIPE").await;
+    assert_eq!(payload["userErrors"], json!([]));
+    assert_eq!(payload["order"]["status"], "PAID");
+    assert_eq!(payload["order"]["provider"], "FREE");
+    assert_eq!(payload["order"]["total"]["amount"], "0.00");
+    assert_eq!(payload["redirectUrl"], Value::Null);
+    assert!(fake.requests().is_empty(), "no provider was called");
+    assert_eq!(redemptions(&app, "FREEPASS").await, (1, 1));
+    // The cart is closed.
+    let body = app
+        .gql(
+            "mutation($c: ID!, $t: ID!) { addToCart(cartId: $c, ticketTypeId: $t) { userErrors { code } } }",
+            json!({ "c": cart, "t": tickets[0] }),
+        )
+        .await;
+    assert_eq!(body["data"]["addToCart"]["userErrors"][0]["code"], "CART_CLOSED");
+}
+
+/// 50 random carts with awkward prices and codes, in a gross-price and a net-price shop:
+/// Stripe's Σ unit_amount × quantity equals the order total every time.
+#[tokio::test]
+async fn stripe_line_items_always_sum_to_the_order_total() {
+    let fake = FakeStripe::start().await;
+    let app = paying_app(&fake).await;
+    let net = accounts::create(&app.db, &NewAccount::parse("netshop", "Net Shop", "EUR", "19", false).unwrap())
+        .await
+        .unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20261125);
+    for account_id in [1_i64, net.id] {
+        let e = event::ActiveModel {
+            account_id: Set(account_id),
+            name: Set("Extra".into()),
+            starts_at: Set(now() + chrono::Duration::days(10)),
+            created_at: Set(now()),
+            ..Default::default()
+        }
+        .insert(&app.db)
+        .await
+        .unwrap();
+        for (i, price) in [333_i64, 1_001, 2_999, 4_567, 10_003, 99].into_iter().enumerate() {
+            ticket_type::ActiveModel {
+                account_id: Set(account_id),
+                event_id: Set(e.id),
+                name: Set(format!("Tier {i}")),
+                price: Set(price),
+                vat_rate_bp: Set((i % 2 == 0).then_some(700)),
+                sold_count: Set(0),
+                created_at: Set(now()),
+                ..Default::default()
+            }
+            .insert(&app.db)
+            .await
+            .unwrap();
+        }
+    }
+    let net_key = tixshop::services::api_keys::create(
+        &app.db,
+        net.id,
+        &tixshop::domain::api_key::KeyName::parse("k").unwrap(),
+        tixshop::domain::api_key::Scope::Admin,
+    )
+    .await
+    .unwrap()
+    .secret;
+    let codes = [
+        ("PCT7", "PERCENTAGE", "7"),
+        ("PCT33", "PERCENTAGE", "33.33"),
+        ("FIX3", "FIXED_AMOUNT", "3.33"),
+        ("FIX12", "FIXED_AMOUNT", "12.01"),
+    ];
+    for key in [app.admin_key.clone(), net_key.clone()] {
+        for (code, kind, value) in codes {
+            let field = if kind == "PERCENTAGE" { "percentOff" } else { "amountOff" };
+            let body = app
+                .gql_as(
+                    Some(&key),
+                    "mutation($input: CreatePromoCodeInput!) { createPromoCode(input: $input) { userErrors { code } } }",
+                    json!({ "input": { "code": code, "discountType": kind, field: value } }),
+                )
+                .await;
+            assert_eq!(body["data"]["createPromoCode"]["userErrors"], json!([]));
+        }
+    }
+    let mut checked = 0;
+    for n in 0..50 {
+        let shop = if n % 2 == 0 { "demo" } else { "netshop" };
+        let tickets = ticket_ids(&app, shop).await;
+        let count = rng.random_range(1..=4);
+        let mut lines: Vec<(String, i32)> = vec![];
+        for _ in 0..count {
+            let t = tickets[rng.random_range(0..tickets.len())].clone();
+            if !lines.iter().any(|(x, _)| *x == t) {
+                lines.push((t, rng.random_range(1..=5)));
+            }
+        }
+        let code = [None, Some("PCT7"), Some("PCT33"), Some("FIX3"), Some("FIX12")][rng.random_range(0..5)];
+        let borrowed: Vec<(&str, i32)> = lines.iter().map(|(t, q)| (t.as_str(), *q)).collect();
+        let cart = cart_with(&app, shop, &borrowed, code).await;
+        let payload = checkout(&app, &cart, &format!("buyer{n}@example.com"), "STRIPE").await;
+        if payload["userErrors"] != json!([]) {
+            assert_eq!(payload["userErrors"][0]["code"], "AMOUNT_BELOW_MINIMUM", "{payload}");
+            continue;
+        }
+        let order_id = payload["order"]["id"].as_str().unwrap();
+        let total = minor(&payload["order"]["total"]["amount"], 2);
+        if total == 0 {
+            assert_eq!(payload["order"]["provider"], "FREE", "a zero total is the free path");
+            continue;
+        }
+        let request = fake
+            .requests()
+            .into_iter()
+            .find(|r| r.path == "/v1/checkout/sessions" && r.field("metadata[order_id]") == Some(order_id))
+            .expect("the session request");
+        let mut sum = 0;
+        let mut i = 0;
+        while let Some(q) = request.field(&format!("line_items[{i}][quantity]")) {
+            let unit: i64 =
+                request.field(&format!("line_items[{i}][price_data][unit_amount]")).unwrap().parse().unwrap();
+            assert_eq!(request.field(&format!("line_items[{i}][price_data][currency]")), Some("eur"));
+            sum += unit * q.parse::<i64>().unwrap();
+            i += 1;
+        }
+        assert_eq!(sum, total, "cart {n} ({shop}, code {code:?}): Σ line items = order total");
+        assert_eq!(request.headers.get("idempotency-key").unwrap(), &format!("tixshop-checkout-order-{order_id}"));
+        assert!(payload["redirectUrl"].as_str().unwrap().starts_with("https://checkout.stripe.test/"));
+        checked += 1;
+    }
+    assert!(checked >= 40, "most carts went to Stripe: {checked}");
+}
+
+#[tokio::test]
+async fn webhooks_are_verified_on_the_raw_body_before_anything_happens() {
+    let fake = FakeStripe::start().await;
+    let app = paying_app(&fake).await;
+    let (order_id, session_id, _) = pending_stripe_order(&app, Some("NEWS10"), "ann@example.com").await;
+    let body = stripe_event("evt_1", "checkout.session.completed", session(&order_id, &session_id, "paid"));
+    let now = stripe::unix_now();
+
+    let mut tampered = body.clone();
+    let last = tampered.len() - 2;
+    tampered[last] ^= 1;
+    let signed = stripe::sign(&body, WEBHOOK_SECRET, now);
+    assert_eq!(post_webhook(&app, &tampered, Some(signed.clone())).await, StatusCode::BAD_REQUEST, "tampered byte");
+    assert_eq!(post_webhook(&app, &body, Some(stripe::sign(&body, "whsec_wrong", now))).await, StatusCode::BAD_REQUEST);
+    assert_eq!(post_webhook(&app, &body, None).await, StatusCode::BAD_REQUEST, "missing header");
+    assert_eq!(
+        post_webhook(&app, &body, Some(stripe::sign(&body, WEBHOOK_SECRET, now - 301))).await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(order_row(&app, &order_id).await.status, "PENDING", "no write");
+    assert_eq!(payment_event::Entity::find().count(&app.db).await.unwrap(), 0);
+
+    assert_eq!(post_webhook(&app, &body, Some(signed)).await, StatusCode::OK);
+    let paid = order_row(&app, &order_id).await;
+    assert_eq!(paid.status, "PAID");
+    assert_eq!(paid.payment_ref.as_deref(), Some(format!("pi_for_{order_id}").as_str()));
+    assert_eq!(redemptions(&app, "NEWS10").await, (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn duplicates_and_reordering_never_count_twice() {
+    let fake = FakeStripe::start().await;
+    let app = Arc::new(paying_app(&fake).await);
+    let (order_id, session_id, _) = pending_stripe_order(&app, Some("NEWS10"), "ann@example.com").await;
+
+    // The same event five times at once: one transition, one redemption.
+    let body = stripe_event("evt_dup", "checkout.session.completed", session(&order_id, &session_id, "paid"));
+    let tasks: Vec<_> = (0..5)
+        .map(|_| {
+            let app = app.clone();
+            let body = body.clone();
+            tokio::spawn(async move { deliver(&app, &body).await })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(redemptions(&app, "NEWS10").await, (1, 1));
+
+    // completed + async_payment_succeeded for one session: still once.
+    let again =
+        stripe_event("evt_async", "checkout.session.async_payment_succeeded", session(&order_id, &session_id, "paid"));
+    assert_eq!(deliver(&app, &again).await, StatusCode::OK);
+    assert_eq!(redemptions(&app, "NEWS10").await, (1, 1));
+    // A late "expired" changes nothing on a paid order.
+    let expired = stripe_event("evt_exp", "checkout.session.expired", session(&order_id, &session_id, "unpaid"));
+    assert_eq!(deliver(&app, &expired).await, StatusCode::OK);
+    assert_eq!(order_row(&app, &order_id).await.status, "PAID");
+
+    // Reverse order for another order: async success first, then completed(unpaid).
+    let (second, second_session, _) = pending_stripe_order(&app, Some("NEWS10"), "bob@example.com").await;
+    let succeeded =
+        stripe_event("evt_b2", "checkout.session.async_payment_succeeded", session(&second, &second_session, "paid"));
+    let completed = stripe_event("evt_b1", "checkout.session.completed", session(&second, &second_session, "unpaid"));
+    assert_eq!(deliver(&app, &succeeded).await, StatusCode::OK);
+    assert_eq!(deliver(&app, &completed).await, StatusCode::OK);
+    assert_eq!(order_row(&app, &second).await.status, "PAID");
+    assert_eq!(redemptions(&app, "NEWS10").await, (2, 2));
+
+    // Expired before its (late) payment: the payment is honoured.
+    let (third, third_session, _) = pending_stripe_order(&app, None, "cy@example.com").await;
+    deliver(&app, &stripe_event("evt_c1", "checkout.session.expired", session(&third, &third_session, "unpaid"))).await;
+    assert_eq!(order_row(&app, &third).await.status, "EXPIRED");
+    deliver(
+        &app,
+        &stripe_event("evt_c2", "checkout.session.async_payment_succeeded", session(&third, &third_session, "paid")),
+    )
+    .await;
+    assert_eq!(order_row(&app, &third).await.status, "PAID");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_payments_count_exactly_fifty() {
+    let fake = FakeStripe::start().await;
+    let app = Arc::new(paying_app(&fake).await);
+    let mut orders = vec![];
+    for n in 0..50 {
+        orders.push(pending_stripe_order(&app, Some("MARIA15"), &format!("fan{n}@example.com")).await);
+    }
+    let tasks: Vec<_> = orders
+        .into_iter()
+        .enumerate()
+        .map(|(n, (order_id, session_id, _))| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let body = stripe_event(
+                    &format!("evt_{n}"),
+                    "checkout.session.completed",
+                    session(&order_id, &session_id, "paid"),
+                );
+                deliver(&app, &body).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(redemptions(&app, "MARIA15").await, (50, 50));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_concurrent_free_checkouts_of_a_100_use_code_make_exactly_100_orders() {
+    let fake = FakeStripe::start().await;
+    let app = Arc::new(paying_app(&fake).await);
+    let body = app
+        .gql_admin(
+            r#"mutation { createPromoCode(input: { code: "GIVEAWAY", discountType: PERCENTAGE, percentOff: "100", usageLimit: 100 }) { userErrors { code } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(body["data"]["createPromoCode"]["userErrors"], json!([]));
+    let tickets = ticket_ids(&app, "demo").await;
+    let mut carts = vec![];
+    for _ in 0..200 {
+        carts.push(cart_with(&app, "demo", &[(&tickets[2], 1)], Some("GIVEAWAY")).await);
+    }
+    let tasks: Vec<_> = carts
+        .into_iter()
+        .enumerate()
+        .map(|(n, cart)| {
+            let app = app.clone();
+            tokio::spawn(async move { checkout(&app, &cart, &format!("guest{n}@example.com"), "STRIPE").await })
+        })
+        .collect();
+    let (mut paid, mut refused) = (0, 0);
+    for task in tasks {
+        let payload = task.await.unwrap();
+        if payload["order"]["status"] == "PAID" {
+            paid += 1;
+        } else {
+            assert_eq!(payload["userErrors"][0]["code"], "USAGE_LIMIT_REACHED", "{payload}");
+            refused += 1;
+        }
+    }
+    assert_eq!((paid, refused), (100, 100));
+    assert_eq!(redemptions(&app, "GIVEAWAY").await, (100, 100));
+    let orders = order::Entity::find().filter(order::Column::PromoCode.eq("GIVEAWAY")).count(&app.db).await.unwrap();
+    assert_eq!(orders, 100);
+    assert!(fake.requests().is_empty());
+}
+
+#[tokio::test]
+async fn one_use_per_customer_until_a_full_refund_frees_it() {
+    let fake = FakeStripe::start().await;
+    let app = paying_app(&fake).await;
+    let tickets = ticket_ids(&app, "demo").await;
+    let first = cart_with(&app, "demo", &[(&tickets[0], 1)], Some("FREEPASS")).await;
+    let paid = checkout(&app, &first, "ann@example.com", "STRIPE").await;
+    assert_eq!(paid["order"]["status"], "PAID");
+
+    for alias in ["Ann@Example.com", " ann+second@example.com "] {
+        let again = cart_with(&app, "demo", &[(&tickets[0], 1)], Some("FREEPASS")).await;
+        let refused = checkout(&app, &again, alias, "STRIPE").await;
+        assert_eq!(refused["userErrors"][0]["code"], "CUSTOMER_LIMIT_REACHED", "{alias}: {refused}");
+        assert!(refused["order"].is_null());
+        // The code came off the cart, which is left intact otherwise.
+        let cart = app
+            .gql("query($c: ID!) { cart(id: $c) { appliedPromo { code } lines { quantity } } }", json!({ "c": again }))
+            .await;
+        assert_eq!(cart["data"]["cart"]["appliedPromo"], Value::Null);
+        assert_eq!(cart["data"]["cart"]["lines"][0]["quantity"], 1);
+    }
+    let gmail_first = cart_with(&app, "demo", &[(&tickets[0], 1)], Some("FREEPASS")).await;
+    assert_eq!(checkout(&app, &gmail_first, "ann@gmail.com", "STRIPE").await["order"]["status"], "PAID");
+    let gmail_again = cart_with(&app, "demo", &[(&tickets[0], 1)], Some("FREEPASS")).await;
+    assert_eq!(
+        checkout(&app, &gmail_again, "a.n.n+x@gmail.com", "STRIPE").await["userErrors"][0]["code"],
+        "CUSTOMER_LIMIT_REACHED"
+    );
+
+    // A full refund of the first order frees Ann's slot; the count does not go down.
+    let order_id = paid["order"]["id"].as_str().unwrap();
+    let refund = app
+        .gql_admin("mutation($o: ID!) { refundOrder(orderId: $o) { order { status refundedAmount { amount } } userErrors { code message } } }", json!({ "o": order_id }))
+        .await;
+    assert_eq!(refund["data"]["refundOrder"]["order"]["status"], "REFUNDED", "{refund}");
+    assert_eq!(redemptions(&app, "FREEPASS").await, (2, 2));
+    let after = cart_with(&app, "demo", &[(&tickets[0], 1)], Some("FREEPASS")).await;
+    assert_eq!(checkout(&app, &after, "Ann@Example.com", "STRIPE").await["order"]["status"], "PAID");
+    assert_eq!(redemptions(&app, "FREEPASS").await.0, 3);
+    assert!(fake.requests().is_empty(), "free orders are refunded without a provider");
+}
+
+#[tokio::test]
+async fn a_failing_provider_leaves_the_cart_intact_and_no_paid_order() {
+    let fake = FakeStripe::start().await;
+    let app = paying_app(&fake).await;
+    let tickets = ticket_ids(&app, "demo").await;
+    for behaviour in [Behaviour::Fail, Behaviour::Hang] {
+        fake.behave(behaviour);
+        let cart = cart_with(&app, "demo", &[(&tickets[1], 2)], Some("NEWS10")).await;
+        let payload = checkout(&app, &cart, "ann@example.com", "STRIPE").await;
+        assert_eq!(payload["userErrors"][0]["code"], "PAYMENT_UNAVAILABLE", "{behaviour:?}: {payload}");
+        assert!(payload["order"].is_null());
+        let body = app
+            .gql(
+                "query($c: ID!) { cart(id: $c) { appliedPromo { code } total { amount } lines { quantity } } }",
+                json!({ "c": cart }),
+            )
+            .await;
+        assert_eq!(body["data"]["cart"]["appliedPromo"]["code"], "NEWS10");
+        assert_eq!(body["data"]["cart"]["total"]["amount"], "63.00");
+    }
+    let paid = order::Entity::find().filter(order::Column::Status.eq("PAID")).count(&app.db).await.unwrap();
+    assert_eq!(paid, 0);
+    assert_eq!(redemptions(&app, "NEWS10").await, (0, 0));
+    // When the provider answers again, the same cart checks out.
+    fake.behave(Behaviour::Normal);
+}
+
+#[tokio::test]
+async fn totals_below_stripes_minimum_are_refused_clearly() {
+    let fake = FakeStripe::start().await;
+    let app = paying_app(&fake).await;
+    app.gql_admin(r#"mutation { createPromoCode(input: { code: "ALMOST", discountType: FIXED_AMOUNT, amountOff: "7.20" }) { userErrors { code } } }"#, json!({}))
+        .await;
+    let tickets = ticket_ids(&app, "demo").await;
+    let cart = cart_with(&app, "demo", &[(&tickets[2], 1)], Some("ALMOST")).await;
+    let payload = checkout(&app, &cart, "ann@example.com", "STRIPE").await;
+    assert_eq!(payload["userErrors"][0]["code"], "AMOUNT_BELOW_MINIMUM");
+    assert!(payload["userErrors"][0]["message"].as_str().unwrap().contains("0.50"));
+    assert!(fake.requests().is_empty());
+}
+
+/// The soft cap: checkouts in flight hold places; a payment that completes is always
+/// honoured, and the one past the cap is flagged.
+#[tokio::test]
+async fn the_soft_cap_counts_checkouts_in_flight_and_flags_the_overshoot() {
+    let fake = FakeStripe::start().await;
+    let app = paying_app(&fake).await;
+    app.gql_admin(r#"mutation { createPromoCode(input: { code: "ONEONLY", discountType: PERCENTAGE, percentOff: "50", usageLimit: 1 }) { userErrors { code } } }"#, json!({}))
+        .await;
+    let (first, first_session, _) = pending_stripe_order(&app, Some("ONEONLY"), "a@example.com").await;
+    let tickets = ticket_ids(&app, "demo").await;
+    let cart = cart_with(&app, "demo", &[(&tickets[1], 1)], Some("ONEONLY")).await;
+    assert_eq!(checkout(&app, &cart, "b@example.com", "STRIPE").await["userErrors"][0]["code"], "USAGE_LIMIT_REACHED");
+
+    // The organizer gives one more, a second buyer starts paying, then the limit goes back.
+    let id = promo_code_id(&app, "ONEONLY").await;
+    let set_limit = |limit: i64| {
+        let app = &app;
+        async move {
+            app.gql_admin("mutation($id: ID!, $l: Int!) { updatePromoCode(id: $id, input: { usageLimit: $l }) { userErrors { code } } }", json!({ "id": id.to_string(), "l": limit }))
+                .await
+        }
+    };
+    set_limit(2).await;
+    let (second, second_session, _) = pending_stripe_order(&app, Some("ONEONLY"), "c@example.com").await;
+    set_limit(1).await;
+    deliver(&app, &stripe_event("evt_s1", "checkout.session.completed", session(&first, &first_session, "paid"))).await;
+    deliver(&app, &stripe_event("evt_s2", "checkout.session.completed", session(&second, &second_session, "paid")))
+        .await;
+    assert_eq!(redemptions(&app, "ONEONLY").await, (2, 2), "both payments honoured");
+    assert!(!order_row(&app, &first).await.over_cap);
+    assert!(order_row(&app, &second).await.over_cap, "the overshoot is flagged");
+}
+
+#[tokio::test]
+async fn stripe_refunds_through_the_api_and_from_the_dashboard_are_recorded_once() {
+    let fake = FakeStripe::start().await;
+    let app = paying_app(&fake).await;
+    let (order_id, session_id, _) = pending_stripe_order(&app, None, "ann@example.com").await;
+    deliver(&app, &stripe_event("evt_paid", "checkout.session.completed", session(&order_id, &session_id, "paid")))
+        .await;
+
+    let refund = app
+        .gql_admin("mutation($o: ID!) { refundOrder(orderId: $o, amount: \"10.00\") { order { status refundedAmount { amount } } userErrors { code } } }", json!({ "o": order_id }))
+        .await;
+    assert_eq!(
+        refund["data"]["refundOrder"]["order"],
+        json!({ "status": "PARTIALLY_REFUNDED", "refundedAmount": { "amount": "10.00" } })
+    );
+    let request = fake.requests().into_iter().find(|r| r.path == "/v1/refunds").unwrap();
+    assert_eq!(request.field("payment_intent"), Some(format!("pi_for_{order_id}").as_str()));
+    assert_eq!(request.field("amount"), Some("1000"));
+    let ours = tixshop::entities::refund::Entity::find().one(&app.db).await.unwrap().unwrap().provider_ref.unwrap();
+
+    // Too much is refused; nothing changes.
+    let too_much = app
+        .gql_admin(
+            "mutation($o: ID!) { refundOrder(orderId: $o, amount: \"30.00\") { userErrors { code } } }",
+            json!({ "o": order_id }),
+        )
+        .await;
+    assert_eq!(too_much["data"]["refundOrder"]["userErrors"][0]["code"], "INVALID_REFUND_AMOUNT");
+
+    // charge.refunded lists our refund and one made in the dashboard: only the new one counts, once.
+    let charge = json!({ "object": "charge", "payment_intent": format!("pi_for_{order_id}"),
+        "refunds": { "data": [ { "id": ours, "amount": 1000 }, { "id": "re_dashboard", "amount": 500 } ] } });
+    for event in ["evt_r1", "evt_r2"] {
+        assert_eq!(deliver(&app, &stripe_event(event, "charge.refunded", charge.clone())).await, StatusCode::OK);
+    }
+    let row = order_row(&app, &order_id).await;
+    assert_eq!((row.refunded_amount, row.status.as_str()), (1500, "PARTIALLY_REFUNDED"));
+    // The rest: REFUNDED.
+    let rest = app
+        .gql_admin("mutation($o: ID!) { refundOrder(orderId: $o) { order { status } } }", json!({ "o": order_id }))
+        .await;
+    assert_eq!(rest["data"]["refundOrder"]["order"]["status"], "REFUNDED");
+    // Read keys cannot refund.
+    let body =
+        app.gql("mutation($o: ID!) { refundOrder(orderId: $o) { order { status } } }", json!({ "o": order_id })).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+}

@@ -1,0 +1,207 @@
+//! Fake payment providers on loopback: they parse requests as the real APIs do, check
+//! what the real APIs would refuse, record everything, and can be told to fail.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+/// How the fake answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    /// As the real API would.
+    Normal,
+    /// 500 to everything.
+    Fail,
+    /// Never answers (until the client gives up).
+    Hang,
+}
+
+/// One request the fake received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// The path, e.g. `/v1/checkout/sessions`.
+    pub path: String,
+    /// Headers, lower-case names.
+    pub headers: HashMap<String, String>,
+    /// The form fields in order.
+    pub form: Vec<(String, String)>,
+}
+
+impl Recorded {
+    /// The first value of a form field.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Clone, Default)]
+struct Shared {
+    requests: Arc<Mutex<Vec<Recorded>>>,
+    behaviour: Arc<Mutex<Option<Behaviour>>>,
+    counter: Arc<Mutex<u64>>,
+}
+
+/// A fake Stripe API.
+pub struct FakeStripe {
+    /// Its base URL.
+    pub url: String,
+    shared: Shared,
+}
+
+impl FakeStripe {
+    /// Starts it on a free loopback port.
+    pub async fn start() -> FakeStripe {
+        let shared = Shared::default();
+        let app = Router::new()
+            .route("/v1/checkout/sessions", post(stripe_session))
+            .route("/v1/refunds", post(stripe_refund))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address: SocketAddr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        FakeStripe { url: format!("http://{address}"), shared }
+    }
+
+    /// Everything received so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared.requests.lock().unwrap().clone()
+    }
+
+    /// Changes how it answers.
+    pub fn behave(&self, behaviour: Behaviour) {
+        *self.shared.behaviour.lock().unwrap() = Some(behaviour);
+    }
+}
+
+fn stripe_error(message: &str) -> Response {
+    (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": { "type": "invalid_request_error", "message": message } })))
+        .into_response()
+}
+
+/// Common checks of every Stripe request; records it. `Err` is the answer to give.
+async fn receive(shared: &Shared, path: &str, headers: &HeaderMap, body: &Bytes) -> Result<Recorded, Response> {
+    let behaviour = shared.behaviour.lock().unwrap().unwrap_or(Behaviour::Normal);
+    let recorded = Recorded {
+        path: path.to_owned(),
+        headers: headers.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())).collect(),
+        form: url::form_urlencoded::parse(body).into_owned().collect(),
+    };
+    shared.requests.lock().unwrap().push(recorded.clone());
+    match behaviour {
+        Behaviour::Fail => return Err((StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response()),
+        Behaviour::Hang => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        Behaviour::Normal => {}
+    }
+    if !recorded.headers.get("authorization").is_some_and(|a| a.starts_with("Bearer sk_test_")) {
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({ "error": { "message": "Invalid API Key provided" } })),
+        )
+            .into_response());
+    }
+    if recorded.headers.get("content-type").map(String::as_str) != Some("application/x-www-form-urlencoded") {
+        return Err(stripe_error("Stripe takes form-encoded bodies"));
+    }
+    if !recorded.headers.contains_key("idempotency-key") {
+        return Err(stripe_error("this fake expects an Idempotency-Key on every POST"));
+    }
+    Ok(recorded)
+}
+
+fn next_id(shared: &Shared, prefix: &str) -> String {
+    let mut counter = shared.counter.lock().unwrap();
+    *counter += 1;
+    format!("{prefix}_test_{counter}")
+}
+
+async fn stripe_session(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let request = match receive(&shared, "/v1/checkout/sessions", &headers, &body).await {
+        Ok(r) => r,
+        Err(response) => return response,
+    };
+    for required in ["mode", "success_url", "cancel_url", "metadata[order_id]", "expires_at"] {
+        if request.field(required).is_none() {
+            return stripe_error(&format!("Missing required param: {required}."));
+        }
+    }
+    if request.field("mode") != Some("payment") {
+        return stripe_error("mode must be payment");
+    }
+    let now = chrono::Utc::now().timestamp();
+    let expires: i64 = request.field("expires_at").unwrap().parse().unwrap_or(0);
+    if expires < now + 30 * 60 - 60 || expires > now + 24 * 3600 {
+        return stripe_error("expires_at must be between 30 minutes and 24 hours from now");
+    }
+    // line_items[i][…]: Stripe's nested form keys.
+    let mut total: i64 = 0;
+    let mut currency = None;
+    let mut i = 0;
+    while let Some(quantity) = request.field(&format!("line_items[{i}][quantity]")) {
+        let Ok(quantity) = quantity.parse::<i64>() else { return stripe_error("quantity must be an integer") };
+        let Some(Ok(unit)) = request.field(&format!("line_items[{i}][price_data][unit_amount]")).map(str::parse::<i64>)
+        else {
+            return stripe_error("unit_amount must be an integer in the smallest currency unit");
+        };
+        let Some(line_currency) = request.field(&format!("line_items[{i}][price_data][currency]")) else {
+            return stripe_error("currency required");
+        };
+        if line_currency.len() != 3 || line_currency != line_currency.to_lowercase() {
+            return stripe_error("currency must be a lower-case ISO code");
+        }
+        if request.field(&format!("line_items[{i}][price_data][product_data][name]")).is_none_or(str::is_empty) {
+            return stripe_error("product_data.name required");
+        }
+        if quantity < 1 || unit < 0 {
+            return stripe_error("quantity ≥ 1 and unit_amount ≥ 0");
+        }
+        if currency.is_some_and(|c| c != line_currency) {
+            return stripe_error("all line items share one currency");
+        }
+        currency = Some(line_currency);
+        total += unit * quantity;
+        i += 1;
+    }
+    if i == 0 {
+        return stripe_error("line_items required");
+    }
+    let id = next_id(&shared, "cs");
+    axum::Json(json!({
+        "id": id,
+        "object": "checkout.session",
+        "url": format!("https://checkout.stripe.test/c/pay/{id}"),
+        "amount_total": total,
+        "currency": currency,
+        "metadata": { "order_id": request.field("metadata[order_id]") },
+    }))
+    .into_response()
+}
+
+async fn stripe_refund(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let request = match receive(&shared, "/v1/refunds", &headers, &body).await {
+        Ok(r) => r,
+        Err(response) => return response,
+    };
+    let (Some(pi), Some(Ok(amount))) =
+        (request.field("payment_intent"), request.field("amount").map(str::parse::<i64>))
+    else {
+        return stripe_error("payment_intent and an integer amount are required");
+    };
+    axum::Json(json!({ "id": next_id(&shared, "re"), "object": "refund", "payment_intent": pi, "amount": amount, "status": "succeeded" }))
+        .into_response()
+}
+
+/// A signed Stripe event as Stripe would POST it.
+pub fn stripe_event(id: &str, kind: &str, object: Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({ "id": id, "object": "event", "type": kind, "data": { "object": object } })).unwrap()
+}
