@@ -130,6 +130,10 @@ pub struct ServeConfig {
     #[arg(long, env = "PAYPAL_CLIENT_SECRET", hide_env_values = true)]
     pub paypal_client_secret: Option<String>,
 
+    /// The id PayPal gave the webhook registered for this server (for verification).
+    #[arg(long, env = "PAYPAL_WEBHOOK_ID")]
+    pub paypal_webhook_id: Option<String>,
+
     /// PayPal API base URL (sandbox by default; tests point it at a fake).
     #[arg(long, env = "PAYPAL_API_BASE", default_value = "https://api-m.sandbox.paypal.com")]
     pub paypal_api_base: url::Url,
@@ -197,6 +201,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("stripe_api_base", &self.stripe_api_base.as_str())
             .field("paypal_client_id", &self.paypal_client_id)
             .field("paypal_client_secret", &redact(&self.paypal_client_secret))
+            .field("paypal_webhook_id", &self.paypal_webhook_id)
             .field("paypal_api_base", &self.paypal_api_base.as_str())
             .finish()
     }

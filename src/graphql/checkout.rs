@@ -320,6 +320,27 @@ impl CheckoutMutation {
         }
     }
 
+    /// Captures the PayPal payment of an order once the buyer approved it at PayPal (call
+    /// it when PayPal returns the buyer to `successUrl`). The order is paid only when
+    /// PayPal captured exactly its total; otherwise AMOUNT_MISMATCH and it stays unpaid.
+    async fn capture_paypal_order(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Our order id (from `checkout`).")] order_id: ID,
+    ) -> async_graphql::Result<CheckoutPayload> {
+        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let events = ctx.data_unchecked::<Arc<CartEvents>>();
+        let providers = ctx.data_unchecked::<Arc<Providers>>();
+        let Some(id) = parse_id(&order_id) else {
+            let error = services::UserError::new("orderId", UserErrorCode::OrderNotFound, "no order with this id");
+            return Ok(CheckoutPayload { order: None, redirect_url: None, user_errors: user_errors(vec![error]) });
+        };
+        match errors::split(checkout::capture_paypal(db, events, providers, id).await)? {
+            Ok(order) => Ok(CheckoutPayload { order: Some(Order(order)), redirect_url: None, user_errors: vec![] }),
+            Err(e) => Ok(CheckoutPayload { order: None, redirect_url: None, user_errors: user_errors(e) }),
+        }
+    }
+
     /// Refunds a paid order, fully (amount omitted) or partly, through its provider
     /// (nothing to call for free orders). A full refund frees the buyer's per-customer
     /// slot; the code's `redemptionsCount` never goes down. Needs an admin key.

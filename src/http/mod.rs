@@ -24,6 +24,7 @@ use crate::config::{Mode, ServeConfig};
 use crate::events::CartEvents;
 use crate::graphql::{self as gql, AppSchema, Caller, Limits};
 use crate::payments::Providers;
+use crate::payments::paypal::PaypalClient;
 use crate::payments::stripe::StripeClient;
 use crate::rate_limit::RateLimiter;
 use crate::services::checkout::CheckoutSettings;
@@ -54,6 +55,11 @@ impl AppState {
         if let Some(key) = &config.stripe_secret_key {
             let timeout = std::time::Duration::from_secs(config.provider_timeout_secs);
             providers.stripe = Some(Arc::new(StripeClient::new(config.stripe_api_base.clone(), key.clone(), timeout)));
+        }
+        if let (Some(id), Some(secret)) = (&config.paypal_client_id, &config.paypal_client_secret) {
+            let timeout = std::time::Duration::from_secs(config.provider_timeout_secs);
+            providers.paypal =
+                Some(Arc::new(PaypalClient::new(config.paypal_api_base.clone(), id.clone(), secret.clone(), timeout)));
         }
         let providers = Arc::new(providers);
         let checkout = CheckoutSettings { pending_ttl: chrono::Duration::minutes(config.pending_order_minutes.into()) };
@@ -94,6 +100,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(shop)
         .route("/webhooks/stripe", axum::routing::post(webhooks::stripe))
+        .route("/webhooks/paypal", axum::routing::post(webhooks::paypal))
         .route("/admin/promo_codes", get(rest::list).post(rest::create))
         .route("/admin/promo_codes/{id}", get(rest::show).patch(rest::update).delete(rest::delete))
         .route("/healthz", get(health::healthz))

@@ -148,3 +148,87 @@ async fn session_order(txn: &sea_orm::DatabaseTransaction, session: &Value) -> R
     let found = order::Entity::find_by_id(order_id).one(txn).await?;
     Ok(found.filter(|o| o.provider_ref.as_deref() == session["id"].as_str()).map(|o| o.id))
 }
+
+/// `POST /webhooks/paypal`: verified by PayPal's verify-webhook-signature call, then
+/// processed once per event id. `PAYMENT.CAPTURE.COMPLETED` pays the order when the
+/// captured amount and currency equal its total.
+pub async fn paypal(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (Some(client), Some(webhook_id)) = (state.providers.paypal.clone(), state.config.paypal_webhook_id.as_deref())
+    else {
+        return answer(StatusCode::SERVICE_UNAVAILABLE, "PayPal webhooks are not configured");
+    };
+    let event: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) => return answer(StatusCode::BAD_REQUEST, "the body is not JSON"),
+    };
+    let pairs: Vec<(&str, &str)> = headers.iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))).collect();
+    match client.verify_webhook(&pairs, webhook_id, &event).await {
+        Ok(true) => {}
+        Ok(false) => return answer(StatusCode::BAD_REQUEST, "invalid signature"),
+        Err(e) => {
+            tracing::error!(error = %e, "PayPal webhook verification failed");
+            return answer(StatusCode::SERVICE_UNAVAILABLE, "cannot verify right now");
+        }
+    }
+    let (Some(id), Some(kind)) = (event["id"].as_str(), event["event_type"].as_str()) else {
+        return answer(StatusCode::BAD_REQUEST, "not a PayPal event");
+    };
+    match process_paypal(&state, id, kind, &event["resource"]).await {
+        Ok(message) => answer(StatusCode::OK, message),
+        Err(e) => {
+            tracing::error!(error = ?e, event = id, "processing a PayPal webhook failed");
+            answer(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
+    }
+}
+
+async fn process_paypal(
+    state: &AppState,
+    id: &str,
+    kind: &str,
+    resource: &Value,
+) -> Result<&'static str, ServiceError> {
+    let txn = begin_write(&state.db).await?;
+    let seen = payment_event::Entity::insert(payment_event::ActiveModel {
+        id: Set(format!("paypal:{id}")),
+        provider: Set("PAYPAL".into()),
+        event_type: Set(kind.to_owned()),
+        received_at: Set(now()),
+    })
+    .exec_without_returning(&txn)
+    .await;
+    match seen {
+        Ok(_) => {}
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => return Ok("duplicate"),
+        Err(e) => return Err(e.into()),
+    }
+    let mut carts = vec![];
+    let outcome = if kind == "PAYMENT.CAPTURE.COMPLETED" {
+        let paypal_order = resource["supplementary_data"]["related_ids"]["order_id"].as_str();
+        let found = match paypal_order {
+            Some(reference) => {
+                order::Entity::find()
+                    .filter(order::Column::Provider.eq("PAYPAL"))
+                    .filter(order::Column::ProviderRef.eq(reference))
+                    .one(&txn)
+                    .await?
+            }
+            None => None,
+        };
+        match (found, crate::payments::paypal::parse_capture(resource)) {
+            (Some(order), Ok(capture)) => match checkout::settle_paypal_capture_in(&txn, &order, &capture).await? {
+                Ok((transition, cart)) => {
+                    carts.extend(cart);
+                    if transition == PaidTransition::Paid { "paid" } else { "already paid" }
+                }
+                Err(_) => "amount mismatch recorded",
+            },
+            _ => "unknown order",
+        }
+    } else {
+        "ignored"
+    };
+    txn.commit().await?;
+    state.events.publish_all(carts);
+    Ok(outcome)
+}

@@ -3,6 +3,7 @@
 //! Stripe and PayPal are spoken to over reqwest at a configurable base URL, so tests
 //! point them at fakes on loopback. The free path (total 0) has no provider at all.
 
+pub mod paypal;
 pub mod stripe;
 
 use std::sync::Arc;
@@ -15,15 +16,15 @@ pub struct Providers {
     /// Stripe, when a secret key is configured.
     pub stripe: Option<Arc<dyn PaymentProvider>>,
     /// PayPal, when client credentials are configured.
-    pub paypal: Option<Arc<dyn PaymentProvider>>,
+    pub paypal: Option<Arc<paypal::PaypalClient>>,
 }
 
 impl Providers {
     /// The provider for `kind`, if configured (never for FREE).
-    pub fn get(&self, kind: Provider) -> Option<&Arc<dyn PaymentProvider>> {
+    pub fn get(&self, kind: Provider) -> Option<Arc<dyn PaymentProvider>> {
         match kind {
-            Provider::Stripe => self.stripe.as_ref(),
-            Provider::Paypal => self.paypal.as_ref(),
+            Provider::Stripe => self.stripe.clone(),
+            Provider::Paypal => self.paypal.clone().map(|p| p as Arc<dyn PaymentProvider>),
             Provider::Free => None,
         }
     }

@@ -378,7 +378,7 @@ pub async fn start(
 
     let success_url = check_url("input.successUrl", &input.success_url)?;
     let cancel_url = check_url("input.cancelUrl", &input.cancel_url)?;
-    let Some(provider) = providers.get(input.provider).cloned() else {
+    let Some(provider) = providers.get(input.provider) else {
         return Err(user("input.provider", UserErrorCode::PaymentUnavailable, "This payment method is not available."));
     };
     let minimum = provider.minimum_charge(view.currency.code());
@@ -748,3 +748,91 @@ pub fn spawn_expiry(db: DatabaseConnection, every: std::time::Duration) -> tokio
 
 /// Shared handle to the providers.
 pub type SharedProviders = Arc<Providers>;
+
+/// Settles a PayPal capture in `txn`: the order is paid only when PayPal captured exactly
+/// its total in its currency; otherwise it stays unpaid and the reason is recorded
+/// (returned as `Err`).
+pub async fn settle_paypal_capture_in(
+    txn: &DatabaseTransaction,
+    order: &order::Model,
+    capture: &crate::payments::paypal::Capture,
+) -> ServiceResult<Result<(PaidTransition, Option<i64>), String>> {
+    let mismatch = if capture.status != "COMPLETED" {
+        Some(format!("PayPal capture {} is {}", capture.capture_id, capture.status))
+    } else if capture.amount != Some(order.total) || !capture.currency.eq_ignore_ascii_case(&order.currency) {
+        let shown = capture.amount.map_or_else(|| "an unreadable amount".to_owned(), |a| format!("{a} minor units"));
+        Some(format!(
+            "PayPal captured {shown} {} but the order is {} minor units {}",
+            capture.currency, order.total, order.currency
+        ))
+    } else {
+        None
+    };
+    if let Some(reason) = mismatch {
+        tracing::warn!(order_id = order.id, %reason, "PayPal capture does not match the order");
+        order::Entity::update_many()
+            .col_expr(order::Column::FailureReason, Expr::value(reason.clone()))
+            .col_expr(order::Column::UpdatedAt, Expr::value(now()))
+            .filter(order::Column::Id.eq(order.id))
+            .exec(txn)
+            .await?;
+        return Ok(Err(reason));
+    }
+    Ok(Ok(mark_paid_in(txn, order.id, Some(&capture.capture_id)).await?))
+}
+
+/// Captures the approved PayPal payment of an order (after the buyer returns from
+/// PayPal). Repeating it for a paid order changes nothing.
+pub async fn capture_paypal(
+    db: &DatabaseConnection,
+    events: &CartEvents,
+    providers: &Providers,
+    order_id: i64,
+) -> ServiceResult<order::Model> {
+    let order = order::Entity::find_by_id(order_id)
+        .filter(order::Column::Provider.eq(Provider::Paypal.as_str()))
+        .one(db)
+        .await?
+        .ok_or_else(|| user("orderId", UserErrorCode::OrderNotFound, "no PayPal order with this id"))?;
+    if matches!(order.status.as_str(), "PAID" | "PARTIALLY_REFUNDED" | "REFUNDED") {
+        return Ok(order);
+    }
+    if !matches!(order.status.as_str(), "PENDING" | "EXPIRED") {
+        return Err(user(
+            "orderId",
+            UserErrorCode::InvalidOrderState,
+            format!("an order {} cannot be captured", order.status),
+        ));
+    }
+    let client = providers
+        .paypal
+        .clone()
+        .ok_or_else(|| user("orderId", UserErrorCode::PaymentUnavailable, "PayPal is not configured"))?;
+    let paypal_order = order
+        .provider_ref
+        .clone()
+        .ok_or_else(|| user("orderId", UserErrorCode::InvalidOrderState, "the order was never sent to PayPal"))?;
+    let capture = match client.capture(&paypal_order, &format!("tixshop-capture-{}", order.id)).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, order_id, "PayPal capture failed");
+            return Err(user(
+                "orderId",
+                UserErrorCode::PaymentUnavailable,
+                "PayPal did not confirm the payment; please try again.",
+            ));
+        }
+    };
+    let txn = begin_write(db).await?;
+    let settled = settle_paypal_capture_in(&txn, &order, &capture).await?;
+    txn.commit().await?;
+    match settled {
+        Ok((_, cart)) => {
+            events.publish_all(cart);
+            Ok(order::Entity::find_by_id(order_id).one(db).await?.unwrap_or(order))
+        }
+        Err(reason) => {
+            Err(user("orderId", UserErrorCode::AmountMismatch, format!("The payment was not accepted: {reason}.")))
+        }
+    }
+}

@@ -13,14 +13,25 @@ use tixshop::entities::{event, order, payment_event, promo_code, redemption, tic
 use tixshop::payments::stripe;
 use tixshop::services::{accounts, now};
 
-use crate::fakes::{Behaviour, FakeStripe, stripe_event};
+use crate::fakes::{Behaviour, FakePaypal, FakeStripe, PAYPAL_CLIENT, stripe_event};
 use crate::helpers::{TestApp, promo_code_id, spawn_app_with};
 
 const WEBHOOK_SECRET: &str = "whsec_test_secret";
 
 async fn paying_app(fake: &FakeStripe) -> TestApp {
+    both_providers_app(fake, None).await
+}
+
+async fn both_providers_app(fake: &FakeStripe, paypal: Option<&FakePaypal>) -> TestApp {
     let base = fake.url.clone();
+    let paypal = paypal.map(|p| p.url.clone());
     spawn_app_with(move |c| {
+        if let Some(url) = paypal {
+            c.paypal_api_base = url.parse().unwrap();
+            c.paypal_client_id = Some(PAYPAL_CLIENT.0.into());
+            c.paypal_client_secret = Some(PAYPAL_CLIENT.1.into());
+            c.paypal_webhook_id = Some("WH-TEST".into());
+        }
         c.stripe_api_base = base.parse().unwrap();
         c.stripe_secret_key = Some("sk_test_123".into());
         c.stripe_webhook_secret = Some(WEBHOOK_SECRET.into());
@@ -154,9 +165,10 @@ async fn freepass_is_paid_through_the_free_path_without_any_provider() {
 /// 50 random carts with awkward prices and codes, in a gross-price and a net-price shop:
 /// Stripe's Σ unit_amount × quantity equals the order total every time.
 #[tokio::test]
-async fn stripe_line_items_always_sum_to_the_order_total() {
+async fn stripe_line_items_and_paypal_amounts_always_sum_to_the_order_total() {
     let fake = FakeStripe::start().await;
-    let app = paying_app(&fake).await;
+    let paypal = FakePaypal::start().await;
+    let app = both_providers_app(&fake, Some(&paypal)).await;
     let net = accounts::create(&app.db, &NewAccount::parse("netshop", "Net Shop", "EUR", "19", false).unwrap())
         .await
         .unwrap();
@@ -259,6 +271,24 @@ async fn stripe_line_items_always_sum_to_the_order_total() {
         assert_eq!(sum, total, "cart {n} ({shop}, code {code:?}): Σ line items = order total");
         assert_eq!(request.headers.get("idempotency-key").unwrap(), &format!("tixshop-checkout-order-{order_id}"));
         assert!(payload["redirectUrl"].as_str().unwrap().starts_with("https://checkout.stripe.test/"));
+
+        // The same cart through PayPal: amount = total, breakdown and items sum to it.
+        let payload = checkout(&app, &cart, &format!("buyer{n}@example.com"), "PAYPAL").await;
+        assert_eq!(payload["userErrors"], json!([]), "{payload}");
+        assert!(payload["redirectUrl"].as_str().unwrap().starts_with("https://www.paypal.test/checkoutnow"));
+        let paypal_order = paypal.requests().last().unwrap().1.clone();
+        let unit = &paypal_order["purchase_units"][0];
+        assert_eq!(unit["custom_id"], payload["order"]["id"]);
+        assert_eq!(unit["amount"]["currency_code"], "EUR");
+        assert_eq!(minor(&unit["amount"]["value"], 2), total);
+        assert_eq!(minor(&unit["amount"]["breakdown"]["item_total"]["value"], 2), total);
+        let items: i64 = unit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| minor(&i["unit_amount"]["value"], 2) * i["quantity"].as_str().unwrap().parse::<i64>().unwrap())
+            .sum();
+        assert_eq!(items, total);
         checked += 1;
     }
     assert!(checked >= 40, "most carts went to Stripe: {checked}");
@@ -577,4 +607,95 @@ async fn stripe_refunds_through_the_api_and_from_the_dashboard_are_recorded_once
     let body =
         app.gql("mutation($o: ID!) { refundOrder(orderId: $o) { order { status } } }", json!({ "o": order_id })).await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+}
+
+async fn pending_paypal_order(app: &TestApp, code: Option<&str>) -> String {
+    let tickets = ticket_ids(app, "demo").await;
+    let cart = cart_with(app, "demo", &[(&tickets[0], 3)], code).await;
+    let payload = checkout(app, &cart, "pat@example.com", "PAYPAL").await;
+    assert_eq!(payload["userErrors"], json!([]), "{payload}");
+    payload["order"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn capture(app: &TestApp, order_id: &str) -> Value {
+    let body = app
+        .gql(
+            "mutation($o: ID!) { capturePaypalOrder(orderId: $o) { order { status } userErrors { code message } } }",
+            json!({ "o": order_id }),
+        )
+        .await;
+    body["data"]["capturePaypalOrder"].clone()
+}
+
+#[tokio::test]
+async fn a_paypal_capture_pays_only_the_exact_total() {
+    let fake = FakeStripe::start().await;
+    let paypal = FakePaypal::start().await;
+    let app = both_providers_app(&fake, Some(&paypal)).await;
+
+    // 3 × 19.99 with NEWS10: 59.97 − 6.00 = 53.97.
+    let order_id = pending_paypal_order(&app, Some("NEWS10")).await;
+    assert_eq!(order_row(&app, &order_id).await.total, 5397);
+    let captured = capture(&app, &order_id).await;
+    assert_eq!(captured["order"]["status"], "PAID", "{captured}");
+    let row = order_row(&app, &order_id).await;
+    assert_eq!(row.payment_ref.as_deref(), Some(format!("CAPTURE-{}", row.provider_ref.clone().unwrap()).as_str()));
+    // Capturing again changes nothing and counts nothing.
+    assert_eq!(capture(&app, &order_id).await["order"]["status"], "PAID");
+    assert_eq!(redemptions(&app, "NEWS10").await, (1, 1));
+
+    // PayPal reports less than the order total: not paid, and the reason is kept.
+    let short = pending_paypal_order(&app, None).await;
+    paypal.capture_amount("1.00");
+    let refused = capture(&app, &short).await;
+    assert_eq!(refused["userErrors"][0]["code"], "AMOUNT_MISMATCH");
+    let row = order_row(&app, &short).await;
+    assert_eq!(row.status, "PENDING");
+    assert!(row.failure_reason.unwrap().contains("100 minor units"));
+
+    // Refund through PayPal's capture refund.
+    let refund = app
+        .gql_admin(
+            "mutation($o: ID!) { refundOrder(orderId: $o, amount: \"3.97\") { order { status } userErrors { code } } }",
+            json!({ "o": order_id }),
+        )
+        .await;
+    assert_eq!(refund["data"]["refundOrder"]["order"]["status"], "PARTIALLY_REFUNDED", "{refund}");
+    let (path, body) = paypal.requests().into_iter().find(|(p, _)| p.ends_with("/refund")).unwrap();
+    assert!(path.contains("CAPTURE-PAYPAL-ORDER-"));
+    assert_eq!(body["amount"], json!({ "currency_code": "EUR", "value": "3.97" }));
+}
+
+#[tokio::test]
+async fn paypal_webhooks_are_verified_through_paypal_and_counted_once() {
+    let fake = FakeStripe::start().await;
+    let paypal = FakePaypal::start().await;
+    let app = both_providers_app(&fake, Some(&paypal)).await;
+    let order_id = pending_paypal_order(&app, Some("ALEX15")).await;
+    let row = order_row(&app, &order_id).await;
+    let event = json!({ "id": "WH-EVT-1", "event_type": "PAYMENT.CAPTURE.COMPLETED", "resource": {
+        "id": "CAPTURE-XYZ", "status": "COMPLETED", "amount": { "currency_code": "EUR", "value": "50.97" },
+        "supplementary_data": { "related_ids": { "order_id": row.provider_ref.clone().unwrap() } } } });
+    let send = |sig: &'static str| {
+        let app = &app;
+        let event = event.clone();
+        async move {
+            app.http
+                .post(format!("{}/webhooks/paypal", app.address))
+                .header("paypal-transmission-sig", sig)
+                .header("paypal-transmission-id", "t-1")
+                .json(&event)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(send("forged").await, StatusCode::BAD_REQUEST);
+    assert_eq!(order_row(&app, &order_id).await.status, "PENDING", "no write");
+    assert_eq!(send("genuine").await, StatusCode::OK);
+    assert_eq!(send("genuine").await, StatusCode::OK);
+    let row = order_row(&app, &order_id).await;
+    assert_eq!((row.status.as_str(), row.payment_ref.as_deref()), ("PAID", Some("CAPTURE-XYZ")));
+    assert_eq!(redemptions(&app, "ALEX15").await, (1, 1));
 }

@@ -205,3 +205,180 @@ async fn stripe_refund(State(shared): State<Shared>, headers: HeaderMap, body: B
 pub fn stripe_event(id: &str, kind: &str, object: Value) -> Vec<u8> {
     serde_json::to_vec(&json!({ "id": id, "object": "event", "type": kind, "data": { "object": object } })).unwrap()
 }
+
+#[derive(Clone, Default)]
+struct PaypalShared {
+    requests: Arc<Mutex<Vec<(String, Value)>>>,
+    orders: Arc<Mutex<HashMap<String, Value>>>,
+    counter: Arc<Mutex<u64>>,
+    captured_override: Arc<Mutex<Option<String>>>,
+}
+
+/// A fake PayPal REST API (OAuth2, Orders v2, captures, refunds, webhook verification).
+pub struct FakePaypal {
+    /// Its base URL.
+    pub url: String,
+    shared: PaypalShared,
+}
+
+/// Client credentials the fake accepts.
+pub const PAYPAL_CLIENT: (&str, &str) = ("paypal-client", "paypal-secret");
+
+impl FakePaypal {
+    /// Starts it on a free loopback port.
+    pub async fn start() -> FakePaypal {
+        use axum::extract::Path;
+        let shared = PaypalShared::default();
+        let app = Router::new()
+            .route("/v1/oauth2/token", post(paypal_token))
+            .route("/v2/checkout/orders", post(paypal_create))
+            .route(
+                "/v2/checkout/orders/{id}/capture",
+                post(|State(s): State<PaypalShared>, headers: HeaderMap, Path(id): Path<String>| async move {
+                    paypal_capture(s, headers, id).await
+                }),
+            )
+            .route(
+                "/v2/payments/captures/{id}/refund",
+                post(|State(s): State<PaypalShared>, headers: HeaderMap, Path(id): Path<String>, body: Bytes| async move {
+                    paypal_refund(s, headers, id, body).await
+                }),
+            )
+            .route("/v1/notifications/verify-webhook-signature", post(paypal_verify))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address: SocketAddr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        FakePaypal { url: format!("http://{address}"), shared }
+    }
+
+    /// (path, JSON body) of everything received, token requests excluded.
+    pub fn requests(&self) -> Vec<(String, Value)> {
+        self.shared.requests.lock().unwrap().clone()
+    }
+
+    /// Makes the next captures report this amount value instead of the order's.
+    pub fn capture_amount(&self, value: &str) {
+        *self.shared.captured_override.lock().unwrap() = Some(value.to_owned());
+    }
+}
+
+fn paypal_error(status: StatusCode, issue: &str) -> Response {
+    (status, axum::Json(json!({ "name": "UNPROCESSABLE_ENTITY", "details": [{ "issue": issue }] }))).into_response()
+}
+
+fn bearer_ok(headers: &HeaderMap) -> bool {
+    headers.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer A21AA-fake-token")
+}
+
+async fn paypal_token(headers: HeaderMap, body: Bytes) -> Response {
+    use base64::Engine;
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", PAYPAL_CLIENT.0, PAYPAL_CLIENT.1))
+    );
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str())
+        || body.as_ref() != b"grant_type=client_credentials"
+    {
+        return paypal_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+    axum::Json(json!({ "access_token": "A21AA-fake-token", "token_type": "Bearer", "expires_in": 32400 }))
+        .into_response()
+}
+
+/// PayPal's decimal rule: EUR two decimals, JPY none.
+fn paypal_minor(value: &Value, currency: &str) -> Option<i64> {
+    let text = value.as_str()?;
+    let digits = if currency == "JPY" { 0 } else { 2 };
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    if frac.len() != digits || !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    format!("{int}{frac}").parse().ok()
+}
+
+async fn paypal_create(State(shared): State<PaypalShared>, headers: HeaderMap, body: Bytes) -> Response {
+    if !bearer_ok(&headers) {
+        return paypal_error(StatusCode::UNAUTHORIZED, "invalid_token");
+    }
+    let Ok(order): Result<Value, _> = serde_json::from_slice(&body) else {
+        return paypal_error(StatusCode::BAD_REQUEST, "MALFORMED_REQUEST_JSON");
+    };
+    shared.requests.lock().unwrap().push(("/v2/checkout/orders".into(), order.clone()));
+    if order["intent"] != "CAPTURE" || !headers.contains_key("paypal-request-id") {
+        return paypal_error(StatusCode::BAD_REQUEST, "INVALID_REQUEST");
+    }
+    let unit = &order["purchase_units"][0];
+    let currency = unit["amount"]["currency_code"].as_str().unwrap_or("");
+    let (Some(total), Some(item_total)) = (
+        paypal_minor(&unit["amount"]["value"], currency),
+        paypal_minor(&unit["amount"]["breakdown"]["item_total"]["value"], currency),
+    ) else {
+        return paypal_error(StatusCode::UNPROCESSABLE_ENTITY, "DECIMAL_PRECISION");
+    };
+    let mut sum = 0;
+    for item in unit["items"].as_array().into_iter().flatten() {
+        let (Some(price), Some(quantity)) = (
+            paypal_minor(&item["unit_amount"]["value"], currency),
+            item["quantity"].as_str().and_then(|q| q.parse::<i64>().ok()),
+        ) else {
+            return paypal_error(StatusCode::UNPROCESSABLE_ENTITY, "ITEM_INVALID");
+        };
+        if item["unit_amount"]["currency_code"] != currency {
+            return paypal_error(StatusCode::UNPROCESSABLE_ENTITY, "CURRENCY_MISMATCH");
+        }
+        sum += price * quantity;
+    }
+    if sum != item_total {
+        return paypal_error(StatusCode::UNPROCESSABLE_ENTITY, "ITEM_TOTAL_MISMATCH");
+    }
+    if item_total != total {
+        return paypal_error(StatusCode::UNPROCESSABLE_ENTITY, "AMOUNT_MISMATCH");
+    }
+    let id = {
+        let mut counter = shared.counter.lock().unwrap();
+        *counter += 1;
+        format!("PAYPAL-ORDER-{counter}")
+    };
+    shared.orders.lock().unwrap().insert(id.clone(), unit["amount"].clone());
+    axum::Json(json!({ "id": id, "status": "PAYER_ACTION_REQUIRED",
+        "links": [ { "href": format!("https://www.paypal.test/checkoutnow?token={id}"), "rel": "payer-action", "method": "GET" } ] }))
+    .into_response()
+}
+
+async fn paypal_capture(shared: PaypalShared, headers: HeaderMap, id: String) -> Response {
+    if !bearer_ok(&headers) {
+        return paypal_error(StatusCode::UNAUTHORIZED, "invalid_token");
+    }
+    shared.requests.lock().unwrap().push((format!("/v2/checkout/orders/{id}/capture"), Value::Null));
+    let Some(mut amount) = shared.orders.lock().unwrap().get(&id).cloned() else {
+        return paypal_error(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND");
+    };
+    if let Some(value) = shared.captured_override.lock().unwrap().clone() {
+        amount["value"] = json!(value);
+    }
+    axum::Json(json!({ "id": id, "status": "COMPLETED", "purchase_units": [ { "payments": { "captures": [
+        { "id": format!("CAPTURE-{id}"), "status": "COMPLETED",
+          "amount": { "currency_code": amount["currency_code"], "value": amount["value"] } } ] } } ] }))
+    .into_response()
+}
+
+async fn paypal_refund(shared: PaypalShared, headers: HeaderMap, id: String, body: Bytes) -> Response {
+    if !bearer_ok(&headers) {
+        return paypal_error(StatusCode::UNAUTHORIZED, "invalid_token");
+    }
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    shared.requests.lock().unwrap().push((format!("/v2/payments/captures/{id}/refund"), request));
+    axum::Json(json!({ "id": format!("REFUND-{id}"), "status": "COMPLETED" })).into_response()
+}
+
+async fn paypal_verify(headers: HeaderMap, body: Bytes) -> Response {
+    if !bearer_ok(&headers) {
+        return paypal_error(StatusCode::UNAUTHORIZED, "invalid_token");
+    }
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let genuine = request["transmission_sig"] == "genuine"
+        && request["webhook_id"] == "WH-TEST"
+        && request["webhook_event"]["id"].is_string();
+    axum::Json(json!({ "verification_status": if genuine { "SUCCESS" } else { "FAILURE" } })).into_response()
+}
