@@ -141,7 +141,8 @@ async fn pending_stripe_order(app: &TestApp, code: Option<&str>, email: &str) ->
 #[tokio::test]
 async fn freepass_is_paid_through_the_free_path_without_any_provider() {
     let fake = FakeStripe::start().await;
-    let app = paying_app(&fake).await;
+    let paypal = FakePaypal::start().await;
+    let app = both_providers_app(&fake, Some(&paypal)).await;
     let tickets = ticket_ids(&app, "demo").await;
     let cart = cart_with(&app, "demo", &[(&tickets[0], 2)], Some("FREEPASS")).await;
     let payload = checkout(&app, &cart, "ann@example.com", "STRIPE").await;
@@ -150,7 +151,8 @@ async fn freepass_is_paid_through_the_free_path_without_any_provider() {
     assert_eq!(payload["order"]["provider"], "FREE");
     assert_eq!(payload["order"]["total"]["amount"], "0.00");
     assert_eq!(payload["redirectUrl"], Value::Null);
-    assert!(fake.requests().is_empty(), "no provider was called");
+    assert!(fake.requests().is_empty(), "Stripe was not called");
+    assert!(paypal.requests().is_empty(), "PayPal was not called");
     assert_eq!(redemptions(&app, "FREEPASS").await, (1, 1));
     // The cart is closed.
     let body = app
@@ -698,4 +700,45 @@ async fn paypal_webhooks_are_verified_through_paypal_and_counted_once() {
     let row = order_row(&app, &order_id).await;
     assert_eq!((row.status.as_str(), row.payment_ref.as_deref()), ("PAID", Some("CAPTURE-XYZ")));
     assert_eq!(redemptions(&app, "ALEX15").await, (1, 1));
+}
+
+/// A pending order holds a place under the soft cap only until it expires; the sweep
+/// marks it EXPIRED, and a payment that still completes is honoured.
+#[tokio::test]
+async fn expired_pending_orders_stop_holding_a_place() {
+    let fake = FakeStripe::start().await;
+    let app = paying_app(&fake).await;
+    app.gql_admin(r#"mutation { createPromoCode(input: { code: "SOLO", discountType: PERCENTAGE, percentOff: "20", usageLimit: 1 }) { userErrors { code } } }"#, json!({}))
+        .await;
+    let (first, first_session, _) = pending_stripe_order(&app, Some("SOLO"), "a@example.com").await;
+    let expires = order_row(&app, &first).await.expires_at.unwrap();
+    let minutes = (expires - now()).num_minutes();
+    assert!((29..=30).contains(&minutes), "30 minutes by default, aligned with Stripe's expires_at: {minutes}");
+    let request = fake.requests().into_iter().find(|r| r.field("metadata[order_id]") == Some(first.as_str())).unwrap();
+    assert_eq!(request.field("expires_at").unwrap(), expires.timestamp().to_string());
+
+    let tickets = ticket_ids(&app, "demo").await;
+    let blocked = cart_with(&app, "demo", &[(&tickets[1], 1)], Some("SOLO")).await;
+    assert_eq!(
+        checkout(&app, &blocked, "b@example.com", "STRIPE").await["userErrors"][0]["code"],
+        "USAGE_LIMIT_REACHED"
+    );
+
+    // Time passes: the first order's session is over.
+    let mut row: order::ActiveModel = order_row(&app, &first).await.into();
+    row.expires_at = Set(Some(now() - chrono::Duration::seconds(1)));
+    row.update(&app.db).await.unwrap();
+    assert_eq!(tixshop::services::checkout::expire_stale(&app.db).await.unwrap(), 1);
+    assert_eq!(order_row(&app, &first).await.status, "EXPIRED");
+
+    let (second, _, _) = pending_stripe_order(&app, Some("SOLO"), "b@example.com").await;
+    assert_eq!(order_row(&app, &second).await.status, "PENDING", "the place is free again");
+    // The expired order's payment arrives after all: honoured and counted.
+    deliver(
+        &app,
+        &stripe_event("evt_late", "checkout.session.async_payment_succeeded", session(&first, &first_session, "paid")),
+    )
+    .await;
+    assert_eq!(order_row(&app, &first).await.status, "PAID");
+    assert_eq!(redemptions(&app, "SOLO").await, (1, 1));
 }
