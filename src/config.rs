@@ -110,6 +110,23 @@ pub struct ServeConfig {
     #[arg(long, env = "TIXSHOP_PROVIDER_TIMEOUT_SECS", default_value_t = 20)]
     pub provider_timeout_secs: u64,
 
+    /// Allow webhook endpoints on private, loopback and link-local addresses (refused by
+    /// default: they could reach internal services or cloud metadata).
+    #[arg(long, env = "TIXSHOP_WEBHOOK_ALLOW_PRIVATE", default_value_t = false)]
+    pub webhook_allow_private: bool,
+
+    /// Milliseconds before the first webhook retry; each further retry waits twice as long.
+    #[arg(long, env = "TIXSHOP_WEBHOOK_RETRY_BASE_MS", default_value_t = 5_000)]
+    pub webhook_retry_base_ms: u64,
+
+    /// Webhook attempts before a delivery is given up (15 ≈ 24 h with the default base).
+    #[arg(long, env = "TIXSHOP_WEBHOOK_MAX_ATTEMPTS", default_value_t = 15)]
+    pub webhook_max_attempts: i32,
+
+    /// Run the webhook dispatcher in this instance.
+    #[arg(long, env = "TIXSHOP_WEBHOOK_DISPATCH", default_value_t = true, action = clap::ArgAction::Set)]
+    pub webhook_dispatch: bool,
+
     /// Stripe secret API key (`sk_…`).
     #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
     pub stripe_secret_key: Option<String>,
@@ -171,6 +188,16 @@ impl ServeConfig {
             .unwrap_or_else(|| url::Url::parse(&format!("http://{}", self.bind)).expect("a socket address makes a URL"))
     }
 
+    /// The webhook settings.
+    pub fn webhooks(&self) -> crate::services::webhooks::WebhookSettings {
+        crate::services::webhooks::WebhookSettings {
+            allow_private: self.webhook_allow_private,
+            retry_base: Duration::from_millis(self.webhook_retry_base_ms),
+            max_attempts: self.webhook_max_attempts.max(1),
+            poll: Duration::from_millis(500),
+        }
+    }
+
     /// The request timeout.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
@@ -196,6 +223,10 @@ impl std::fmt::Debug for ServeConfig {
             .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("pending_order_minutes", &self.pending_order_minutes)
             .field("provider_timeout_secs", &self.provider_timeout_secs)
+            .field("webhook_allow_private", &self.webhook_allow_private)
+            .field("webhook_retry_base_ms", &self.webhook_retry_base_ms)
+            .field("webhook_max_attempts", &self.webhook_max_attempts)
+            .field("webhook_dispatch", &self.webhook_dispatch)
             .field("stripe_secret_key", &redact(&self.stripe_secret_key))
             .field("stripe_webhook_secret", &redact(&self.stripe_webhook_secret))
             .field("stripe_api_base", &self.stripe_api_base.as_str())

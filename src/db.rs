@@ -28,6 +28,30 @@ pub enum DbSetupError {
     Migrate(DbErr),
 }
 
+/// Counts SQL statements run through a connection (tests and benchmarks read it).
+#[derive(Debug, Clone, Default)]
+pub struct StatementCounter(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl StatementCounter {
+    /// Statements so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Connects and counts every statement in `counter`.
+pub async fn connect_counting(
+    config: &DatabaseConfig,
+    counter: &StatementCounter,
+) -> Result<DatabaseConnection, DbSetupError> {
+    let mut db = connect(config).await?;
+    let count = counter.0.clone();
+    db.set_metric_callback(move |_| {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
+    Ok(db)
+}
+
 /// Connects with pool and SQLite settings tuned for this service.
 pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbSetupError> {
     let url = normalize_url(&config.database_url)?;

@@ -40,6 +40,7 @@ pub struct Application {
     address: SocketAddr,
     state: AppState,
     demo_admin_key: Option<CreatedKey>,
+    statements: db::StatementCounter,
 }
 
 impl Application {
@@ -49,7 +50,8 @@ impl Application {
         if !(30..=1440).contains(&config.pending_order_minutes) {
             return Err(StartupError::Config("TIXSHOP_PENDING_ORDER_MINUTES must be between 30 and 1440".into()));
         }
-        let db = db::connect(&config.database).await?;
+        let statements = db::StatementCounter::default();
+        let db = db::connect_counting(&config.database, &statements).await?;
         db::migrate(&db).await?;
         let demo_admin_key =
             if config.seeds_demo() { demo::seed_if_empty(&db).await.map_err(StartupError::Seed)? } else { None };
@@ -57,7 +59,7 @@ impl Application {
             TcpListener::bind(config.bind).await.map_err(|source| StartupError::Bind { addr: config.bind, source })?;
         let address = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.bind, source })?;
         let state = AppState::new(db, config);
-        Ok(Application { listener, address, state, demo_admin_key })
+        Ok(Application { listener, address, state, demo_admin_key, statements })
     }
 
     /// The address actually bound.
@@ -70,6 +72,11 @@ impl Application {
         self.demo_admin_key.as_ref()
     }
 
+    /// SQL statements run so far (tests count them; benchmarks report them).
+    pub fn statements(&self) -> db::StatementCounter {
+        self.statements.clone()
+    }
+
     /// The connection pool (tests use it to arrange data).
     pub fn db(&self) -> &DatabaseConnection {
         &self.state.db
@@ -80,6 +87,10 @@ impl Application {
         // Pending orders past their time stop holding a place under codes' caps.
         let sweeper =
             crate::services::checkout::spawn_expiry(self.state.db.clone(), std::time::Duration::from_secs(60));
+        let dispatcher =
+            self.state.config.webhook_dispatch.then(|| {
+                crate::services::webhooks::spawn_dispatcher(self.state.db.clone(), self.state.config.webhooks())
+            });
         // Expired cookie sessions are deleted hourly.
         let sessions = {
             use tower_sessions::session_store::ExpiredDeletion;
@@ -100,6 +111,9 @@ impl Application {
             .await;
         sweeper.abort();
         sessions.abort();
+        if let Some(dispatcher) = dispatcher {
+            dispatcher.abort();
+        }
         served
     }
 }

@@ -28,6 +28,8 @@ pub struct Model {
     pub net_amount: i64,
     pub vat_amount: i64,
     pub total: i64,
+    /// Tickets in the order (Σ item quantities).
+    pub ticket_count: i32,
     pub refunded_amount: i64,
     pub promo_code_id: Option<i64>,
     pub promo_code: Option<String>,

@@ -2,16 +2,19 @@
 
 use std::sync::Arc;
 
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+
+use super::loaders::{AccountById, OrderItemsByOrder, PromoCodeById, RefundsByOrder};
 
 use super::auth::Caller;
 use super::errors::{self, internal};
 use super::types::user_error::user_errors;
 use super::types::{Money, UserError, parse_id};
 use crate::domain::{Currency, Money as DomainMoney, VatRate};
-use crate::entities::{order, order_item, refund};
+use crate::entities::order;
 use crate::events::CartEvents;
 use crate::payments::{Provider, Providers};
 use crate::services::checkout::{self, CheckoutInput as ServiceInput, CheckoutOutcome, CheckoutSettings};
@@ -48,6 +51,9 @@ pub struct CheckoutPayload {
     pub order: Option<Order>,
     /// Where to send the buyer to pay; null for a zero total.
     pub redirect_url: Option<String>,
+    /// The buyer's private token for this order: `capturePaypalOrder` needs it, and it
+    /// opens the invoice at `/orders/{id}/invoice.html?token=…`. Keep it with the buyer.
+    pub access_token: Option<String>,
     /// Why checkout was refused; nothing was charged. A code that stopped being valid
     /// is taken off the cart (which is pushed repriced) and reported here.
     pub user_errors: Vec<UserError>,
@@ -211,16 +217,44 @@ impl Order {
         self.0.expires_at
     }
 
+    /// `utm_medium` of the link the buyer came through.
+    async fn utm_medium(&self) -> Option<&str> {
+        self.0.utm_medium.as_deref()
+    }
+
+    /// `utm_campaign` of the link the buyer came through.
+    async fn utm_campaign(&self) -> Option<&str> {
+        self.0.utm_campaign.as_deref()
+    }
+
+    /// Tickets in the order.
+    async fn ticket_count(&self) -> i32 {
+        self.0.ticket_count
+    }
+
+    /// The code as it is now (null without a code, or once the code was deleted for
+    /// good); `promoCode` is what was redeemed.
+    async fn promo(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<super::types::PromoCode>> {
+        let Some(id) = self.0.promo_code_id else { return Ok(None) };
+        let code = ctx.data_unchecked::<DataLoader<PromoCodeById>>().load_one(id).await.map_err(|e| internal(&*e))?;
+        let Some(code) = code else { return Ok(None) };
+        let account = ctx
+            .data_unchecked::<DataLoader<AccountById>>()
+            .load_one(self.0.account_id)
+            .await
+            .map_err(|e| internal(&*e))?;
+        Ok(account.map(|a| super::types::PromoCode::new(code, a)))
+    }
+
     /// The items, at their discounted prices.
     async fn items(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<OrderItem>> {
-        let db = ctx.data_unchecked::<DatabaseConnection>();
-        let rows = order_item::Entity::find()
-            .filter(order_item::Column::OrderId.eq(self.0.id))
-            .order_by_asc(order_item::Column::Id)
-            .all(db)
+        let rows = ctx
+            .data_unchecked::<DataLoader<OrderItemsByOrder>>()
+            .load_one(self.0.id)
             .await
-            .map_err(|e| internal(&e))?;
-        rows.into_iter()
+            .map_err(|e| internal(&*e))?;
+        rows.unwrap_or_default()
+            .into_iter()
             .map(|i| {
                 Ok(OrderItem {
                     ticket_type_id: i.ticket_type_id.map(|id| ID::from(id.to_string())),
@@ -241,18 +275,33 @@ impl Order {
 
     /// Refunds, oldest first.
     async fn refunds(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Refund>> {
-        let db = ctx.data_unchecked::<DatabaseConnection>();
-        let rows = refund::Entity::find()
-            .filter(refund::Column::OrderId.eq(self.0.id))
-            .order_by_asc(refund::Column::Id)
-            .all(db)
-            .await
-            .map_err(|e| internal(&e))?;
-        rows.into_iter()
+        let rows =
+            ctx.data_unchecked::<DataLoader<RefundsByOrder>>().load_one(self.0.id).await.map_err(|e| internal(&*e))?;
+        rows.unwrap_or_default()
+            .into_iter()
             .map(|r| {
                 Ok(Refund { amount: self.money(r.amount)?, provider_ref: r.provider_ref, created_at: r.created_at })
             })
             .collect()
+    }
+
+    /// The invoice, from the order's snapshot only (the code changing or disappearing later
+    /// changes nothing on it). Also as HTML at `/orders/{id}/invoice.html`.
+    async fn invoice(&self, ctx: &Context<'_>) -> async_graphql::Result<super::orders::Invoice> {
+        let items = ctx
+            .data_unchecked::<DataLoader<OrderItemsByOrder>>()
+            .load_one(self.0.id)
+            .await
+            .map_err(|e| internal(&*e))?;
+        let account = ctx
+            .data_unchecked::<DataLoader<AccountById>>()
+            .load_one(self.0.account_id)
+            .await
+            .map_err(|e| internal(&*e))?;
+        let seller = account.map(|a| a.name.clone()).unwrap_or_default();
+        let invoice = crate::services::invoices::from_snapshot(&self.0, &items.unwrap_or_default(), &seller)
+            .map_err(|e| internal(&e))?;
+        Ok(invoice.into())
     }
 }
 
@@ -309,14 +358,31 @@ impl CheckoutMutation {
         };
         let service_input =
             ServiceInput { email: input.email, provider, success_url: input.success_url, cancel_url: input.cancel_url };
-        match errors::split(checkout::start(db, events, providers, settings, &cart_id, service_input).await)? {
-            Ok(CheckoutOutcome::Paid(order)) => {
-                Ok(CheckoutPayload { order: Some(Order(order)), redirect_url: None, user_errors: vec![] })
+        // Run to completion even if the client goes away: a provider call must not be
+        // cut between "asked the provider" and "recorded what it said".
+        let (db2, events2, providers2, settings2, token) =
+            (db.clone(), events.clone(), providers.clone(), settings.clone(), cart_id.to_string());
+        let outcome = tokio::spawn(async move {
+            checkout::start(&db2, &events2, &providers2, &settings2, &token, service_input).await
+        })
+        .await
+        .map_err(|e| internal(&e))?;
+        match errors::split(outcome)? {
+            Ok(CheckoutOutcome::Paid(order)) => Ok(CheckoutPayload {
+                access_token: Some(order.access_token.clone()),
+                order: Some(Order(order)),
+                redirect_url: None,
+                user_errors: vec![],
+            }),
+            Ok(CheckoutOutcome::Redirect { order, redirect_url }) => Ok(CheckoutPayload {
+                access_token: Some(order.access_token.clone()),
+                order: Some(Order(order)),
+                redirect_url: Some(redirect_url),
+                user_errors: vec![],
+            }),
+            Err(e) => {
+                Ok(CheckoutPayload { order: None, redirect_url: None, access_token: None, user_errors: user_errors(e) })
             }
-            Ok(CheckoutOutcome::Redirect { order, redirect_url }) => {
-                Ok(CheckoutPayload { order: Some(Order(order)), redirect_url: Some(redirect_url), user_errors: vec![] })
-            }
-            Err(e) => Ok(CheckoutPayload { order: None, redirect_url: None, user_errors: user_errors(e) }),
         }
     }
 
@@ -327,17 +393,35 @@ impl CheckoutMutation {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Our order id (from `checkout`).")] order_id: ID,
+        #[graphql(desc = "The order's `accessToken` from `checkout`.")] access_token: String,
     ) -> async_graphql::Result<CheckoutPayload> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let events = ctx.data_unchecked::<Arc<CartEvents>>();
         let providers = ctx.data_unchecked::<Arc<Providers>>();
         let Some(id) = parse_id(&order_id) else {
             let error = services::UserError::new("orderId", UserErrorCode::OrderNotFound, "no order with this id");
-            return Ok(CheckoutPayload { order: None, redirect_url: None, user_errors: user_errors(vec![error]) });
+            return Ok(CheckoutPayload {
+                order: None,
+                redirect_url: None,
+                access_token: None,
+                user_errors: user_errors(vec![error]),
+            });
         };
-        match errors::split(checkout::capture_paypal(db, events, providers, id).await)? {
-            Ok(order) => Ok(CheckoutPayload { order: Some(Order(order)), redirect_url: None, user_errors: vec![] }),
-            Err(e) => Ok(CheckoutPayload { order: None, redirect_url: None, user_errors: user_errors(e) }),
+        let (db2, events2, providers2) = (db.clone(), events.clone(), providers.clone());
+        let outcome =
+            tokio::spawn(async move { checkout::capture_paypal(&db2, &events2, &providers2, id, &access_token).await })
+                .await
+                .map_err(|e| internal(&e))?;
+        match errors::split(outcome)? {
+            Ok(order) => Ok(CheckoutPayload {
+                order: Some(Order(order)),
+                redirect_url: None,
+                access_token: None,
+                user_errors: vec![],
+            }),
+            Err(e) => {
+                Ok(CheckoutPayload { order: None, redirect_url: None, access_token: None, user_errors: user_errors(e) })
+            }
         }
     }
 
@@ -392,7 +476,12 @@ impl CheckoutMutation {
                 }
             }
         };
-        match errors::split(checkout::refund_order(db, providers, principal.account_id, id, minor).await)? {
+        let (db2, providers2, account_id) = (db.clone(), providers.clone(), principal.account_id);
+        let outcome =
+            tokio::spawn(async move { checkout::refund_order(&db2, &providers2, account_id, id, minor).await })
+                .await
+                .map_err(|e| internal(&e))?;
+        match errors::split(outcome)? {
             Ok(order) => Ok(RefundOrderPayload { order: Some(Order(order)), user_errors: vec![] }),
             Err(e) => Ok(refused(e)),
         }

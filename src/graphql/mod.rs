@@ -8,6 +8,7 @@ pub mod checkout;
 pub mod errors;
 pub mod loaders;
 pub mod mutation;
+pub mod orders;
 pub mod promo;
 pub mod query;
 pub mod types;
@@ -20,7 +21,7 @@ use sea_orm::DatabaseConnection;
 
 pub use auth::Caller;
 use cart::SubscriptionRoot;
-use loaders::{EventById, TicketTypesByEvent};
+use loaders::{AccountById, EventById, OrderItemsByOrder, PromoCodeById, RefundsByOrder, TicketTypesByEvent};
 
 use crate::events::CartEvents;
 use crate::rate_limit::RateLimiter;
@@ -39,6 +40,8 @@ pub struct Extras {
     pub providers: Arc<crate::payments::Providers>,
     /// Checkout settings.
     pub checkout: crate::services::checkout::CheckoutSettings,
+    /// Webhook settings.
+    pub webhooks: crate::services::webhooks::WebhookSettings,
 }
 
 /// Limits checked on every operation before any resolver runs.
@@ -62,13 +65,18 @@ pub fn build(
     let ticket_types = DataLoader::new(TicketTypesByEvent::new(db.clone()), tokio::spawn);
     let events_by_id = DataLoader::new(EventById::new(db.clone()), tokio::spawn);
     let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
-        .data(db)
+        .data(db.clone())
         .data(extras.events)
         .data(extras.providers)
         .data(extras.checkout)
         .data(limiter)
         .data(ticket_types)
         .data(events_by_id)
+        .data(DataLoader::new(OrderItemsByOrder(db.clone()), tokio::spawn))
+        .data(DataLoader::new(RefundsByOrder(db.clone()), tokio::spawn))
+        .data(DataLoader::new(PromoCodeById(db.clone()), tokio::spawn))
+        .data(DataLoader::new(AccountById(db.clone()), tokio::spawn))
+        .data(extras.webhooks)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         // Recursion in the parser itself, before depth is even measured.

@@ -8,6 +8,7 @@ use super::auth::Caller;
 use super::cart::CartMutation;
 use super::checkout::CheckoutMutation;
 use super::errors;
+use super::orders::WebhookMutation;
 use super::promo::PromoMutation;
 use super::types::user_error::user_errors;
 use super::types::{ApiKey, ApiKeyScope, UserError, parse_id};
@@ -18,7 +19,7 @@ use crate::services::{self, UserErrorCode, api_keys};
 /// rest need an admin API key.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(CartMutation, CheckoutMutation, PromoMutation, ApiKeyMutation);
+pub struct MutationRoot(CartMutation, CheckoutMutation, PromoMutation, WebhookMutation, ApiKeyMutation);
 
 /// API key management.
 #[derive(Default)]

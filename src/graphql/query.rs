@@ -7,6 +7,7 @@ use super::auth::Caller;
 use super::cart::CartQuery;
 use super::checkout::OrderQuery;
 use super::errors::{self, ErrorCode, client_error};
+use super::orders::OrdersAdminQuery;
 use super::promo::PromoQuery;
 use super::types::{ApiKey, ApiKeyScope, Shop};
 use crate::services::{accounts, api_keys};
@@ -14,7 +15,7 @@ use crate::services::{accounts, api_keys};
 /// Read operations. `shop` is public; the rest need an API key (read or admin).
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(AccountQuery, CartQuery, PromoQuery, OrderQuery);
+pub struct QueryRoot(AccountQuery, CartQuery, PromoQuery, OrderQuery, OrdersAdminQuery);
 
 /// Shops, the caller and API keys.
 #[derive(Default)]

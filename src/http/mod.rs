@@ -63,7 +63,8 @@ impl AppState {
         }
         let providers = Arc::new(providers);
         let checkout = CheckoutSettings { pending_ttl: chrono::Duration::minutes(config.pending_order_minutes.into()) };
-        let extras = gql::Extras { events: events.clone(), providers: providers.clone(), checkout };
+        let extras =
+            gql::Extras { events: events.clone(), providers: providers.clone(), checkout, webhooks: config.webhooks() };
         let limiter = Arc::new(RateLimiter::new(config.promo_attempts_per_minute, std::time::Duration::from_secs(60)));
         let open_schema = gql::build(db.clone(), extras.clone(), limiter.clone(), limits, true);
         let closed_schema = match config.mode {

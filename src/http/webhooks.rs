@@ -98,6 +98,29 @@ async fn process(state: &AppState, id: &str, kind: &str, object: &Value) -> Resu
             }
             None => "unknown order",
         },
+        // Since API version 2022-11-15 a charge no longer lists its refunds: refunds made
+        // in the dashboard arrive as refund events whose object is the refund.
+        "refund.created" | "refund.updated" => {
+            let status = object["status"].as_str().unwrap_or("");
+            let found = match object["payment_intent"].as_str() {
+                Some(pi) => order::Entity::find().filter(order::Column::PaymentRef.eq(pi)).one(&txn).await?,
+                None => None,
+            };
+            match (found, object["id"].as_str(), object["amount"].as_i64()) {
+                (Some(order), Some(refund_id), Some(amount)) if matches!(status, "succeeded" | "pending") => {
+                    match checkout::record_refund_in(&txn, &order, amount, Some(refund_id), Some("stripe dashboard"))
+                        .await
+                    {
+                        Ok(true) => "refund recorded",
+                        Ok(false) => "refund already recorded",
+                        Err(ServiceError::User(_)) => "refund exceeds what is left; skipped",
+                        Err(e) => return Err(e),
+                    }
+                }
+                (None, _, _) => "unknown order",
+                _ => "ignored",
+            }
+        }
         "charge.refunded" => {
             let found = match object["payment_intent"].as_str() {
                 Some(pi) => order::Entity::find().filter(order::Column::PaymentRef.eq(pi)).one(&txn).await?,
@@ -157,12 +180,18 @@ pub async fn paypal(State(state): State<AppState>, headers: HeaderMap, body: Byt
     else {
         return answer(StatusCode::SERVICE_UNAVAILABLE, "PayPal webhooks are not configured");
     };
-    let event: Value = match serde_json::from_slice(&body) {
+    let Ok(raw) = std::str::from_utf8(&body) else { return answer(StatusCode::BAD_REQUEST, "the body is not UTF-8") };
+    let event: Value = match serde_json::from_str(raw) {
         Ok(v) => v,
         Err(_) => return answer(StatusCode::BAD_REQUEST, "the body is not JSON"),
     };
+    // Without PayPal's transmission headers there is nothing to verify: refuse before
+    // making anyone call PayPal on our behalf.
+    if !headers.contains_key("paypal-transmission-sig") || !headers.contains_key("paypal-transmission-id") {
+        return answer(StatusCode::BAD_REQUEST, "missing PayPal signature headers");
+    }
     let pairs: Vec<(&str, &str)> = headers.iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))).collect();
-    match client.verify_webhook(&pairs, webhook_id, &event).await {
+    match client.verify_webhook(&pairs, webhook_id, raw).await {
         Ok(true) => {}
         Ok(false) => return answer(StatusCode::BAD_REQUEST, "invalid signature"),
         Err(e) => {

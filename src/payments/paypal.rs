@@ -115,25 +115,40 @@ impl PaypalClient {
         parse_capture(&body["purchase_units"][0]["payments"]["captures"][0])
     }
 
-    /// Asks PayPal whether a webhook delivery is genuine.
+    /// Asks PayPal whether a webhook delivery is genuine. The event goes to PayPal exactly
+    /// as it arrived (`raw_event`), not re-serialized, since the signature covers those bytes.
     pub async fn verify_webhook(
         &self,
         headers: &[(&str, &str)],
         webhook_id: &str,
-        event: &Value,
+        raw_event: &str,
     ) -> Result<bool, ProviderError> {
         let header =
             |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| *v).unwrap_or("");
-        let body = json!({
-            "auth_algo": header("paypal-auth-algo"),
-            "cert_url": header("paypal-cert-url"),
-            "transmission_id": header("paypal-transmission-id"),
-            "transmission_sig": header("paypal-transmission-sig"),
-            "transmission_time": header("paypal-transmission-time"),
-            "webhook_id": webhook_id,
-            "webhook_event": event,
-        });
-        let answer = self.post("/v1/notifications/verify-webhook-signature", &body, None).await?;
+        let text = |v: &str| serde_json::to_string(v).expect("strings serialize");
+        let body = format!(
+            r#"{{"auth_algo":{},"cert_url":{},"transmission_id":{},"transmission_sig":{},"transmission_time":{},"webhook_id":{},"webhook_event":{}}}"#,
+            text(header("paypal-auth-algo")),
+            text(header("paypal-cert-url")),
+            text(header("paypal-transmission-id")),
+            text(header("paypal-transmission-sig")),
+            text(header("paypal-transmission-time")),
+            text(webhook_id),
+            raw_event,
+        );
+        let token = self.access_token().await?;
+        let url =
+            self.base.join("/v1/notifications/verify-webhook-signature").map_err(|e| unexpected(e.to_string()))?;
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(token)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| ProviderError::Transport { provider: NAME, message: e.to_string() })?;
+        let answer = Self::read(response).await?;
         Ok(answer["verification_status"].as_str() == Some("SUCCESS"))
     }
 }

@@ -207,18 +207,33 @@ async fn reload(db: &impl ConnectionTrait, token: &str) -> ServiceResult<PricedC
     price(load(db, token).await?.ok_or_else(cart_not_found)?, now())
 }
 
-/// The buyer's paid (not fully refunded) and unexpired pending orders with the code.
+/// The buyer's paid (not fully refunded) and still payable pending orders with the code
+/// (an order awaiting an asynchronous payment has no expiry and counts too).
 pub async fn customer_uses(db: &impl ConnectionTrait, promo_code_id: i64, customer_key: &str) -> ServiceResult<i64> {
+    customer_uses_except(db, promo_code_id, customer_key, None).await
+}
+
+/// [`customer_uses`], leaving out the pending orders of one cart (its own earlier,
+/// abandoned checkout must not block the buyer's retry).
+pub async fn customer_uses_except(
+    db: &impl ConnectionTrait,
+    promo_code_id: i64,
+    customer_key: &str,
+    except_cart: Option<i64>,
+) -> ServiceResult<i64> {
     use sea_orm::Condition;
     let at = now();
+    let mut pending = Condition::all()
+        .add(order::Column::Status.eq("PENDING"))
+        .add(Condition::any().add(order::Column::ExpiresAt.is_null()).add(order::Column::ExpiresAt.gt(at)));
+    if let Some(cart_id) = except_cart {
+        pending =
+            pending.add(Condition::any().add(order::Column::CartId.is_null()).add(order::Column::CartId.ne(cart_id)));
+    }
     let count = order::Entity::find()
         .filter(order::Column::PromoCodeId.eq(promo_code_id))
         .filter(order::Column::CustomerKey.eq(customer_key))
-        .filter(
-            Condition::any()
-                .add(order::Column::Status.is_in(["PAID", "PARTIALLY_REFUNDED"]))
-                .add(Condition::all().add(order::Column::Status.eq("PENDING")).add(order::Column::ExpiresAt.gt(at))),
-        )
+        .filter(Condition::any().add(order::Column::Status.is_in(["PAID", "PARTIALLY_REFUNDED"])).add(pending))
         .count(db)
         .await?;
     Ok(count as i64)

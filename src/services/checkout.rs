@@ -95,12 +95,14 @@ fn access_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Unexpired pending orders with the code (they hold a place under the soft cap).
-async fn pending_with_code(db: &impl ConnectionTrait, promo_code_id: i64) -> ServiceResult<i64> {
+/// Pending orders with the code that can still be paid (they hold a place under the soft
+/// cap), except those of `except_cart` (the buyer's own earlier, abandoned checkout).
+async fn pending_with_code(db: &impl ConnectionTrait, promo_code_id: i64, except_cart: i64) -> ServiceResult<i64> {
     Ok(order::Entity::find()
         .filter(order::Column::PromoCodeId.eq(promo_code_id))
         .filter(order::Column::Status.eq("PENDING"))
-        .filter(order::Column::ExpiresAt.gt(now()))
+        .filter(Condition::any().add(order::Column::ExpiresAt.is_null()).add(order::Column::ExpiresAt.gt(now())))
+        .filter(Condition::any().add(order::Column::CartId.is_null()).add(order::Column::CartId.ne(except_cart)))
         .count(db)
         .await? as i64)
 }
@@ -119,7 +121,10 @@ async fn revalidate(
         PromoState::Invalid(refusal) => Some(*refusal),
         _ => {
             let uses = match code.max_per_customer {
-                Some(_) => Some(carts::customer_uses(db, code.id, &email.customer_key()).await?),
+                Some(_) => Some(
+                    carts::customer_uses_except(db, code.id, &email.customer_key(), Some(view.snapshot.cart.id))
+                        .await?,
+                ),
                 None => None,
             };
             let lifecycle = promo::PromoLifecycle {
@@ -133,7 +138,10 @@ async fn revalidate(
                 Err(r) => Some(r),
                 // The soft cap: paid redemptions plus checkouts still in flight.
                 Ok(()) if paid_path => match code.usage_limit {
-                    Some(limit) if code.redemptions_count + pending_with_code(db, code.id).await? >= limit => {
+                    Some(limit)
+                        if code.redemptions_count + pending_with_code(db, code.id, view.snapshot.cart.id).await?
+                            >= limit =>
+                    {
                         Some(ApplyRefusal::UsageLimitReached)
                     }
                     _ => None,
@@ -251,6 +259,7 @@ async fn insert_order(
             net_amount: Set(view.priced.net),
             vat_amount: Set(view.priced.vat),
             total: Set(view.priced.total),
+            ticket_count: Set(view.snapshot.lines.iter().map(|(l, _)| l.quantity).sum()),
             refunded_amount: Set(0),
             promo_code_id: Set(promo.map(|p| p.id)),
             promo_code: Set(promo.map(|p| p.code.clone())),
@@ -267,10 +276,18 @@ async fn insert_order(
             updated_at: Set(at),
             ..Default::default()
         };
-        match row.insert(txn).await {
-            Ok(saved) => break saved,
+        // A savepoint, so a clash can be retried (PostgreSQL aborts the transaction otherwise).
+        let savepoint = sea_orm::TransactionTrait::begin(txn).await?;
+        match row.insert(&savepoint).await {
+            Ok(saved) => {
+                savepoint.commit().await?;
+                break saved;
+            }
             // A clash of random order numbers: draw again.
-            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) && attempt < 3 => attempt += 1,
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) && attempt < 3 => {
+                savepoint.rollback().await?;
+                attempt += 1;
+            }
             Err(e) => return Err(e.into()),
         }
     };
@@ -289,7 +306,12 @@ async fn insert_order(
 
 /// Closes the cart and counts the sold tickets (part of every paid transition).
 async fn close_cart_and_count(txn: &DatabaseTransaction, order: &order::Model) -> ServiceResult<Option<i64>> {
-    let items = order_item::Entity::find().filter(order_item::Column::OrderId.eq(order.id)).all(txn).await?;
+    // In ticket type order, so concurrent orders lock rows alike (no deadlock).
+    let items = order_item::Entity::find()
+        .filter(order_item::Column::OrderId.eq(order.id))
+        .order_by_asc(order_item::Column::TicketTypeId)
+        .all(txn)
+        .await?;
     for item in items {
         if let Some(ticket_type_id) = item.ticket_type_id {
             ticket_type::Entity::update_many()
@@ -390,7 +412,9 @@ pub async fn start(
             format!("Card payments start at {shown} {}; this total is below that.", view.currency),
         ));
     }
-    let expires_at = now() + settings.pending_ttl;
+    // Stripe wants expires_at at least 30 minutes after it receives the request: a little
+    // margin keeps the default (30) valid whatever the clock and the network add.
+    let expires_at = now() + settings.pending_ttl + Duration::minutes(2);
     let txn = begin_write(db).await?;
     let pending = insert_order(&txn, &view, &email, input.provider, "PENDING", Some(expires_at)).await?;
     txn.commit().await?;
@@ -476,6 +500,17 @@ async fn free_path(
     email: &Email,
 ) -> ServiceResult<order::Model> {
     let txn = begin_write(db).await?;
+    // Claim the cart first: a double click cannot make two free orders of one cart.
+    let claimed = cart::Entity::update_many()
+        .col_expr(cart::Column::Status, Expr::value("CHECKED_OUT"))
+        .filter(cart::Column::Id.eq(view.snapshot.cart.id))
+        .filter(cart::Column::Status.eq("OPEN"))
+        .exec(&txn)
+        .await?;
+    if claimed.rows_affected == 0 {
+        txn.rollback().await?;
+        return Err(user("cartId", UserErrorCode::CartClosed, "This cart has already been checked out."));
+    }
     if let Some(code) = view.snapshot.promo.as_ref().filter(|_| view.promo_state == PromoState::Applied) {
         let counted = promo_code::Entity::update_many()
             .col_expr(promo_code::Column::RedemptionsCount, Expr::col(promo_code::Column::RedemptionsCount).add(1))
@@ -489,23 +524,25 @@ async fn free_path(
             )
             .exec(&txn)
             .await?;
-        if counted.rows_affected == 0 {
-            txn.rollback().await?;
-            return Err(user(
-                "code",
-                UserErrorCode::UsageLimitReached,
-                ApplyRefusal::UsageLimitReached.message(&code.code),
-            ));
-        }
-        if let Some(max) = code.max_per_customer
+        let refusal = if counted.rows_affected == 0 {
+            Some((UserErrorCode::UsageLimitReached, ApplyRefusal::UsageLimitReached))
+        } else if let Some(max) = code.max_per_customer
             && carts::customer_uses(&txn, code.id, &email.customer_key()).await? >= max
         {
+            Some((UserErrorCode::CustomerLimitReached, ApplyRefusal::CustomerLimitReached))
+        } else {
+            None
+        };
+        if let Some((kind, refusal)) = refusal {
             txn.rollback().await?;
-            return Err(user(
-                "code",
-                UserErrorCode::CustomerLimitReached,
-                ApplyRefusal::CustomerLimitReached.message(&code.code),
-            ));
+            // As at revalidation: the code comes off and the buyer sees the new total.
+            cart::Entity::update_many()
+                .col_expr(cart::Column::PromoCodeId, Expr::value(Option::<i64>::None))
+                .filter(cart::Column::Id.eq(view.snapshot.cart.id))
+                .exec(db)
+                .await?;
+            events.publish(view.snapshot.cart.id);
+            return Err(user("code", kind, format!("{} It was removed from your cart.", refusal.message(&code.code))));
         }
     }
     let order = insert_order(&txn, view, email, Provider::Free, "PAID", None).await?;
@@ -523,6 +560,7 @@ async fn free_path(
         .await?;
     }
     let cart = close_cart_and_count(&txn, &order).await?;
+    super::webhooks::enqueue_order_event(&txn, order.id, "order.paid").await?;
     txn.commit().await?;
     events.publish_all(cart);
     Ok(order)
@@ -554,6 +592,8 @@ pub async fn mark_paid_in(
         .ok_or(ServiceError::Db(sea_orm::DbErr::RecordNotFound(format!("order {order_id}"))))?;
     redeem(txn, &order).await?;
     let cart = close_cart_and_count(txn, &order).await?;
+    // The outbox row commits with the payment, or not at all.
+    super::webhooks::enqueue_order_event(txn, order.id, "order.paid").await?;
     Ok((PaidTransition::Paid, cart))
 }
 
@@ -621,9 +661,21 @@ pub async fn record_refund_in(
     provider_ref: Option<&str>,
     reason: Option<&str>,
 ) -> ServiceResult<bool> {
-    if let Some(reference) = provider_ref
-        && refund::Entity::find().filter(refund::Column::ProviderRef.eq(reference)).count(txn).await? > 0
-    {
+    // The refund row first: a provider reference already recorded (by the API call or
+    // an earlier event) inserts nothing, atomically, even when both arrive at once.
+    let inserted = refund::Entity::insert(refund::ActiveModel {
+        account_id: Set(order.account_id),
+        order_id: Set(order.id),
+        amount: Set(amount),
+        provider_ref: Set(provider_ref.map(str::to_owned)),
+        reason: Set(reason.map(str::to_owned)),
+        created_at: Set(now()),
+        ..Default::default()
+    })
+    .on_conflict(sea_orm::sea_query::OnConflict::column(refund::Column::ProviderRef).do_nothing().to_owned())
+    .exec_without_returning(txn)
+    .await?;
+    if inserted == 0 {
         return Ok(false);
     }
     let applied = order::Entity::update_many()
@@ -637,17 +689,6 @@ pub async fn record_refund_in(
     if applied.rows_affected == 0 {
         return Err(user("amount", UserErrorCode::InvalidRefundAmount, "The refund exceeds what is left to refund."));
     }
-    refund::ActiveModel {
-        account_id: Set(order.account_id),
-        order_id: Set(order.id),
-        amount: Set(amount),
-        provider_ref: Set(provider_ref.map(str::to_owned)),
-        reason: Set(reason.map(str::to_owned)),
-        created_at: Set(now()),
-        ..Default::default()
-    }
-    .insert(txn)
-    .await?;
     // REFUNDED once nothing is left (a free order's single refund frees it entirely).
     order::Entity::update_many()
         .col_expr(
@@ -659,6 +700,7 @@ pub async fn record_refund_in(
         .filter(order::Column::Id.eq(order.id))
         .exec(txn)
         .await?;
+    super::webhooks::enqueue_order_event(txn, order.id, "order.refunded").await?;
     Ok(true)
 }
 
@@ -757,6 +799,11 @@ pub async fn settle_paypal_capture_in(
     order: &order::Model,
     capture: &crate::payments::paypal::Capture,
 ) -> ServiceResult<Result<(PaidTransition, Option<i64>), String>> {
+    if capture.status == "PENDING" {
+        // PayPal holds the payment for review: it stays payable and completes later.
+        await_async_payment_in(txn, order.id, Some(&capture.capture_id)).await?;
+        return Ok(Ok((PaidTransition::AlreadyDone, None)));
+    }
     let mismatch = if capture.status != "COMPLETED" {
         Some(format!("PayPal capture {} is {}", capture.capture_id, capture.status))
     } else if capture.amount != Some(order.total) || !capture.currency.eq_ignore_ascii_case(&order.currency) {
@@ -774,6 +821,7 @@ pub async fn settle_paypal_capture_in(
             .col_expr(order::Column::FailureReason, Expr::value(reason.clone()))
             .col_expr(order::Column::UpdatedAt, Expr::value(now()))
             .filter(order::Column::Id.eq(order.id))
+            .filter(order::Column::Status.is_in(["PENDING", "EXPIRED"]))
             .exec(txn)
             .await?;
         return Ok(Err(reason));
@@ -788,9 +836,12 @@ pub async fn capture_paypal(
     events: &CartEvents,
     providers: &Providers,
     order_id: i64,
+    access_token: &str,
 ) -> ServiceResult<order::Model> {
     let order = order::Entity::find_by_id(order_id)
         .filter(order::Column::Provider.eq(Provider::Paypal.as_str()))
+        // The buyer's capability from `checkout`: order ids alone are guessable.
+        .filter(order::Column::AccessToken.eq(access_token))
         .one(db)
         .await?
         .ok_or_else(|| user("orderId", UserErrorCode::OrderNotFound, "no PayPal order with this id"))?;

@@ -8,7 +8,11 @@ pub mod carts;
 pub mod checkout;
 pub mod demo;
 pub mod error;
+pub mod invoices;
+pub mod orders;
 pub mod promo_codes;
+pub mod reports;
+pub mod webhooks;
 
 pub use error::{ServiceError, ServiceResult, UserError, UserErrorCode};
 

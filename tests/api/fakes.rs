@@ -140,7 +140,8 @@ async fn stripe_session(State(shared): State<Shared>, headers: HeaderMap, body: 
     }
     let now = chrono::Utc::now().timestamp();
     let expires: i64 = request.field("expires_at").unwrap().parse().unwrap_or(0);
-    if expires < now + 30 * 60 - 60 || expires > now + 24 * 3600 {
+    // Stripe: "must be between 30 minutes and 24 hours after the current time".
+    if expires < now + 30 * 60 || expires > now + 24 * 3600 {
         return stripe_error("expires_at must be between 30 minutes and 24 hours from now");
     }
     // line_items[i][…]: Stripe's nested form keys.
