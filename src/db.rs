@@ -28,14 +28,23 @@ pub enum DbSetupError {
     Migrate(DbErr),
 }
 
-/// Counts SQL statements run through a connection (tests and benchmarks read it).
+/// Counts SQL statements run through a connection (tests and benchmarks read it) and
+/// keeps the last few for diagnostics.
 #[derive(Debug, Clone, Default)]
-pub struct StatementCounter(std::sync::Arc<std::sync::atomic::AtomicU64>);
+pub struct StatementCounter(
+    std::sync::Arc<std::sync::atomic::AtomicU64>,
+    std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
+);
 
 impl StatementCounter {
     /// Statements so far.
     pub fn get(&self) -> u64 {
         self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The last (up to 64) statements, oldest first.
+    pub fn recent(&self) -> Vec<String> {
+        self.1.lock().map(|r| r.iter().cloned().collect()).unwrap_or_default()
     }
 }
 
@@ -45,9 +54,15 @@ pub async fn connect_counting(
     counter: &StatementCounter,
 ) -> Result<DatabaseConnection, DbSetupError> {
     let mut db = connect(config).await?;
-    let count = counter.0.clone();
-    db.set_metric_callback(move |_| {
+    let (count, recent) = (counter.0.clone(), counter.1.clone());
+    db.set_metric_callback(move |info| {
         count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut recent) = recent.lock() {
+            if recent.len() == 64 {
+                recent.pop_front();
+            }
+            recent.push_back(info.statement.sql.chars().take(120).collect());
+        }
     });
     Ok(db)
 }

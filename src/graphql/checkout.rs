@@ -105,9 +105,61 @@ pub struct Refund {
 
 /// An order: what was bought, at which discounted prices, with which code (a snapshot
 /// that stays truthful when the code changes or is deleted).
-pub struct Order(pub order::Model);
+pub struct Order(pub order::Model, pub Option<Arc<Related>>);
+
+/// What a list of orders loaded for all its rows at once (one DataLoader batch each).
+#[derive(Default)]
+pub struct Related {
+    /// Items by order id.
+    pub items: std::collections::HashMap<i64, Vec<crate::entities::order_item::Model>>,
+    /// Refunds by order id.
+    pub refunds: std::collections::HashMap<i64, Vec<crate::entities::refund::Model>>,
+    /// Live codes by id.
+    pub codes: std::collections::HashMap<i64, crate::entities::promo_code::Model>,
+    /// The account.
+    pub account: Option<Arc<crate::entities::account::Model>>,
+}
+
+impl Related {
+    /// Loads everything the rows need, one batch per kind, through the DataLoaders.
+    pub async fn load(ctx: &Context<'_>, rows: &[order::Model]) -> async_graphql::Result<Related> {
+        let ids: Vec<i64> = rows.iter().map(|o| o.id).collect();
+        let codes: Vec<i64> = rows.iter().filter_map(|o| o.promo_code_id).collect();
+        let items = ctx.data_unchecked::<DataLoader<OrderItemsByOrder>>().load_many(ids.iter().copied());
+        let refunds = ctx.data_unchecked::<DataLoader<RefundsByOrder>>().load_many(ids.iter().copied());
+        let promo = ctx.data_unchecked::<DataLoader<PromoCodeById>>().load_many(codes);
+        let account = async {
+            match rows.first() {
+                Some(o) => ctx.data_unchecked::<DataLoader<AccountById>>().load_one(o.account_id).await,
+                None => Ok(None),
+            }
+        };
+        let (items, refunds, codes, account) =
+            futures_util::try_join!(items, refunds, promo, account).map_err(|e| internal(&*e))?;
+        Ok(Related { items, refunds, codes, account })
+    }
+}
 
 impl Order {
+    /// An order on its own (its relations load on demand).
+    pub fn new(row: order::Model) -> Self {
+        Order(row, None)
+    }
+}
+
+impl Order {
+    async fn item_rows(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<crate::entities::order_item::Model>> {
+        Ok(match &self.1 {
+            Some(related) => related.items.get(&self.0.id).cloned(),
+            None => ctx
+                .data_unchecked::<DataLoader<OrderItemsByOrder>>()
+                .load_one(self.0.id)
+                .await
+                .map_err(|e| internal(&*e))?,
+        }
+        .unwrap_or_default())
+    }
+
     fn money(&self, minor: i64) -> async_graphql::Result<Money> {
         let currency = Currency::parse(&self.0.currency).map_err(|e| internal(&e))?;
         Ok(DomainMoney::from_minor(minor, currency).into())
@@ -236,24 +288,24 @@ impl Order {
     /// good); `promoCode` is what was redeemed.
     async fn promo(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<super::types::PromoCode>> {
         let Some(id) = self.0.promo_code_id else { return Ok(None) };
-        let code = ctx.data_unchecked::<DataLoader<PromoCodeById>>().load_one(id).await.map_err(|e| internal(&*e))?;
+        let (code, account) = match &self.1 {
+            Some(related) => (related.codes.get(&id).cloned(), related.account.clone()),
+            None => (
+                ctx.data_unchecked::<DataLoader<PromoCodeById>>().load_one(id).await.map_err(|e| internal(&*e))?,
+                ctx.data_unchecked::<DataLoader<AccountById>>()
+                    .load_one(self.0.account_id)
+                    .await
+                    .map_err(|e| internal(&*e))?,
+            ),
+        };
         let Some(code) = code else { return Ok(None) };
-        let account = ctx
-            .data_unchecked::<DataLoader<AccountById>>()
-            .load_one(self.0.account_id)
-            .await
-            .map_err(|e| internal(&*e))?;
         Ok(account.map(|a| super::types::PromoCode::new(code, a)))
     }
 
     /// The items, at their discounted prices.
     async fn items(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<OrderItem>> {
-        let rows = ctx
-            .data_unchecked::<DataLoader<OrderItemsByOrder>>()
-            .load_one(self.0.id)
-            .await
-            .map_err(|e| internal(&*e))?;
-        rows.unwrap_or_default()
+        self.item_rows(ctx)
+            .await?
             .into_iter()
             .map(|i| {
                 Ok(OrderItem {
@@ -275,8 +327,14 @@ impl Order {
 
     /// Refunds, oldest first.
     async fn refunds(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Refund>> {
-        let rows =
-            ctx.data_unchecked::<DataLoader<RefundsByOrder>>().load_one(self.0.id).await.map_err(|e| internal(&*e))?;
+        let rows = match &self.1 {
+            Some(related) => related.refunds.get(&self.0.id).cloned(),
+            None => ctx
+                .data_unchecked::<DataLoader<RefundsByOrder>>()
+                .load_one(self.0.id)
+                .await
+                .map_err(|e| internal(&*e))?,
+        };
         rows.unwrap_or_default()
             .into_iter()
             .map(|r| {
@@ -288,19 +346,17 @@ impl Order {
     /// The invoice, from the order's snapshot only (the code changing or disappearing later
     /// changes nothing on it). Also as HTML at `/orders/{id}/invoice.html`.
     async fn invoice(&self, ctx: &Context<'_>) -> async_graphql::Result<super::orders::Invoice> {
-        let items = ctx
-            .data_unchecked::<DataLoader<OrderItemsByOrder>>()
-            .load_one(self.0.id)
-            .await
-            .map_err(|e| internal(&*e))?;
-        let account = ctx
-            .data_unchecked::<DataLoader<AccountById>>()
-            .load_one(self.0.account_id)
-            .await
-            .map_err(|e| internal(&*e))?;
+        let items = self.item_rows(ctx).await?;
+        let account = match &self.1 {
+            Some(related) => related.account.clone(),
+            None => ctx
+                .data_unchecked::<DataLoader<AccountById>>()
+                .load_one(self.0.account_id)
+                .await
+                .map_err(|e| internal(&*e))?,
+        };
         let seller = account.map(|a| a.name.clone()).unwrap_or_default();
-        let invoice = crate::services::invoices::from_snapshot(&self.0, &items.unwrap_or_default(), &seller)
-            .map_err(|e| internal(&e))?;
+        let invoice = crate::services::invoices::from_snapshot(&self.0, &items, &seller).map_err(|e| internal(&e))?;
         Ok(invoice.into())
     }
 }
@@ -326,7 +382,7 @@ impl OrderQuery {
             .one(db)
             .await
             .map_err(|e| internal(&e))?;
-        Ok(row.map(Order))
+        Ok(row.map(Order::new))
     }
 }
 
@@ -370,13 +426,13 @@ impl CheckoutMutation {
         match errors::split(outcome)? {
             Ok(CheckoutOutcome::Paid(order)) => Ok(CheckoutPayload {
                 access_token: Some(order.access_token.clone()),
-                order: Some(Order(order)),
+                order: Some(Order::new(order)),
                 redirect_url: None,
                 user_errors: vec![],
             }),
             Ok(CheckoutOutcome::Redirect { order, redirect_url }) => Ok(CheckoutPayload {
                 access_token: Some(order.access_token.clone()),
-                order: Some(Order(order)),
+                order: Some(Order::new(order)),
                 redirect_url: Some(redirect_url),
                 user_errors: vec![],
             }),
@@ -414,7 +470,7 @@ impl CheckoutMutation {
                 .map_err(|e| internal(&e))?;
         match errors::split(outcome)? {
             Ok(order) => Ok(CheckoutPayload {
-                order: Some(Order(order)),
+                order: Some(Order::new(order)),
                 redirect_url: None,
                 access_token: None,
                 user_errors: vec![],
@@ -482,7 +538,7 @@ impl CheckoutMutation {
                 .await
                 .map_err(|e| internal(&e))?;
         match errors::split(outcome)? {
-            Ok(order) => Ok(RefundOrderPayload { order: Some(Order(order)), user_errors: vec![] }),
+            Ok(order) => Ok(RefundOrderPayload { order: Some(Order::new(order)), user_errors: vec![] }),
             Err(e) => Ok(refused(e)),
         }
     }

@@ -380,10 +380,12 @@ impl OrdersAdminQuery {
             orders::list(db, principal.account_id, &service_filter, field, descending, first as u64, after.as_deref())
                 .await,
         )?;
+        // Items, refunds, codes and the account of the whole page: one batch each.
+        let related = std::sync::Arc::new(super::checkout::Related::load(ctx, &page.items).await?);
         let edges: Vec<OrderEdge> = page
             .items
             .into_iter()
-            .map(|o| OrderEdge { cursor: Cursor::after(&o, field).encode(), node: Order(o) })
+            .map(|o| OrderEdge { cursor: Cursor::after(&o, field).encode(), node: Order(o, Some(related.clone())) })
             .collect();
         let page_info = PageInfo {
             has_previous_page: after.is_some(),

@@ -3,6 +3,7 @@
 pub mod capture;
 pub mod graphql;
 pub mod health;
+pub mod reports;
 pub mod rest;
 pub mod session_store;
 pub mod storefront;
@@ -102,6 +103,8 @@ pub fn router(state: AppState) -> Router {
         .merge(shop)
         .route("/webhooks/stripe", axum::routing::post(webhooks::stripe))
         .route("/webhooks/paypal", axum::routing::post(webhooks::paypal))
+        .route("/admin/reports/promo_codes.csv", get(reports::promo_codes_csv))
+        .route("/orders/{id}/invoice.html", get(reports::invoice_html))
         .route("/admin/promo_codes", get(rest::list).post(rest::create))
         .route("/admin/promo_codes/{id}", get(rest::show).patch(rest::update).delete(rest::delete))
         .route("/healthz", get(health::healthz))

@@ -155,7 +155,7 @@ pub fn to_csv(rows: &[ReportRow], currency: crate::domain::Currency, group_by: G
             currency.code(),
             r.link_visits,
             r.orders,
-            r.conversion().map(|c| c.to_string()).unwrap_or_default(),
+            r.conversion().map(|c| format!("{c:.4}")).unwrap_or_default(),
             r.tickets,
             money(r.revenue),
             money(r.discount),

@@ -16,13 +16,13 @@ use tixshop::services::{accounts, now};
 use crate::fakes::{Behaviour, FakePaypal, FakeStripe, PAYPAL_CLIENT, stripe_event};
 use crate::helpers::{TestApp, promo_code_id, spawn_app_with};
 
-const WEBHOOK_SECRET: &str = "whsec_test_secret";
+pub const WEBHOOK_SECRET: &str = "whsec_test_secret";
 
-async fn paying_app(fake: &FakeStripe) -> TestApp {
+pub async fn paying_app(fake: &FakeStripe) -> TestApp {
     both_providers_app(fake, None).await
 }
 
-async fn both_providers_app(fake: &FakeStripe, paypal: Option<&FakePaypal>) -> TestApp {
+pub async fn both_providers_app(fake: &FakeStripe, paypal: Option<&FakePaypal>) -> TestApp {
     let base = fake.url.clone();
     let paypal = paypal.map(|p| p.url.clone());
     spawn_app_with(move |c| {
@@ -41,7 +41,7 @@ async fn both_providers_app(fake: &FakeStripe, paypal: Option<&FakePaypal>) -> T
     .await
 }
 
-async fn ticket_ids(app: &TestApp, shop: &str) -> Vec<String> {
+pub async fn ticket_ids(app: &TestApp, shop: &str) -> Vec<String> {
     let body =
         app.gql("query($s: String!) { shop(slug: $s) { events { ticketTypes { id } } } }", json!({ "s": shop })).await;
     body["data"]["shop"]["events"]
@@ -54,7 +54,7 @@ async fn ticket_ids(app: &TestApp, shop: &str) -> Vec<String> {
 }
 
 /// A cart of `shop` with `lines` and, optionally, a code applied.
-async fn cart_with(app: &TestApp, shop: &str, lines: &[(&str, i32)], code: Option<&str>) -> String {
+pub async fn cart_with(app: &TestApp, shop: &str, lines: &[(&str, i32)], code: Option<&str>) -> String {
     let body =
         app.gql("mutation($s: String!) { createCart(shopSlug: $s) { cart { id } } }", json!({ "s": shop })).await;
     let cart = body["data"]["createCart"]["cart"]["id"].as_str().unwrap().to_owned();
@@ -79,12 +79,12 @@ async fn cart_with(app: &TestApp, shop: &str, lines: &[(&str, i32)], code: Optio
     cart
 }
 
-async fn checkout(app: &TestApp, cart: &str, email: &str, provider: &str) -> Value {
+pub async fn checkout(app: &TestApp, cart: &str, email: &str, provider: &str) -> Value {
     let body = app
         .gql(
             "mutation($c: ID!, $input: CheckoutInput!) { checkout(cartId: $c, input: $input) {
                 order { id number status provider total { amount currency } promoCode overCap }
-                redirectUrl userErrors { field code message } } }",
+                redirectUrl accessToken userErrors { field code message } } }",
             json!({ "c": cart, "input": { "email": email, "provider": provider,
                      "successUrl": "https://shop.example/thanks", "cancelUrl": "https://shop.example/cart" } }),
         )
@@ -93,7 +93,7 @@ async fn checkout(app: &TestApp, cart: &str, email: &str, provider: &str) -> Val
     body["data"]["checkout"].clone()
 }
 
-fn minor(amount: &Value, exponent: u32) -> i64 {
+pub fn minor(amount: &Value, exponent: u32) -> i64 {
     let value = Decimal::from_str(amount.as_str().unwrap()).unwrap() * Decimal::from(10_i64.pow(exponent));
     i64::try_from(value).unwrap()
 }
@@ -106,20 +106,20 @@ async fn post_webhook(app: &TestApp, body: &[u8], signature: Option<String>) -> 
     request.send().await.unwrap().status()
 }
 
-async fn deliver(app: &TestApp, body: &[u8]) -> StatusCode {
+pub async fn deliver(app: &TestApp, body: &[u8]) -> StatusCode {
     post_webhook(app, body, Some(stripe::sign(body, WEBHOOK_SECRET, stripe::unix_now()))).await
 }
 
-fn session(order_id: &str, session_id: &str, payment_status: &str) -> Value {
+pub fn session(order_id: &str, session_id: &str, payment_status: &str) -> Value {
     json!({ "id": session_id, "object": "checkout.session", "payment_status": payment_status,
             "payment_intent": format!("pi_for_{order_id}"), "metadata": { "order_id": order_id } })
 }
 
-async fn order_row(app: &TestApp, id: &str) -> order::Model {
+pub async fn order_row(app: &TestApp, id: &str) -> order::Model {
     order::Entity::find_by_id(id.parse::<i64>().unwrap()).one(&app.db).await.unwrap().unwrap()
 }
 
-async fn redemptions(app: &TestApp, code: &str) -> (i64, u64) {
+pub async fn redemptions(app: &TestApp, code: &str) -> (i64, u64) {
     let id = promo_code_id(app, code).await;
     let row = promo_code::Entity::find_by_id(id).one(&app.db).await.unwrap().unwrap();
     let rows = redemption::Entity::find().filter(redemption::Column::PromoCodeId.eq(id)).count(&app.db).await.unwrap();
@@ -127,7 +127,7 @@ async fn redemptions(app: &TestApp, code: &str) -> (i64, u64) {
 }
 
 /// A STRIPE checkout of a fresh cart: (order id, session id).
-async fn pending_stripe_order(app: &TestApp, code: Option<&str>, email: &str) -> (String, String, String) {
+pub async fn pending_stripe_order(app: &TestApp, code: Option<&str>, email: &str) -> (String, String, String) {
     let tickets = ticket_ids(app, "demo").await;
     let cart = cart_with(app, "demo", &[(&tickets[1], 1)], code).await;
     let payload = checkout(app, &cart, email, "STRIPE").await;

@@ -27,6 +27,8 @@ pub struct TestApp {
     pub admin_key: String,
     /// An HTTP client.
     pub http: reqwest::Client,
+    /// SQL statements the server has run.
+    pub statements: tixshop::db::StatementCounter,
     _dir: tempfile::TempDir,
 }
 
@@ -55,6 +57,9 @@ pub fn test_config(database_url: &str) -> ServeConfig {
     config.bind = "127.0.0.1:0".parse().unwrap();
     config.seed_demo = Some(true);
     config.log = "warn".into();
+    // Tests' webhook receivers listen on loopback.
+    config.webhook_allow_private = true;
+    config.webhook_retry_base_ms = 100;
     config
 }
 
@@ -73,6 +78,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut ServeConfig)) -> TestApp
     let port = app.address().port();
     let db = app.db().clone();
     let admin_key = app.demo_admin_key().expect("a fresh database is seeded").secret.clone();
+    let statements = app.statements();
     tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -81,6 +87,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut ServeConfig)) -> TestApp
         database_url,
         admin_key,
         http: reqwest::Client::builder().cookie_store(true).build().unwrap(),
+        statements,
         _dir: dir,
     }
 }

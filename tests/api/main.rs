@@ -7,4 +7,5 @@ mod examples;
 mod fakes;
 mod foundation;
 mod helpers;
+mod orders;
 mod promo_codes;
