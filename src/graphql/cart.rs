@@ -293,13 +293,7 @@ impl Cart {
                 format!("{} applies to tickets of another event; add some to get the discount.", code.code),
             ),
             PromoState::Invalid(refusal) => {
-                let kind = match refusal {
-                    crate::domain::promo::ApplyRefusal::Unknown => UserErrorCode::Unknown,
-                    crate::domain::promo::ApplyRefusal::Inactive => UserErrorCode::Inactive,
-                    crate::domain::promo::ApplyRefusal::Expired => UserErrorCode::Expired,
-                    crate::domain::promo::ApplyRefusal::UsageLimitReached => UserErrorCode::UsageLimitReached,
-                    crate::domain::promo::ApplyRefusal::CustomerLimitReached => UserErrorCode::CustomerLimitReached,
-                };
+                let kind = carts::refusal_code(*refusal);
                 (kind, refusal.message(&code.code))
             }
             _ => return None,

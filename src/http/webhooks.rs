@@ -22,6 +22,29 @@ fn answer(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({ "message": message }))).into_response()
 }
 
+/// Records a provider event id in the caller's transaction; `false` when it was seen
+/// before (the event is then acknowledged and ignored).
+async fn first_delivery(
+    txn: &sea_orm::DatabaseTransaction,
+    provider: &str,
+    id: &str,
+    kind: &str,
+) -> Result<bool, ServiceError> {
+    let seen = payment_event::Entity::insert(payment_event::ActiveModel {
+        id: Set(format!("{}:{id}", provider.to_lowercase())),
+        provider: Set(provider.to_owned()),
+        event_type: Set(kind.to_owned()),
+        received_at: Set(now()),
+    })
+    .exec_without_returning(txn)
+    .await;
+    match seen {
+        Ok(_) => Ok(true),
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// `POST /webhooks/stripe`.
 pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(secret) = state.config.stripe_webhook_secret.as_deref() else {
@@ -51,18 +74,8 @@ pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Byt
 
 async fn process(state: &AppState, id: &str, kind: &str, object: &Value) -> Result<&'static str, ServiceError> {
     let txn = begin_write(&state.db).await?;
-    let seen = payment_event::Entity::insert(payment_event::ActiveModel {
-        id: Set(format!("stripe:{id}")),
-        provider: Set("STRIPE".into()),
-        event_type: Set(kind.to_owned()),
-        received_at: Set(now()),
-    })
-    .exec_without_returning(&txn)
-    .await;
-    match seen {
-        Ok(_) => {}
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => return Ok("duplicate"),
-        Err(e) => return Err(e.into()),
+    if !first_delivery(&txn, "STRIPE", id, kind).await? {
+        return Ok("duplicate");
     }
     let mut carts = vec![];
     let outcome = match kind {
@@ -218,18 +231,8 @@ async fn process_paypal(
     resource: &Value,
 ) -> Result<&'static str, ServiceError> {
     let txn = begin_write(&state.db).await?;
-    let seen = payment_event::Entity::insert(payment_event::ActiveModel {
-        id: Set(format!("paypal:{id}")),
-        provider: Set("PAYPAL".into()),
-        event_type: Set(kind.to_owned()),
-        received_at: Set(now()),
-    })
-    .exec_without_returning(&txn)
-    .await;
-    match seen {
-        Ok(_) => {}
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => return Ok("duplicate"),
-        Err(e) => return Err(e.into()),
+    if !first_delivery(&txn, "PAYPAL", id, kind).await? {
+        return Ok("duplicate");
     }
     let mut carts = vec![];
     let outcome = if kind == "PAYMENT.CAPTURE.COMPLETED" {

@@ -239,16 +239,20 @@ pub async fn customer_uses_except(
     Ok(count as i64)
 }
 
-/// Why `apply` refused, as a user error on `code`.
-fn refusal(refusal: ApplyRefusal, code: &str) -> ServiceError {
-    let kind = match refusal {
+/// The API code of a refusal.
+pub fn refusal_code(refusal: ApplyRefusal) -> UserErrorCode {
+    match refusal {
         ApplyRefusal::Unknown => UserErrorCode::Unknown,
         ApplyRefusal::Inactive => UserErrorCode::Inactive,
         ApplyRefusal::Expired => UserErrorCode::Expired,
         ApplyRefusal::UsageLimitReached => UserErrorCode::UsageLimitReached,
         ApplyRefusal::CustomerLimitReached => UserErrorCode::CustomerLimitReached,
-    };
-    UserError::new("code", kind, refusal.message(code)).into()
+    }
+}
+
+/// Why `apply` refused, as a user error on `code`.
+fn refusal(refusal: ApplyRefusal, code: &str) -> ServiceError {
+    UserError::new("code", refusal_code(refusal), refusal.message(code)).into()
 }
 
 /// Checks `code` for the cart and returns the code row on success.

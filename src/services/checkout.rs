@@ -157,13 +157,7 @@ async fn revalidate(
         .exec(db)
         .await?;
     events.publish(view.snapshot.cart.id);
-    let kind = match refusal {
-        ApplyRefusal::Unknown => UserErrorCode::Unknown,
-        ApplyRefusal::Inactive => UserErrorCode::Inactive,
-        ApplyRefusal::Expired => UserErrorCode::Expired,
-        ApplyRefusal::UsageLimitReached => UserErrorCode::UsageLimitReached,
-        ApplyRefusal::CustomerLimitReached => UserErrorCode::CustomerLimitReached,
-    };
+    let kind = carts::refusal_code(refusal);
     Err(user(
         "code",
         kind,
