@@ -35,6 +35,11 @@ impl Email {
         &self.0
     }
 
+    /// Trimmed and lower-cased: how a cart stores it.
+    pub fn normalized(&self) -> String {
+        self.0.to_lowercase()
+    }
+
     /// The buyer identity for per-customer caps: lower-cased, a `+tag` removed, and for
     /// gmail.com / googlemail.com the dots of the local part removed, so aliases of one
     /// mailbox count as one buyer.

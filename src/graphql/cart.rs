@@ -192,7 +192,7 @@ impl Cart {
         self.0.snapshot.account.prices_include_vat
     }
 
-    /// The buyer's email as typed, once given.
+    /// The buyer's email, trimmed and lower-cased, once given.
     async fn email(&self) -> Option<&str> {
         self.0.snapshot.cart.email.as_deref()
     }
@@ -474,7 +474,7 @@ impl CartMutation {
         respond(db, &cart_id, carts::set_line(db, events, &cart_id, ticket_type(&ticket_type_id), 0).await).await
     }
 
-    /// Sets the buyer's email (trimmed; kept as typed). If the attached code allows only
+    /// Sets the buyer's email (stored trimmed and lower-cased). If the attached code allows only
     /// so many uses per buyer and this buyer has had them, the code comes off and
     /// `userErrors` says CUSTOMER_LIMIT_REACHED; the email is saved either way.
     async fn set_cart_email(

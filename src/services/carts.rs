@@ -499,7 +499,7 @@ pub async fn set_email(
     let txn = super::begin_write(db).await?;
     let snapshot = load_open(&txn, token).await?;
     cart::Entity::update_many()
-        .col_expr(cart::Column::Email, Expr::value(email.as_str()))
+        .col_expr(cart::Column::Email, Expr::value(email.normalized()))
         .col_expr(cart::Column::UpdatedAt, Expr::value(now()))
         .filter(cart::Column::Id.eq(snapshot.cart.id))
         .exec(&txn)

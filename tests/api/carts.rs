@@ -400,7 +400,7 @@ async fn every_promo_error_code_is_reachable() {
     assert_eq!(apply(&app, &later, "FREEPASS").await["cart"]["total"]["amount"], "0.00");
     let payload = set_email(&app, &later, " ANN+tickets@example.com ").await;
     assert_eq!(error_code(&payload), "CUSTOMER_LIMIT_REACHED");
-    assert_eq!(payload["cart"]["email"], "ANN+tickets@example.com");
+    assert_eq!(payload["cart"]["email"], "ann+tickets@example.com", "normalized: trimmed, lower-cased");
     assert!(payload["cart"]["appliedPromo"].is_null());
     assert_eq!(payload["cart"]["total"]["amount"], "19.99");
 
