@@ -3,8 +3,9 @@
 //! Subscribers treat an event as "re-read and reprice", never as data, so a lagging
 //! receiver loses nothing that matters. Channels live in shards keyed by cart id (no
 //! global lock on the hot path) and are dropped when their last subscriber leaves.
-//! In-process only: several instances would relay these through PostgreSQL
-//! LISTEN/NOTIFY (not built yet).
+//! On PostgreSQL every signal is also relayed to the other instances through
+//! `NOTIFY tixshop_cart` (see [`spawn_pg_relay`]), so a buyer subscribed on one instance
+//! hears a change made through another.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,11 +20,16 @@ const CAPACITY: usize = 4;
 #[derive(Debug)]
 pub struct CartEvents {
     shards: Vec<Mutex<HashMap<i64, broadcast::Sender<()>>>>,
+    /// Where signals go to reach other instances (set on PostgreSQL).
+    relay: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<i64>>,
 }
 
 impl Default for CartEvents {
     fn default() -> Self {
-        CartEvents { shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect() }
+        CartEvents {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            relay: std::sync::OnceLock::new(),
+        }
     }
 }
 
@@ -32,8 +38,17 @@ impl CartEvents {
         &self.shards[cart_id.rem_euclid(SHARDS as i64) as usize]
     }
 
-    /// Signals every subscriber of `cart_id`; a no-op when nobody listens.
+    /// Signals every subscriber of `cart_id`, here and (on PostgreSQL) on the other
+    /// instances.
     pub fn publish(&self, cart_id: i64) {
+        if let Some(relay) = self.relay.get() {
+            let _ = relay.send(cart_id);
+        }
+        self.publish_local(cart_id);
+    }
+
+    /// Signals this instance's subscribers only; a no-op when nobody listens.
+    pub fn publish_local(&self, cart_id: i64) {
         let shard = self.shard(cart_id).lock().unwrap_or_else(|e| e.into_inner());
         if let Some(sender) = shard.get(&cart_id) {
             let _ = sender.send(());
@@ -88,6 +103,72 @@ impl Drop for CartSubscription {
             shard.remove(&self.cart_id);
         }
     }
+}
+
+/// The NOTIFY channel cart signals travel on between instances.
+const PG_CHANNEL: &str = "tixshop_cart";
+
+/// Relays cart signals between instances over PostgreSQL: this instance's signals are
+/// sent with `pg_notify` (tagged with an instance id, so it ignores its own), and the
+/// other instances' arrive through `LISTEN` and reach the local subscribers. The
+/// listener reconnects by itself when the connection drops.
+pub fn spawn_pg_relay(
+    events: Arc<CartEvents>,
+    db: sea_orm::DatabaseConnection,
+    database_url: String,
+) -> (tokio::task::JoinHandle<()>, tokio::task::JoinHandle<()>) {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let instance = uuid::Uuid::new_v4().simple().to_string();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<i64>();
+    let _ = events.relay.set(tx);
+    let me = instance.clone();
+    let sender = tokio::spawn(async move {
+        while let Some(cart_id) = rx.recv().await {
+            let notify = Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_notify($1, $2)",
+                [PG_CHANNEL.into(), format!("{me}:{cart_id}").into()],
+            );
+            if let Err(e) = db.execute_raw(notify).await {
+                tracing::warn!(error = %e, "could not relay a cart signal to other instances");
+            }
+        }
+    });
+    let listener = tokio::spawn(async move {
+        loop {
+            let mut listener = match sea_orm::sqlx::postgres::PgListener::connect(&database_url).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for other instances' cart signals; retrying");
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                    continue;
+                }
+            };
+            if let Err(e) = listener.listen(PG_CHANNEL).await {
+                tracing::warn!(error = %e, "LISTEN failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                continue;
+            }
+            loop {
+                match listener.recv().await {
+                    Ok(notification) => {
+                        let payload = notification.payload();
+                        if let Some((from, cart)) = payload.split_once(':')
+                            && from != instance
+                            && let Ok(cart_id) = cart.parse::<i64>()
+                        {
+                            events.publish_local(cart_id);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the LISTEN connection failed; reconnecting");
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    (sender, listener)
 }
 
 #[cfg(test)]

@@ -91,6 +91,14 @@ impl Application {
             self.state.config.webhook_dispatch.then(|| {
                 crate::services::webhooks::spawn_dispatcher(self.state.db.clone(), self.state.config.webhooks())
             });
+        // Cart signals between instances, on PostgreSQL.
+        let relay = crate::db::is_postgres(&self.state.db).then(|| {
+            crate::events::spawn_pg_relay(
+                self.state.events.clone(),
+                self.state.db.clone(),
+                self.state.config.database.database_url.clone(),
+            )
+        });
         // Expired cookie sessions are deleted hourly.
         let sessions = {
             use tower_sessions::session_store::ExpiredDeletion;
@@ -111,6 +119,10 @@ impl Application {
             .await;
         sweeper.abort();
         sessions.abort();
+        if let Some((sender, listener)) = relay {
+            sender.abort();
+            listener.abort();
+        }
         if let Some(dispatcher) = dispatcher {
             dispatcher.abort();
         }

@@ -527,3 +527,55 @@ async fn the_storefront_is_served_in_demo_mode_only() {
     let production = spawn_app_with(|c| c.mode = tixshop::config::Mode::Production).await;
     assert_eq!(production.http.get(format!("{}/", production.address)).send().await.unwrap().status(), 404);
 }
+
+/// Two instances over one PostgreSQL database: a buyer subscribed on one hears changes
+/// made through the other (cart mutations and the organizer's edits), via LISTEN/NOTIFY.
+#[tokio::test]
+async fn a_change_made_through_another_instance_reaches_the_subscriber() {
+    if std::env::var("TIXSHOP_TEST_DATABASE_URL").is_err() {
+        eprintln!("skipped: multi-instance fan-out needs PostgreSQL (set TIXSHOP_TEST_DATABASE_URL)");
+        return;
+    }
+    let app = spawn_app().await;
+    let other = tixshop::startup::Application::build(crate::helpers::test_config(&app.database_url)).await.unwrap();
+    let other_graphql = format!("http://{}/graphql", other.address());
+    tokio::spawn(other.run_until(std::future::pending()));
+    let t = tickets(&app).await;
+    let cart = create_cart(&app).await;
+    let mut ws = subscribe(&app, &cart).await;
+    push_until(&mut ws, |_| true).await;
+    // Give the other instance's LISTEN connection a moment to be up.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let through_other = |query: &'static str, variables: Value| {
+        let url = other_graphql.clone();
+        let key = app.admin_key.clone();
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(key)
+                .json(&json!({ "query": query, "variables": variables }))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    through_other(
+        "mutation($c: ID!, $t: ID!) { addToCart(cartId: $c, ticketTypeId: $t, quantity: 2) { userErrors { code } } }",
+        json!({ "c": cart, "t": t.standing }),
+    )
+    .await;
+    through_other(
+        "mutation($c: ID!) { applyPromo(cartId: $c, code: \"NEWS10\") { userErrors { code } } }",
+        json!({ "c": cart }),
+    )
+    .await;
+    let pushed = push_until(&mut ws, |c| !c["appliedPromo"].is_null()).await;
+    assert_eq!(pushed["total"]["amount"], "35.98");
+    through_other("mutation { deactivatePromoCode(code: \"NEWS10\") { userErrors { code } } }", json!({})).await;
+    let pushed = push_until(&mut ws, |c| c["appliedPromo"].is_null()).await;
+    assert_eq!(pushed["total"]["amount"], "39.98");
+}
