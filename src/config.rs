@@ -64,10 +64,16 @@ pub struct ServeConfig {
     #[arg(long, env = "TIXSHOP_PUBLIC_BASE_URL")]
     pub public_base_url: Option<url::Url>,
 
-    /// Origins allowed to open GraphQL WebSockets, comma-separated
-    /// (e.g. `https://shop.example.com`); the public base URL is always allowed.
+    /// Storefront origins, comma-separated (e.g. `https://shop.example.com`): allowed to
+    /// open GraphQL WebSockets and to call `/graphql` from the browser (CORS, with
+    /// cookies). The public base URL is always allowed.
     #[arg(long, env = "TIXSHOP_STOREFRONT_ORIGINS", value_delimiter = ',')]
     pub storefront_origins: Vec<String>,
+
+    /// Send the session cookie with `SameSite=None; Secure`, for storefronts served from
+    /// another site than this server (needs HTTPS).
+    #[arg(long, env = "TIXSHOP_CROSS_SITE_COOKIES", default_value_t = false)]
+    pub cross_site_cookies: bool,
 
     /// Deepest field nesting a GraphQL operation may have; deeper ones are refused
     /// before anything executes.
@@ -214,6 +220,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("seed_demo", &self.seed_demo)
             .field("public_base_url", &self.public_base_url)
             .field("storefront_origins", &self.storefront_origins)
+            .field("cross_site_cookies", &self.cross_site_cookies)
             .field("max_query_depth", &self.max_query_depth)
             .field("max_query_complexity", &self.max_query_complexity)
             .field("max_body_bytes", &self.max_body_bytes)

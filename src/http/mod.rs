@@ -81,15 +81,37 @@ impl AppState {
     }
 }
 
+/// CORS for the configured storefront origins only, with credentials (the session
+/// cookie). JSON POSTs need a preflight, so no other site can send one with cookies.
+fn cors(config: &ServeConfig) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderValue, Method, header};
+    let origins: Vec<HeaderValue> = config
+        .storefront_origins
+        .iter()
+        .map(|o| o.trim().trim_end_matches('/'))
+        .filter(|o| !o.is_empty())
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        .allow_credentials(true)
+        .max_age(std::time::Duration::from_secs(600))
+}
+
 /// All routes with their limits.
 pub fn router(state: AppState) -> Router {
     let timeout = state.config.request_timeout();
     let body_limit = state.config.max_body_bytes;
-    let secure = state.config.base_url().scheme() == "https";
+    let cross_site = state.config.cross_site_cookies;
+    let secure = cross_site || state.config.base_url().scheme() == "https";
+    let same_site =
+        if cross_site { tower_sessions::cookie::SameSite::None } else { tower_sessions::cookie::SameSite::Lax };
     let sessions = SessionManagerLayer::new(session_store::DbSessionStore::new(state.db.clone()))
         .with_name("tixshop_session")
         .with_secure(secure)
-        .with_same_site(tower_sessions::cookie::SameSite::Lax)
+        .with_same_site(same_site)
         .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::days(30)));
     // The buyer-facing routes: sessions and `?promo=` capture.
     let mut shop = Router::new()
@@ -98,7 +120,10 @@ pub fn router(state: AppState) -> Router {
     if state.config.mode == Mode::Demo {
         shop = shop.merge(storefront::routes());
     }
-    let shop = shop.layer(middleware::from_fn_with_state(state.clone(), capture::capture)).layer(sessions);
+    let shop = shop
+        .layer(middleware::from_fn_with_state(state.clone(), capture::capture))
+        .layer(sessions)
+        .layer(cors(&state.config));
     Router::new()
         .merge(shop)
         .route("/webhooks/stripe", axum::routing::post(webhooks::stripe))

@@ -397,3 +397,21 @@ async fn every_part_of_the_schema_is_described() {
     }
     assert!(missing.is_empty(), "undescribed: {missing:?}");
 }
+
+#[tokio::test]
+async fn cors_admits_configured_storefronts_only() {
+    let app = spawn_app_with(|c| c.storefront_origins = vec!["https://shop.example.com".into()]).await;
+    let preflight = |origin: &'static str| {
+        app.http
+            .request(reqwest::Method::OPTIONS, format!("{}/graphql", app.address))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let allowed = preflight("https://shop.example.com").await.unwrap();
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://shop.example.com");
+    assert_eq!(allowed.headers()["access-control-allow-credentials"], "true");
+    let foreign = preflight("https://evil.example").await.unwrap();
+    assert!(foreign.headers().get("access-control-allow-origin").is_none(), "no CORS grant for other sites");
+}
