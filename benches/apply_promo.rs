@@ -33,7 +33,10 @@ async fn main() {
     let mut config = ServeConfig::defaults();
     config.database.database_url = std::env::var("TIXSHOP_BENCH_DATABASE_URL")
         .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("bench.db").display()));
-    config.database.db_max_connections = 16;
+    config.database.db_max_connections = std::env::var("TIXSHOP_BENCH_POOL")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(config.database.db_max_connections);
     config.bind = "127.0.0.1:0".parse().unwrap();
     config.seed_demo = Some(true);
     config.promo_attempts_per_minute = u32::MAX;
@@ -103,4 +106,5 @@ async fn main() {
         all.last().unwrap()
     );
     println!("  SQL statements per applyPromo: {per_apply}");
+    println!("  connection pool: {}", std::env::var("TIXSHOP_BENCH_POOL").unwrap_or_else(|_| "default".into()));
 }
