@@ -392,18 +392,18 @@ pub async fn adopt_capture(
     Ok(())
 }
 
+fn quantity_error() -> ServiceError {
+    UserError::new(
+        "quantity",
+        UserErrorCode::InvalidQuantity,
+        format!("Please choose between 1 and {MAX_QUANTITY} tickets."),
+    )
+    .into()
+}
+
 fn check_quantity(quantity: i32, allow_zero: bool) -> ServiceResult<()> {
     let min = if allow_zero { 0 } else { 1 };
-    if (min..=MAX_QUANTITY).contains(&quantity) {
-        Ok(())
-    } else {
-        Err(UserError::new(
-            "quantity",
-            UserErrorCode::InvalidQuantity,
-            format!("Please choose between {} and {MAX_QUANTITY} tickets.", Ord::max(min, 1)),
-        )
-        .into())
-    }
+    if (min..=MAX_QUANTITY).contains(&quantity) { Ok(()) } else { Err(quantity_error()) }
 }
 
 /// Adds `quantity` tickets of a type to the cart (on top of any already there).
@@ -448,8 +448,9 @@ pub async fn add_line(
     )
     .exec_without_returning(db)
     .await?;
+    // The SQL guard refused the update: a concurrent add got there first.
     if written == 0 {
-        check_quantity(MAX_QUANTITY + 1, false)?;
+        return Err(quantity_error());
     }
     events.publish(snapshot.cart.id);
     reload(db, token).await

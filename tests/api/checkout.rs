@@ -514,6 +514,11 @@ async fn a_failing_provider_leaves_the_cart_intact_and_no_paid_order() {
     assert_eq!(redemptions(&app, "NEWS10").await, (0, 0));
     // When the provider answers again, the same cart checks out.
     fake.behave(Behaviour::Normal);
+    let cart = cart_with(&app, "demo", &[(&tickets[1], 2)], Some("NEWS10")).await;
+    let payload = checkout(&app, &cart, "ann@example.com", "STRIPE").await;
+    assert_eq!(payload["userErrors"], json!([]), "{payload}");
+    assert_eq!(payload["order"]["status"], "PENDING");
+    assert_eq!(payload["order"]["total"]["amount"], "63.00");
 }
 
 #[tokio::test]
