@@ -93,9 +93,15 @@ pub struct ServeConfig {
     #[arg(long, env = "TIXSHOP_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
 
-    /// Failed `applyPromo` attempts allowed per minute, per session and per client address.
+    /// Failed promo code attempts (typed codes, `?promo=` links, per-customer refusals)
+    /// allowed per window, per session and per client address. Only failures count: a
+    /// valid code is never refused because others share the address.
     #[arg(long, env = "TIXSHOP_PROMO_ATTEMPTS_PER_MINUTE", default_value_t = 10)]
     pub promo_attempts_per_minute: u32,
+
+    /// Length of the failed-attempt window in seconds (a minute unless testing).
+    #[arg(long, env = "TIXSHOP_PROMO_ATTEMPT_WINDOW_SECS", default_value_t = 60)]
+    pub promo_attempt_window_secs: u64,
 
     /// Shop whose codes a `?promo=` link on a route without a shop in its path refers to.
     #[arg(long, env = "TIXSHOP_DEFAULT_SHOP", default_value = "demo")]
@@ -226,6 +232,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("request_timeout_secs", &self.request_timeout_secs)
             .field("promo_attempts_per_minute", &self.promo_attempts_per_minute)
+            .field("promo_attempt_window_secs", &self.promo_attempt_window_secs)
             .field("default_shop", &self.default_shop)
             .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("pending_order_minutes", &self.pending_order_minutes)

@@ -85,8 +85,11 @@ impl Application {
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         // Pending orders past their time stop holding a place under codes' caps.
-        let sweeper =
-            crate::services::checkout::spawn_expiry(self.state.db.clone(), std::time::Duration::from_secs(60));
+        let sweeper = crate::services::checkout::spawn_expiry(
+            self.state.db.clone(),
+            self.state.providers.clone(),
+            std::time::Duration::from_secs(60),
+        );
         let dispatcher =
             self.state.config.webhook_dispatch.then(|| {
                 crate::services::webhooks::spawn_dispatcher(self.state.db.clone(), self.state.config.webhooks())
@@ -99,6 +102,8 @@ impl Application {
                 self.state.config.database.database_url.clone(),
             )
         });
+        // Failure windows that are over are deleted, so the table stays small.
+        let limits = crate::rate_limit::spawn_pruning(self.state.limiter.clone(), std::time::Duration::from_secs(60));
         // Expired cookie sessions are deleted hourly.
         let sessions = {
             use tower_sessions::session_store::ExpiredDeletion;
@@ -118,6 +123,7 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await;
         sweeper.abort();
+        limits.abort();
         sessions.abort();
         if let Some((sender, listener)) = relay {
             sender.abort();

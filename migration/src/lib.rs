@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_initial;
 mod m20261125_000002_payment_ref;
 mod m20261125_000003_order_tickets;
+mod m20261201_000004_hardening;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_initial::Migration),
             Box::new(m20261125_000002_payment_ref::Migration),
             Box::new(m20261125_000003_order_tickets::Migration),
+            Box::new(m20261201_000004_hardening::Migration),
         ]
     }
 }

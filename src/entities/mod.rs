@@ -11,6 +11,7 @@ pub mod order_item;
 pub mod payment_event;
 pub mod promo_code;
 pub mod promo_link_visit;
+pub mod rate_limit;
 pub mod redemption;
 pub mod refund;
 pub mod session;

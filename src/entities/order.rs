@@ -41,6 +41,10 @@ pub struct Model {
     pub utm_medium: Option<String>,
     pub utm_campaign: Option<String>,
     pub failure_reason: Option<String>,
+    /// The provider page a pending order is paid on (returned again to a retry).
+    pub redirect_url: Option<String>,
+    /// A payment arrived for tickets that are gone: its refund is owed until it succeeds.
+    pub refund_due: bool,
     pub expires_at: Option<DateTimeUtc>,
     pub paid_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,

@@ -9,6 +9,10 @@ pub struct Model {
     pub provider: String,
     pub event_type: String,
     pub received_at: DateTimeUtc,
+    /// The payment reference (`pi_…`) an unmatched event waits for; `None` once applied.
+    pub waiting_for: Option<String>,
+    /// The raw event, kept while it waits.
+    pub payload: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -15,6 +15,8 @@ pub struct Model {
     pub vat_rate_bp: Option<i32>,
     pub capacity: Option<i64>,
     pub sold_count: i64,
+    /// Tickets held by pending paid checkouts (released when they expire or fail).
+    pub held_count: i64,
     pub created_at: DateTimeUtc,
 }
 

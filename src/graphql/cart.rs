@@ -16,7 +16,8 @@ use super::types::{Money, UserError, parse_id};
 use crate::domain::promo::{DiscountType, PercentOff};
 use crate::domain::{Currency, Money as DomainMoney};
 use crate::events::CartEvents;
-use crate::rate_limit::RateLimiter;
+use crate::rate_limit::{Permit, RateLimiter};
+use crate::services::capacity;
 use crate::services::carts::{self, Capture, PricedCartView, PromoState};
 use crate::services::{self, UserErrorCode};
 
@@ -58,15 +59,20 @@ impl RequestContext {
     }
 
     fn limiter_keys(&self) -> Vec<String> {
-        let mut keys = vec![];
-        if let Some(ip) = self.client_ip {
-            keys.push(format!("ip:{ip}"));
-        }
-        if let Some(id) = self.session.as_ref().and_then(|s| s.id()) {
-            keys.push(format!("session:{id}"));
-        }
-        keys
+        limiter_keys(self.client_ip, self.session.as_ref())
     }
+}
+
+/// The keys a code attempt is limited under: the client's address and its session.
+pub fn limiter_keys(client_ip: Option<IpAddr>, session: Option<&Session>) -> Vec<String> {
+    let mut keys = vec![];
+    if let Some(ip) = client_ip {
+        keys.push(format!("ip:{ip}"));
+    }
+    if let Some(id) = session.and_then(|s| s.id()) {
+        keys.push(format!("session:{id}"));
+    }
+    keys
 }
 
 fn money(minor: i64, currency: Currency) -> Money {
@@ -121,6 +127,9 @@ pub struct CartLine {
     pub vat_rate: String,
     /// Whether the applied code's scope covers this line.
     pub promo_eligible: bool,
+    /// Tickets of this type that can still be bought (a cart holds none; checkout
+    /// does); null when unlimited.
+    pub available: Option<i64>,
 }
 
 /// The code discounting the cart.
@@ -221,6 +230,7 @@ impl Cart {
                     .collect(),
                 vat_rate: p.vat_rate.to_string(),
                 promo_eligible: p.eligible && self.0.promo_state == PromoState::Applied,
+                available: capacity::available(ticket),
             })
             .collect()
     }
@@ -361,6 +371,14 @@ fn ticket_type(id: &ID) -> i64 {
     parse_id(id).unwrap_or(0)
 }
 
+/// A place for one code attempt of this request's session and address; `None` when
+/// one of them is limited.
+async fn acquire(ctx: &Context<'_>) -> async_graphql::Result<Option<Permit>> {
+    let limiter = ctx.data_unchecked::<Arc<RateLimiter>>();
+    let keys = RequestContext::of(ctx).map(RequestContext::limiter_keys).unwrap_or_default();
+    errors::query(limiter.acquire(&keys).await.map_err(services::ServiceError::from))
+}
+
 fn rate_limited() -> services::UserError {
     services::UserError::new(
         "code",
@@ -485,16 +503,14 @@ impl CartMutation {
     ) -> async_graphql::Result<CartPayload> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let events = ctx.data_unchecked::<Arc<CartEvents>>();
-        let limiter = ctx.data_unchecked::<Arc<RateLimiter>>();
         // It tells whether an address used a code: as guarded as guessing codes.
-        let keys = RequestContext::of(ctx).map(RequestContext::limiter_keys).unwrap_or_default();
-        if !limiter.try_acquire(&keys) {
+        let Some(permit) = acquire(ctx).await? else {
             return refused(db, &cart_id, vec![rate_limited()]).await;
-        }
+        };
         match errors::split(carts::set_email(db, events, &cart_id, &email).await)? {
             Ok((view, notice)) => {
-                if notice.is_none() {
-                    limiter.release(&keys);
+                if notice.is_some() {
+                    errors::query(permit.failed().await.map_err(services::ServiceError::from))?;
                 }
                 Ok(CartPayload { cart: Some(Cart(view)), user_errors: user_errors(notice.into_iter().collect()) })
             }
@@ -514,18 +530,16 @@ impl CartMutation {
     ) -> async_graphql::Result<CartPayload> {
         let db = ctx.data_unchecked::<DatabaseConnection>();
         let events = ctx.data_unchecked::<Arc<CartEvents>>();
-        let limiter = ctx.data_unchecked::<Arc<RateLimiter>>();
-        let keys = RequestContext::of(ctx).map(RequestContext::limiter_keys).unwrap_or_default();
-        // The attempt is counted before it runs (atomically), and given back on success:
-        // concurrent or batched guesses cannot all slip past one check.
-        if !limiter.try_acquire(&keys) {
+        // The attempt holds a place while it runs: concurrent or batched guesses cannot
+        // all slip past one check, and only a failure uses the place up.
+        let Some(permit) = acquire(ctx).await? else {
             return refused(db, &cart_id, vec![rate_limited()]).await;
-        }
+        };
         let result = carts::apply_promo(db, events, &cart_id, &code).await;
         let failed =
             matches!(&result, Err(services::ServiceError::User(errors)) if errors.iter().any(|e| e.field == ["code"]));
-        if !failed {
-            limiter.release(&keys);
+        if failed {
+            errors::query(permit.failed().await.map_err(services::ServiceError::from))?;
         }
         respond(db, &cart_id, result).await
     }

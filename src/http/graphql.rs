@@ -11,6 +11,11 @@ use async_graphql::{BatchRequest, Data};
 use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::body::Bytes;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::extract::ws::{CloseFrame, Message};
+use futures_util::{SinkExt, StreamExt};
 
 use axum::Extension;
 use axum::extract::{ConnectInfo, RawQuery, State, WebSocketUpgrade};
@@ -71,7 +76,7 @@ async fn caller_from_token(state: &AppState, token: &str) -> Result<Caller, Resp
 /// The client's address: the peer, or, behind a trusted proxy, the last
 /// `X-Forwarded-For` entry (the one the proxy appended; earlier ones are the client's
 /// own claims). IPv6 addresses are reduced to their /64, which one client controls.
-fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
+pub(crate) fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
     let ip = state
         .config
         .trust_forwarded_for
@@ -222,8 +227,14 @@ pub async fn ws_handler(
     // mode WebSockets never serve introspection.
     let schema = state.closed_schema.clone();
     let context = RequestContext { client_ip: Some(client_ip(&state, &headers, peer)), session: Some(session) };
-    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |stream| {
-        GraphQLWebSocket::new(stream, schema, protocol)
+    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
+        let refused_key = Arc::new(AtomicBool::new(false));
+        let (sink, stream) = socket.split();
+        let sink = sink.with({
+            let refused_key = refused_key.clone();
+            move |message| std::future::ready(Ok::<_, axum::Error>(close_codes(message, &refused_key)))
+        });
+        GraphQLWebSocket::new_with_pair(sink, stream, schema, protocol)
             .on_connection_init(move |payload| async move {
                 let token = payload
                     .get("Authorization")
@@ -236,6 +247,11 @@ pub async fn ws_handler(
                         .await
                         .map_err(|_| async_graphql::Error::new("internal error"))?,
                 };
+                // A key that does not authenticate is refused, never downgraded to anonymous.
+                if matches!(caller, Caller::InvalidKey) {
+                    refused_key.store(true, Ordering::SeqCst);
+                    return Err(async_graphql::Error::new("Forbidden"));
+                }
                 let mut data = Data::default();
                 data.insert(caller);
                 data.insert(context);
@@ -243,6 +259,21 @@ pub async fn ws_handler(
             })
             .serve()
     })
+}
+
+/// graphql-transport-ws close codes where async-graphql uses generic ones: 4403 for a
+/// refused `connection_init` (it sends 1002) and 4401 for a `subscribe` before the
+/// acknowledgement (it sends 1011).
+fn close_codes(message: Message, refused_key: &AtomicBool) -> Message {
+    match message {
+        Message::Close(Some(frame)) if frame.code == 1002 && refused_key.load(Ordering::SeqCst) => {
+            Message::Close(Some(CloseFrame { code: 4403, reason: "Forbidden".into() }))
+        }
+        Message::Close(Some(frame)) if frame.code == 1011 => {
+            Message::Close(Some(CloseFrame { code: 4401, reason: "Unauthorized".into() }))
+        }
+        other => other,
+    }
 }
 
 /// An `Origin` is allowed when configured, when it is the public base URL's, or when it

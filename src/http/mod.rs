@@ -41,6 +41,8 @@ pub struct AppState {
     pub events: Arc<CartEvents>,
     /// The configured payment providers.
     pub providers: Arc<Providers>,
+    /// Failed promo code attempts (typed codes and `?promo=` links alike).
+    pub limiter: Arc<RateLimiter>,
     /// Schema with introspection and suggestions: for key holders, or everyone in demo mode.
     open_schema: AppSchema,
     /// Schema without them: for anonymous callers in production mode.
@@ -66,13 +68,17 @@ impl AppState {
         let checkout = CheckoutSettings { pending_ttl: chrono::Duration::minutes(config.pending_order_minutes.into()) };
         let extras =
             gql::Extras { events: events.clone(), providers: providers.clone(), checkout, webhooks: config.webhooks() };
-        let limiter = Arc::new(RateLimiter::new(config.promo_attempts_per_minute, std::time::Duration::from_secs(60)));
+        let limiter = Arc::new(RateLimiter::new(
+            db.clone(),
+            config.promo_attempts_per_minute,
+            std::time::Duration::from_secs(config.promo_attempt_window_secs.max(1)),
+        ));
         let open_schema = gql::build(db.clone(), extras.clone(), limiter.clone(), limits, true);
         let closed_schema = match config.mode {
             Mode::Demo => open_schema.clone(),
-            Mode::Production => gql::build(db.clone(), extras, limiter, limits, false),
+            Mode::Production => gql::build(db.clone(), extras, limiter.clone(), limits, false),
         };
-        AppState { db, config: Arc::new(config), events, providers, open_schema, closed_schema }
+        AppState { db, config: Arc::new(config), events, providers, limiter, open_schema, closed_schema }
     }
 
     /// The schema this caller is served from.

@@ -151,6 +151,10 @@ pub trait PaymentProvider: Send + Sync + std::fmt::Debug {
     /// Starts a payment for an order.
     async fn start(&self, request: &CheckoutRequest) -> Result<CheckoutRedirect, ProviderError>;
 
+    /// Ends a checkout session that was not paid, so it can no longer be (a cart has one
+    /// payable session at a time). An error means it may be being paid right now.
+    async fn expire(&self, provider_ref: &str) -> Result<(), ProviderError>;
+
     /// Refunds `amount` of a payment; returns the provider's refund id.
     async fn refund(
         &self,

@@ -227,6 +227,13 @@ impl PaymentProvider for PaypalClient {
         Ok(CheckoutRedirect { provider_ref: id, redirect_url: link })
     }
 
+    async fn expire(&self, _provider_ref: &str) -> Result<(), ProviderError> {
+        // PayPal has no call to void an order the buyer has not approved, and none is
+        // needed: money moves only when tixshop captures it, and `capture_paypal`
+        // refuses an order that is no longer pending.
+        Ok(())
+    }
+
     async fn refund(&self, payment_ref: &str, amount: i64, currency: &str, key: &str) -> Result<String, ProviderError> {
         let body = json!({ "amount": { "currency_code": currency, "value": value(amount, currency)? } });
         let answer = self.post(&format!("/v2/payments/captures/{payment_ref}/refund"), &body, Some(key)).await?;

@@ -130,6 +130,13 @@ impl PaymentProvider for StripeClient {
         })
     }
 
+    async fn expire(&self, provider_ref: &str) -> Result<(), ProviderError> {
+        // Only an open session can be expired: Stripe refuses a complete one, which is
+        // exactly the case where the caller must not start another payment.
+        let path = format!("/v1/checkout/sessions/{provider_ref}/expire");
+        self.post(&path, String::new(), &format!("tixshop-expire-{provider_ref}")).await.map(|_| ())
+    }
+
     async fn refund(
         &self,
         payment_ref: &str,

@@ -24,7 +24,7 @@ use crate::domain::{Currency, VatRate};
 use crate::entities::{account, cart, cart_line, order, promo_code, promo_link_visit, ticket_type};
 use crate::events::CartEvents;
 
-use super::{ServiceError, ServiceResult, UserError, UserErrorCode, accounts, now};
+use super::{ServiceError, ServiceResult, UserError, UserErrorCode, accounts, capacity, now};
 
 /// Most tickets of one type in one cart.
 pub const MAX_QUANTITY: i32 = 50;
@@ -139,7 +139,8 @@ pub async fn load(db: &impl ConnectionTrait, token: &str) -> ServiceResult<Optio
     Ok(Some(CartSnapshot { cart, account, promo, lines }))
 }
 
-fn lifecycle(code: &promo_code::Model) -> PromoLifecycle {
+/// The code's lifecycle as the domain rules read it.
+pub fn lifecycle(code: &promo_code::Model) -> PromoLifecycle {
     PromoLifecycle {
         active: code.active,
         deleted: code.deleted_at.is_some(),
@@ -418,14 +419,19 @@ pub async fn add_line(
     let snapshot = load_open(db, token).await?;
     let already = snapshot.lines.iter().find(|(_, t)| t.id == ticket_type_id).map_or(0, |(l, _)| l.quantity);
     check_quantity(already + quantity, false)?;
-    let exists = ticket_type::Entity::find_by_id(ticket_type_id)
+    let Some(ticket) = ticket_type::Entity::find_by_id(ticket_type_id)
         .filter(ticket_type::Column::AccountId.eq(snapshot.account.id))
-        .count(db)
-        .await?;
-    if exists == 0 {
+        .one(db)
+        .await?
+    else {
         return Err(
             UserError::new("ticketTypeId", UserErrorCode::TicketTypeNotFound, "This ticket is not sold here.").into()
         );
+    };
+    // A cart holds nothing (checkout does), but it never asks for more than is left.
+    let wanted = i64::from(already + quantity);
+    if capacity::available(&ticket).is_some_and(|left| wanted > left) {
+        return Err(capacity::refusal("quantity", &ticket, wanted));
     }
     let written = cart_line::Entity::insert(cart_line::ActiveModel {
         cart_id: Set(snapshot.cart.id),
@@ -466,7 +472,7 @@ pub async fn set_line(
 ) -> ServiceResult<PricedCartView> {
     check_quantity(quantity, true)?;
     let snapshot = load_open(db, token).await?;
-    let Some((line, _)) = snapshot.lines.iter().find(|(_, t)| t.id == ticket_type_id) else {
+    let Some((line, ticket)) = snapshot.lines.iter().find(|(_, t)| t.id == ticket_type_id) else {
         return Err(UserError::new(
             "ticketTypeId",
             UserErrorCode::TicketTypeNotFound,
@@ -474,6 +480,9 @@ pub async fn set_line(
         )
         .into());
     };
+    if capacity::available(ticket).is_some_and(|left| i64::from(quantity) > left) {
+        return Err(capacity::refusal("quantity", ticket, quantity.into()));
+    }
     if quantity == 0 {
         cart_line::Entity::delete_by_id(line.id).exec(db).await?;
     } else {

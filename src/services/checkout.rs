@@ -13,19 +13,19 @@ use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set, SqlErr, Statement,
 };
 
 use crate::domain::email::Email;
 use crate::domain::pricing::{VatMode, allocate_proportionally};
 use crate::domain::promo::{self, ApplyRefusal};
-use crate::entities::{cart, order, order_item, promo_code, redemption, refund, ticket_type};
+use crate::entities::{cart, order, order_item, promo_code, redemption, refund};
 use crate::events::CartEvents;
 use crate::payments::{CheckoutRequest, Provider, ProviderLine, Providers};
 
 use super::carts::{self, PricedCartView, PromoState};
-use super::{ServiceError, ServiceResult, UserError, UserErrorCode, begin_write, now};
+use super::{ServiceError, ServiceResult, UserError, UserErrorCode, begin_write, capacity, now};
 
 /// What the buyer submits at checkout.
 #[derive(Debug, Clone)]
@@ -61,6 +61,9 @@ pub enum PaidTransition {
     Paid,
     /// Already paid (or later): nothing changed.
     AlreadyDone,
+    /// The payment came after the tickets were gone: the order is CANCELLED and its
+    /// refund owed; call [`settle_refund_due`] after commit.
+    RefundDue,
 }
 
 /// Settings of the checkout.
@@ -107,62 +110,182 @@ async fn pending_with_code(db: &impl ConnectionTrait, promo_code_id: i64, except
         .await? as i64)
 }
 
-/// Revalidates the cart's code for checkout; on refusal the code comes off the cart
-/// (and the cart is pushed) and the refusal is returned.
-async fn revalidate(
-    db: &DatabaseConnection,
-    events: &CartEvents,
+/// Locks a row until the end of `txn` on PostgreSQL, so checks made after it see every
+/// write committed before and none made concurrently. SQLite needs nothing: a write
+/// transaction there (`BEGIN IMMEDIATE`) already excludes every other writer.
+async fn lock_row(txn: &DatabaseTransaction, table: &str, id: i64) -> ServiceResult<()> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        let sql = format!("SELECT id FROM {table} WHERE id = $1 FOR UPDATE");
+        txn.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, [id.into()])).await?;
+    }
+    Ok(())
+}
+
+/// Why the cart's applied code can no longer be used at checkout, checked inside the
+/// transaction that writes the order, with the code's row locked: simultaneous
+/// checkouts see each other's pending orders, so neither the usage limit nor the
+/// per-customer cap can be passed by pressing Pay at once.
+async fn code_refusal(
+    txn: &DatabaseTransaction,
     view: &PricedCartView,
     email: &Email,
     paid_path: bool,
-) -> ServiceResult<()> {
-    let Some(code) = view.snapshot.promo.as_ref() else { return Ok(()) };
-    let refusal = match &view.promo_state {
-        PromoState::Invalid(refusal) => Some(*refusal),
-        _ => {
-            let uses = match code.max_per_customer {
-                Some(_) => Some(
-                    carts::customer_uses_except(db, code.id, &email.customer_key(), Some(view.snapshot.cart.id))
-                        .await?,
-                ),
-                None => None,
-            };
-            let lifecycle = promo::PromoLifecycle {
-                active: code.active,
-                deleted: code.deleted_at.is_some(),
-                expires_at: code.expires_at,
-                usage_limit: code.usage_limit,
-                redemptions_count: code.redemptions_count,
-            };
-            match promo::check_apply(&lifecycle, code.max_per_customer, uses, now()) {
-                Err(r) => Some(r),
-                // The soft cap: paid redemptions plus checkouts still in flight.
-                Ok(()) if paid_path => match code.usage_limit {
-                    Some(limit)
-                        if code.redemptions_count + pending_with_code(db, code.id, view.snapshot.cart.id).await?
-                            >= limit =>
-                    {
-                        Some(ApplyRefusal::UsageLimitReached)
-                    }
-                    _ => None,
-                },
-                Ok(()) => None,
-            }
-        }
+) -> ServiceResult<Option<ApplyRefusal>> {
+    let Some(attached) = view.snapshot.promo.as_ref() else { return Ok(None) };
+    match &view.promo_state {
+        PromoState::Invalid(refusal) => return Ok(Some(*refusal)),
+        PromoState::Applied => {}
+        PromoState::None | PromoState::NotApplicable => return Ok(None),
+    }
+    lock_row(txn, "promo_codes", attached.id).await?;
+    let Some(code) = promo_code::Entity::find_by_id(attached.id).one(txn).await? else {
+        return Ok(Some(ApplyRefusal::Unknown));
     };
-    let Some(refusal) = refusal else { return Ok(()) };
+    let uses = match code.max_per_customer {
+        Some(_) => {
+            Some(carts::customer_uses_except(txn, code.id, &email.customer_key(), Some(view.snapshot.cart.id)).await?)
+        }
+        None => None,
+    };
+    if let Err(refusal) = promo::check_apply(&carts::lifecycle(&code), code.max_per_customer, uses, now()) {
+        return Ok(Some(refusal));
+    }
+    // The soft cap: paid redemptions plus checkouts still in flight.
+    if paid_path
+        && let Some(limit) = code.usage_limit
+        && code.redemptions_count + pending_with_code(txn, code.id, view.snapshot.cart.id).await? >= limit
+    {
+        return Ok(Some(ApplyRefusal::UsageLimitReached));
+    }
+    Ok(None)
+}
+
+/// Takes a refused code off the cart (the buyer sees the new total pushed) and says why.
+async fn drop_code(
+    db: &DatabaseConnection,
+    events: &CartEvents,
+    view: &PricedCartView,
+    refusal: ApplyRefusal,
+) -> ServiceResult<ServiceError> {
+    let code = view.snapshot.promo.as_ref().map_or("", |c| c.code.as_str());
     cart::Entity::update_many()
         .col_expr(cart::Column::PromoCodeId, Expr::value(Option::<i64>::None))
         .filter(cart::Column::Id.eq(view.snapshot.cart.id))
         .exec(db)
         .await?;
     events.publish(view.snapshot.cart.id);
-    let kind = carts::refusal_code(refusal);
-    Err(user(
+    Ok(user(
         "code",
-        kind,
-        format!("{} It was removed from your cart; please review the new total.", refusal.message(&code.code)),
+        carts::refusal_code(refusal),
+        format!("{} It was removed from your cart; please review the new total.", refusal.message(code)),
     ))
+}
+
+/// The cart's tickets per ticket type, in ticket type order.
+fn quantities(view: &PricedCartView) -> capacity::Quantities {
+    let mut quantities: capacity::Quantities =
+        view.snapshot.lines.iter().map(|(line, ticket)| (ticket.id, i64::from(line.quantity))).collect();
+    quantities.sort_unstable();
+    quantities
+}
+
+fn in_progress() -> ServiceError {
+    user(
+        "cartId",
+        UserErrorCode::PaymentInProgress,
+        "A payment for this cart is being started or completed right now; please try again in a moment.",
+    )
+}
+
+/// The cart's live pending order, if any. One whose time is up is expired on the way
+/// (its provider session ended with it), so it no longer counts.
+async fn live_pending(db: &DatabaseConnection, cart_id: i64) -> ServiceResult<Option<order::Model>> {
+    let Some(found) = order::Entity::find()
+        .filter(order::Column::CartId.eq(cart_id))
+        .filter(order::Column::Status.eq("PENDING"))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if found.expires_at.is_some_and(|at| at <= now()) {
+        let txn = begin_write(db).await?;
+        mark_unpaid_in(&txn, found.id, "EXPIRED", None).await?;
+        txn.commit().await?;
+        return Ok(None);
+    }
+    Ok(Some(found))
+}
+
+/// Whether a pending order is the payment this checkout would start anyway.
+async fn same_payment(
+    db: &DatabaseConnection,
+    earlier: &order::Model,
+    view: &PricedCartView,
+    email: &Email,
+    provider: Provider,
+) -> ServiceResult<bool> {
+    let applied = view.snapshot.promo.as_ref().filter(|_| view.promo_state == PromoState::Applied).map(|p| p.id);
+    let fresh_enough = earlier.expires_at.is_some_and(|at| at > now() + REUSE_MARGIN);
+    if earlier.provider != provider.as_str()
+        || earlier.redirect_url.is_none()
+        || !fresh_enough
+        || earlier.total != view.priced.total
+        || earlier.email != email.as_str()
+        || earlier.promo_code_id != applied
+    {
+        return Ok(false);
+    }
+    Ok(capacity::of_order(db, earlier.id).await? == quantities(view))
+}
+
+/// A pending order is handed out again only while it has this long left to be paid.
+const REUSE_MARGIN: Duration = Duration::minutes(5);
+
+/// A pending order still without a provider session after this long was abandoned
+/// mid-call (the process stopped): its session never reached the buyer.
+const ABANDONED_START: Duration = Duration::minutes(2);
+
+/// One live payment per cart. An earlier pending order of this cart is returned again
+/// when it is the same payment; otherwise it is ended at its provider first (so it can
+/// no longer be paid) and cancelled, releasing its tickets.
+async fn settle_earlier_pending(
+    db: &DatabaseConnection,
+    providers: &Providers,
+    view: &PricedCartView,
+    email: &Email,
+    provider: Option<Provider>,
+) -> ServiceResult<Option<CheckoutOutcome>> {
+    let Some(earlier) = live_pending(db, view.snapshot.cart.id).await? else { return Ok(None) };
+    if let Some(provider) = provider
+        && same_payment(db, &earlier, view, email, provider).await?
+    {
+        let redirect_url = earlier.redirect_url.clone().unwrap_or_default();
+        return Ok(Some(CheckoutOutcome::Redirect { order: earlier, redirect_url }));
+    }
+    // Settling (no expiry): the buyer has paid and the money is on its way.
+    if earlier.expires_at.is_none() {
+        return Err(in_progress());
+    }
+    match earlier.provider_ref.as_deref() {
+        None if earlier.created_at > now() - ABANDONED_START => return Err(in_progress()),
+        None => {}
+        Some(reference) => {
+            let kind = Provider::parse(&earlier.provider).unwrap_or(Provider::Free);
+            let client = providers.get(kind).ok_or_else(|| {
+                user("cartId", UserErrorCode::PaymentUnavailable, "The earlier payment's provider is not configured.")
+            })?;
+            if let Err(e) = client.expire(reference).await {
+                // Not ended: it may be being paid right now.
+                tracing::warn!(error = %e, order_id = earlier.id, "could not end an earlier checkout session");
+                return Err(in_progress());
+            }
+        }
+    }
+    let txn = begin_write(db).await?;
+    mark_unpaid_in(&txn, earlier.id, "CANCELLED", Some("replaced by a new checkout of its cart")).await?;
+    txn.commit().await?;
+    Ok(None)
 }
 
 /// One order item per price point, with its share of the group's VAT.
@@ -298,23 +421,8 @@ async fn insert_order(
     Ok(saved)
 }
 
-/// Closes the cart and counts the sold tickets (part of every paid transition).
-async fn close_cart_and_count(txn: &DatabaseTransaction, order: &order::Model) -> ServiceResult<Option<i64>> {
-    // In ticket type order, so concurrent orders lock rows alike (no deadlock).
-    let items = order_item::Entity::find()
-        .filter(order_item::Column::OrderId.eq(order.id))
-        .order_by_asc(order_item::Column::TicketTypeId)
-        .all(txn)
-        .await?;
-    for item in items {
-        if let Some(ticket_type_id) = item.ticket_type_id {
-            ticket_type::Entity::update_many()
-                .col_expr(ticket_type::Column::SoldCount, Expr::col(ticket_type::Column::SoldCount).add(item.quantity))
-                .filter(ticket_type::Column::Id.eq(ticket_type_id))
-                .exec(txn)
-                .await?;
-        }
-    }
+/// Closes the cart an order was made from (part of every paid transition).
+async fn close_cart(txn: &DatabaseTransaction, order: &order::Model) -> ServiceResult<Option<i64>> {
     if let Some(cart_id) = order.cart_id {
         cart::Entity::update_many()
             .col_expr(cart::Column::Status, Expr::value("CHECKED_OUT"))
@@ -358,8 +466,10 @@ async fn redeem(txn: &DatabaseTransaction, order: &order::Model) -> ServiceResul
 }
 
 /// Starts a checkout of the cart: revalidates and reprices, then either pays a zero
-/// total through the free path or writes a PENDING order and starts the provider's
-/// payment. A provider failure leaves the cart as it was and no payable order.
+/// total through the free path or writes a PENDING order holding its tickets and
+/// starts the provider's payment. A provider failure leaves the cart as it was and no
+/// payable order. A cart has at most one payable order: a repeated checkout returns
+/// the same session when nothing changed, and ends the earlier one first otherwise.
 pub async fn start(
     db: &DatabaseConnection,
     events: &CartEvents,
@@ -386,8 +496,10 @@ pub async fn start(
         .await?;
     let view = carts::price(snapshot, now())?;
     let free = view.priced.total == 0;
-    revalidate(db, events, &view, &email, !free).await?;
-
+    let reusable = (!free).then_some(input.provider);
+    if let Some(outcome) = settle_earlier_pending(db, providers, &view, &email, reusable).await? {
+        return Ok(outcome);
+    }
     if free {
         return free_path(db, events, &view, &email).await.map(CheckoutOutcome::Paid);
     }
@@ -409,8 +521,28 @@ pub async fn start(
     // Stripe wants expires_at at least 30 minutes after it receives the request: a little
     // margin keeps the default (30) valid whatever the clock and the network add.
     let expires_at = now() + settings.pending_ttl + Duration::minutes(2);
+    let quantities = quantities(&view);
     let txn = begin_write(db).await?;
+    // Cart, then code, then ticket types: every transaction locks in this order.
+    lock_row(&txn, "carts", view.snapshot.cart.id).await?;
+    let concurrent = order::Entity::find()
+        .filter(order::Column::CartId.eq(view.snapshot.cart.id))
+        .filter(order::Column::Status.eq("PENDING"))
+        .count(&txn)
+        .await?;
+    if concurrent > 0 {
+        txn.rollback().await?;
+        return Err(in_progress());
+    }
+    if let Some(refusal) = code_refusal(&txn, &view, &email, true).await? {
+        txn.rollback().await?;
+        return Err(drop_code(db, events, &view, refusal).await?);
+    }
     let pending = insert_order(&txn, &view, &email, input.provider, "PENDING", Some(expires_at)).await?;
+    if let Err(shortfall) = capacity::hold(&txn, &quantities).await? {
+        txn.rollback().await?;
+        return Err(capacity::shortfall_refusal(db, "cartId", shortfall, &quantities).await?);
+    }
     txn.commit().await?;
 
     let request = CheckoutRequest {
@@ -426,22 +558,27 @@ pub async fn start(
     };
     match provider.start(&request).await {
         Ok(redirect) => {
+            let txn = begin_write(db).await?;
             let mut row: order::ActiveModel = pending.into();
-            row.provider_ref = Set(Some(redirect.provider_ref));
+            row.provider_ref = Set(Some(redirect.provider_ref.clone()));
+            row.redirect_url = Set(Some(redirect.redirect_url.clone()));
             row.updated_at = Set(now());
-            let order = row.update(db).await?;
+            row.update(&txn).await?;
+            // An event about the session that arrived before we knew it is applied now.
+            let applied = super::payment_events::apply_waiting(&txn, &redirect.provider_ref).await?;
+            txn.commit().await?;
+            applied.after_commit(db, events, providers).await;
+            let order = order::Entity::find_by_id(request.order_id)
+                .one(db)
+                .await?
+                .ok_or_else(|| ServiceError::Db(sea_orm::DbErr::RecordNotFound("order".into())))?;
             Ok(CheckoutOutcome::Redirect { order, redirect_url: redirect.redirect_url })
         }
         Err(e) => {
             tracing::error!(error = %e, order_id = pending.id, "payment provider refused to start a payment");
-            order::Entity::update_many()
-                .col_expr(order::Column::Status, Expr::value("CANCELLED"))
-                .col_expr(order::Column::FailureReason, Expr::value(format!("provider error: {e}")))
-                .col_expr(order::Column::UpdatedAt, Expr::value(now()))
-                .filter(order::Column::Id.eq(pending.id))
-                .filter(order::Column::Status.eq("PENDING"))
-                .exec(db)
-                .await?;
+            let txn = begin_write(db).await?;
+            mark_unpaid_in(&txn, pending.id, "CANCELLED", Some(&format!("provider error: {e}"))).await?;
+            txn.commit().await?;
             Err(user(
                 "input.provider",
                 UserErrorCode::PaymentUnavailable,
@@ -536,7 +673,11 @@ async fn free_path(
                 .exec(db)
                 .await?;
             events.publish(view.snapshot.cart.id);
-            return Err(user("code", kind, format!("{} It was removed from your cart.", refusal.message(&code.code))));
+            return Err(user(
+                "code",
+                kind,
+                format!("{} It was removed from your cart; please review the new total.", refusal.message(&code.code)),
+            ));
         }
     }
     let order = insert_order(&txn, view, email, Provider::Free, "PAID", None).await?;
@@ -553,45 +694,90 @@ async fn free_path(
         .insert(&txn)
         .await?;
     }
-    let cart = close_cart_and_count(&txn, &order).await?;
+    // Sold at once, never past capacity however many check out together.
+    let quantities = quantities(view);
+    if let Err(shortfall) = capacity::sell(&txn, &quantities).await? {
+        txn.rollback().await?;
+        return Err(capacity::shortfall_refusal(db, "cartId", shortfall, &quantities).await?);
+    }
     super::webhooks::enqueue_order_event(&txn, order.id, "order.paid").await?;
     txn.commit().await?;
-    events.publish_all(cart);
+    events.publish(view.snapshot.cart.id);
     Ok(order)
 }
 
-/// Marks an order paid inside `txn`: the guarded transition, then the redemption and
-/// the cart. Returns the cart to signal after commit.
+/// Marks an order paid inside `txn`: the guarded transition, then the cart, the
+/// redemption and the tickets. Returns the cart to signal after commit.
+///
+/// A payment is honoured whenever it arrives: a pending order's held tickets become
+/// sold; an order whose hold had ended (expired, or cancelled and then paid after all)
+/// gets its tickets only if they are still there. When they are gone, the order is
+/// CANCELLED with the reason and its refund is owed ([`PaidTransition::RefundDue`]);
+/// [`settle_refund_due`] sends it to the provider after commit.
 pub async fn mark_paid_in(
     txn: &DatabaseTransaction,
     order_id: i64,
     payment_ref: Option<&str>,
 ) -> ServiceResult<(PaidTransition, Option<i64>)> {
+    let Some(order) = order::Entity::find_by_id(order_id).one(txn).await? else {
+        return Ok((PaidTransition::AlreadyDone, None));
+    };
+    let held = match order.status.as_str() {
+        "PENDING" => true,
+        "EXPIRED" | "CANCELLED" if !order.refund_due && order.refunded_amount == 0 => false,
+        _ => return Ok((PaidTransition::AlreadyDone, None)),
+    };
     let at = now();
     let mut update = order::Entity::update_many()
         .col_expr(order::Column::Status, Expr::value("PAID"))
         .col_expr(order::Column::PaidAt, Expr::value(at))
+        .col_expr(order::Column::FailureReason, Expr::value(Option::<String>::None))
         .col_expr(order::Column::UpdatedAt, Expr::value(at))
         .filter(order::Column::Id.eq(order_id))
-        .filter(order::Column::Status.is_in(["PENDING", "EXPIRED"]));
+        // Guarded on what was read: of two concurrent confirmations one changes nothing.
+        .filter(order::Column::Status.eq(order.status.as_str()))
+        .filter(order::Column::RefundDue.eq(false));
     if let Some(reference) = payment_ref {
         update = update.col_expr(order::Column::PaymentRef, Expr::value(reference));
     }
     if update.exec(txn).await?.rows_affected == 0 {
         return Ok((PaidTransition::AlreadyDone, None));
     }
-    let order = order::Entity::find_by_id(order_id)
-        .one(txn)
-        .await?
-        .ok_or(ServiceError::Db(sea_orm::DbErr::RecordNotFound(format!("order {order_id}"))))?;
-    redeem(txn, &order).await?;
-    let cart = close_cart_and_count(txn, &order).await?;
+    let quantities = capacity::of_order(txn, order.id).await?;
+    // A savepoint: when the tickets are gone, none of this happened.
+    let savepoint = sea_orm::TransactionTrait::begin(txn).await?;
+    let cart = close_cart(&savepoint, &order).await?;
+    redeem(&savepoint, &order).await?;
+    let sold = if held {
+        capacity::sell_held(&savepoint, &quantities).await?;
+        Ok(())
+    } else {
+        capacity::sell(&savepoint, &quantities).await?
+    };
+    if sold.is_err() {
+        savepoint.rollback().await?;
+        tracing::warn!(order_id, "a late payment found its tickets sold out: refunding it");
+        order::Entity::update_many()
+            .col_expr(order::Column::Status, Expr::value("CANCELLED"))
+            .col_expr(order::Column::PaidAt, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(order::Column::RefundDue, Expr::value(true))
+            .col_expr(
+                order::Column::FailureReason,
+                Expr::value("the payment arrived after the tickets' hold ended and they were sold out: refunded"),
+            )
+            .filter(order::Column::Id.eq(order_id))
+            .exec(txn)
+            .await?;
+        return Ok((PaidTransition::RefundDue, None));
+    }
+    savepoint.commit().await?;
     // The outbox row commits with the payment, or not at all.
     super::webhooks::enqueue_order_event(txn, order.id, "order.paid").await?;
     Ok((PaidTransition::Paid, cart))
 }
 
-/// Marks a pending order expired or failed (guarded: a paid order stays paid).
+/// Marks a pending order expired or failed and releases its tickets (guarded: a paid
+/// order stays paid).
 pub async fn mark_unpaid_in(
     txn: &DatabaseTransaction,
     order_id: i64,
@@ -606,10 +792,17 @@ pub async fn mark_unpaid_in(
     if let Some(reason) = reason {
         update = update.col_expr(order::Column::FailureReason, Expr::value(reason));
     }
-    Ok(update.exec(txn).await?.rows_affected > 0)
+    if update.exec(txn).await?.rows_affected == 0 {
+        return Ok(false);
+    }
+    capacity::release(txn, &capacity::of_order(txn, order_id).await?).await?;
+    Ok(true)
 }
 
-/// Keeps a pending order payable while an asynchronous payment (e.g. SEPA debit) settles.
+/// Keeps a pending order payable while an asynchronous payment (e.g. SEPA debit)
+/// settles. An order that had expired is pending again if its tickets can be held
+/// again; otherwise it stays expired and the payment, when it succeeds, gets its
+/// tickets only if they are still there.
 pub async fn await_async_payment_in(
     txn: &DatabaseTransaction,
     order_id: i64,
@@ -624,26 +817,126 @@ pub async fn await_async_payment_in(
         update = update.col_expr(order::Column::PaymentRef, Expr::value(reference));
     }
     update.exec(txn).await?;
-    // An expired order whose payment is still settling is pending again.
+    let Some(order) = order::Entity::find_by_id(order_id).one(txn).await? else { return Ok(()) };
+    if order.status != "EXPIRED" {
+        return Ok(());
+    }
+    let quantities = capacity::of_order(txn, order_id).await?;
+    let savepoint = sea_orm::TransactionTrait::begin(txn).await?;
+    if capacity::hold(&savepoint, &quantities).await?.is_err() {
+        savepoint.rollback().await?;
+        return Ok(());
+    }
     order::Entity::update_many()
         .col_expr(order::Column::Status, Expr::value("PENDING"))
         .filter(order::Column::Id.eq(order_id))
         .filter(order::Column::Status.eq("EXPIRED"))
-        .exec(txn)
+        .exec(&savepoint)
         .await?;
+    savepoint.commit().await?;
     Ok(())
 }
 
-/// Expires pending orders past their time; returns how many.
+/// Most stale orders one sweep expires (the next sweep takes the rest).
+const EXPIRE_BATCH: u64 = 500;
+
+/// Expires pending orders past their time, releasing their tickets; returns how many.
 pub async fn expire_stale(db: &DatabaseConnection) -> ServiceResult<u64> {
-    let result = order::Entity::update_many()
-        .col_expr(order::Column::Status, Expr::value("EXPIRED"))
-        .col_expr(order::Column::UpdatedAt, Expr::value(now()))
+    use sea_orm::QuerySelect;
+    let stale: Vec<i64> = order::Entity::find()
+        .select_only()
+        .column(order::Column::Id)
         .filter(order::Column::Status.eq("PENDING"))
         .filter(order::Column::ExpiresAt.lte(now()))
-        .exec(db)
+        .limit(EXPIRE_BATCH)
+        .into_tuple()
+        .all(db)
         .await?;
-    Ok(result.rows_affected)
+    let mut expired = 0;
+    for id in stale {
+        let txn = begin_write(db).await?;
+        if mark_unpaid_in(&txn, id, "EXPIRED", None).await? {
+            expired += 1;
+        }
+        txn.commit().await?;
+    }
+    Ok(expired)
+}
+
+/// Refunds an order whose refund is owed (its payment came for tickets that were gone)
+/// through its provider, in full, then records it and sends `order.refunded`. A
+/// provider failure leaves it owed; the sweep tries again.
+pub async fn settle_refund_due(db: &DatabaseConnection, providers: &Providers, order_id: i64) -> ServiceResult<bool> {
+    let Some(order) = order::Entity::find_by_id(order_id).filter(order::Column::RefundDue.eq(true)).one(db).await?
+    else {
+        return Ok(false);
+    };
+    let amount = order.total - order.refunded_amount;
+    let kind = Provider::parse(&order.provider).unwrap_or(Provider::Free);
+    let refund_id = match (providers.get(kind), order.payment_ref.as_deref()) {
+        (Some(client), Some(payment_ref)) if amount > 0 => {
+            let key = format!("tixshop-auto-refund-{}", order.id);
+            match client.refund(payment_ref, amount, &order.currency, &key).await {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    tracing::error!(error = %e, order_id, "an owed refund was refused by the provider; will retry");
+                    return Ok(false);
+                }
+            }
+        }
+        _ if amount <= 0 => None,
+        _ => {
+            tracing::error!(order_id, "an owed refund has no provider or payment reference to go through");
+            return Ok(false);
+        }
+    };
+    let txn = begin_write(db).await?;
+    let settled = order::Entity::update_many()
+        .col_expr(order::Column::RefundDue, Expr::value(false))
+        .col_expr(order::Column::RefundedAmount, Expr::col(order::Column::Total))
+        .col_expr(order::Column::UpdatedAt, Expr::value(now()))
+        .filter(order::Column::Id.eq(order.id))
+        .filter(order::Column::RefundDue.eq(true))
+        .exec(&txn)
+        .await?;
+    if settled.rows_affected == 0 {
+        txn.rollback().await?;
+        return Ok(false);
+    }
+    if amount > 0 {
+        refund::Entity::insert(refund::ActiveModel {
+            account_id: Set(order.account_id),
+            order_id: Set(order.id),
+            amount: Set(amount),
+            provider_ref: Set(refund_id),
+            reason: Set(Some("sold out before the payment arrived".into())),
+            created_at: Set(now()),
+            ..Default::default()
+        })
+        .on_conflict(sea_orm::sea_query::OnConflict::column(refund::Column::ProviderRef).do_nothing().to_owned())
+        .exec_without_returning(&txn)
+        .await?;
+    }
+    super::webhooks::enqueue_order_event(&txn, order.id, "order.refunded").await?;
+    txn.commit().await?;
+    Ok(true)
+}
+
+/// Every order whose refund is still owed, settled once more.
+pub async fn settle_refunds_due(db: &DatabaseConnection, providers: &Providers) -> ServiceResult<u64> {
+    use sea_orm::QuerySelect;
+    let due: Vec<i64> = order::Entity::find()
+        .select_only()
+        .column(order::Column::Id)
+        .filter(order::Column::RefundDue.eq(true))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut settled = 0;
+    for id in due {
+        settled += u64::from(settle_refund_due(db, providers, id).await?);
+    }
+    Ok(settled)
 }
 
 /// Records a provider refund in `txn` once (unique provider reference) and updates the
@@ -767,8 +1060,13 @@ fn currency(order: &order::Model) -> ServiceResult<crate::domain::Currency> {
     crate::domain::Currency::parse(&order.currency).map_err(|e| ServiceError::Db(sea_orm::DbErr::Custom(e.to_string())))
 }
 
-/// Runs the expiry sweep every `every` until the process ends.
-pub fn spawn_expiry(db: DatabaseConnection, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+/// Runs the expiry sweep every `every` until the process ends: stale pending orders
+/// expire (their tickets come free), and owed refunds are tried again.
+pub fn spawn_expiry(
+    db: DatabaseConnection,
+    providers: Arc<Providers>,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         loop {
@@ -778,12 +1076,14 @@ pub fn spawn_expiry(db: DatabaseConnection, every: std::time::Duration) -> tokio
                 Ok(n) => tracing::info!(expired = n, "expired pending orders"),
                 Err(e) => tracing::warn!(error = ?e, "expiring pending orders failed"),
             }
+            match settle_refunds_due(&db, &providers).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(refunded = n, "settled owed refunds"),
+                Err(e) => tracing::warn!(error = ?e, "settling owed refunds failed"),
+            }
         }
     })
 }
-
-/// Shared handle to the providers.
-pub type SharedProviders = Arc<Providers>;
 
 /// Settles a PayPal capture in `txn`: the order is paid only when PayPal captured exactly
 /// its total in its currency; otherwise it stays unpaid and the reason is recorded
@@ -872,6 +1172,14 @@ pub async fn capture_paypal(
     let settled = settle_paypal_capture_in(&txn, &order, &capture).await?;
     txn.commit().await?;
     match settled {
+        Ok((PaidTransition::RefundDue, _)) => {
+            settle_refund_due(db, providers, order_id).await?;
+            Err(user(
+                "orderId",
+                UserErrorCode::SoldOut,
+                "The tickets sold out before the payment arrived; it is being refunded in full.",
+            ))
+        }
         Ok((_, cart)) => {
             events.publish_all(cart);
             Ok(order::Entity::find_by_id(order_id).one(db).await?.unwrap_or(order))

@@ -71,6 +71,12 @@ pub enum UserErrorCode {
     InvalidOrderState,
     /// The captured amount or currency differs from the order's.
     AmountMismatch,
+    /// No tickets of this type are left.
+    SoldOut,
+    /// Fewer tickets of this type are left than asked for.
+    NotEnoughTickets,
+    /// A payment of this cart is being started or completed right now.
+    PaymentInProgress,
 }
 
 /// One refused input, shown to the caller as it is.

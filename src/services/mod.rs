@@ -4,12 +4,14 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod capacity;
 pub mod carts;
 pub mod checkout;
 pub mod demo;
 pub mod error;
 pub mod invoices;
 pub mod orders;
+pub mod payment_events;
 pub mod promo_codes;
 pub mod reports;
 pub mod webhooks;

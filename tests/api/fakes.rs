@@ -48,6 +48,8 @@ struct Shared {
     requests: Arc<Mutex<Vec<Recorded>>>,
     behaviour: Arc<Mutex<Option<Behaviour>>>,
     counter: Arc<Mutex<u64>>,
+    /// Checkout Sessions by id: "open", "complete" or "expired".
+    sessions: Arc<Mutex<HashMap<String, &'static str>>>,
 }
 
 /// A fake Stripe API.
@@ -64,6 +66,15 @@ impl FakeStripe {
         let app = Router::new()
             .route("/v1/checkout/sessions", post(stripe_session))
             .route("/v1/refunds", post(stripe_refund))
+            .route(
+                "/v1/checkout/sessions/{id}/expire",
+                post(
+                    |State(s): State<Shared>,
+                     headers: HeaderMap,
+                     axum::extract::Path(id): axum::extract::Path<String>,
+                     body: Bytes| async move { stripe_expire(s, headers, id, body).await },
+                ),
+            )
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address: SocketAddr = listener.local_addr().unwrap();
@@ -74,6 +85,16 @@ impl FakeStripe {
     /// Everything received so far.
     pub fn requests(&self) -> Vec<Recorded> {
         self.shared.requests.lock().unwrap().clone()
+    }
+
+    /// The state of a session: "open", "complete" or "expired".
+    pub fn session_status(&self, id: &str) -> Option<&'static str> {
+        self.shared.sessions.lock().unwrap().get(id).copied()
+    }
+
+    /// Marks a session paid, as when the buyer completes it on Stripe's page.
+    pub fn complete(&self, id: &str) {
+        self.shared.sessions.lock().unwrap().insert(id.to_owned(), "complete");
     }
 
     /// Changes how it answers.
@@ -177,6 +198,7 @@ async fn stripe_session(State(shared): State<Shared>, headers: HeaderMap, body: 
         return stripe_error("line_items required");
     }
     let id = next_id(&shared, "cs");
+    shared.sessions.lock().unwrap().insert(id.clone(), "open");
     axum::Json(json!({
         "id": id,
         "object": "checkout.session",
@@ -200,6 +222,26 @@ async fn stripe_refund(State(shared): State<Shared>, headers: HeaderMap, body: B
     };
     axum::Json(json!({ "id": next_id(&shared, "re"), "object": "refund", "payment_intent": pi, "amount": amount, "status": "succeeded" }))
         .into_response()
+}
+
+/// `POST /v1/checkout/sessions/{id}/expire`: only an open session can be expired.
+async fn stripe_expire(shared: Shared, headers: HeaderMap, id: String, body: Bytes) -> Response {
+    let path = format!("/v1/checkout/sessions/{id}/expire");
+    if let Err(response) = receive(&shared, &path, &headers, &body).await {
+        return response;
+    }
+    let mut sessions = shared.sessions.lock().unwrap();
+    match sessions.get(&id).copied() {
+        None => (StatusCode::NOT_FOUND, axum::Json(json!({ "error": { "message": "No such checkout.session" } })))
+            .into_response(),
+        Some("open") => {
+            sessions.insert(id.clone(), "expired");
+            axum::Json(json!({ "id": id, "object": "checkout.session", "status": "expired" })).into_response()
+        }
+        Some(status) => {
+            stripe_error(&format!("Only Checkout Sessions with a status of open can be expired; this one is {status}."))
+        }
+    }
 }
 
 /// A signed Stripe event as Stripe would POST it.

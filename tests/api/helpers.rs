@@ -188,7 +188,21 @@ impl WsClient {
         }
     }
 
-    async fn send(&mut self, value: Value) {
+    /// Waits for the server to close the socket; returns the close code.
+    pub async fn close_code(&mut self) -> Option<u16> {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(10), self.stream.next()).await.expect("within 10 s");
+            match frame {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code.into()),
+                Some(Ok(Message::Text(text))) => panic!("expected the socket to close, got {text}"),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
+    /// Sends one JSON message as it is.
+    pub async fn send(&mut self, value: Value) {
         self.stream.send(Message::Text(value.to_string().into())).await.expect("send");
     }
 }

@@ -6,6 +6,7 @@ mod cli;
 mod examples;
 mod fakes;
 mod foundation;
+mod hardening;
 mod helpers;
 mod orders;
 mod promo_codes;

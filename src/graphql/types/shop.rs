@@ -148,4 +148,19 @@ impl TicketType {
     async fn capacity(&self) -> Option<i64> {
         self.row.capacity
     }
+
+    /// Tickets sold (paid orders).
+    async fn sold(&self) -> i64 {
+        self.row.sold_count
+    }
+
+    /// Tickets held by checkouts awaiting payment; released when they expire or fail.
+    async fn held(&self) -> i64 {
+        self.row.held_count
+    }
+
+    /// Tickets that can still be bought: capacity − sold − held; null when unlimited.
+    async fn available(&self) -> Option<i64> {
+        crate::services::capacity::available(&self.row)
+    }
 }

@@ -75,6 +75,12 @@ pub enum UserErrorCode {
     InvalidOrderState,
     /// The captured amount or currency differs from the order's; the order stays unpaid.
     AmountMismatch,
+    /// No tickets of this type are left.
+    SoldOut,
+    /// Fewer tickets of this type are left than asked for; the message says how many.
+    NotEnoughTickets,
+    /// A payment of this cart is being started or completed right now; try again shortly.
+    PaymentInProgress,
 }
 
 /// A refused input of a mutation. Nothing was written when a payload has any.

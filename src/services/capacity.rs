@@ -1,0 +1,146 @@
+//! Ticket capacity, a hard limit on every path: `sold_count + held_count` never
+//! exceeds `capacity`.
+//!
+//! A paid checkout holds its tickets (`held_count`) from the moment its pending order
+//! is written until it is paid (held → sold) or expires or fails (released). The free
+//! path sells at once. Every change is one conditional `UPDATE` per ticket type, so
+//! concurrent checkouts cannot pass a stale check together; rows are touched in ticket
+//! type order, so concurrent orders lock them alike (no deadlock).
+
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+
+use crate::entities::{order_item, ticket_type};
+
+use super::{ServiceError, ServiceResult, UserError, UserErrorCode};
+
+/// Tickets of a type that can still be bought; `None` when unlimited.
+pub fn available(ticket: &ticket_type::Model) -> Option<i64> {
+    ticket.capacity.map(|c| Ord::max(c - ticket.sold_count - ticket.held_count, 0))
+}
+
+/// Tickets per ticket type, in ticket type order.
+pub type Quantities = Vec<(i64, i64)>;
+
+/// The tickets of an order per ticket type (its items may split a type into price points).
+pub async fn of_order(db: &impl ConnectionTrait, order_id: i64) -> ServiceResult<Quantities> {
+    let items = order_item::Entity::find()
+        .filter(order_item::Column::OrderId.eq(order_id))
+        .order_by_asc(order_item::Column::TicketTypeId)
+        .all(db)
+        .await?;
+    let mut quantities: Quantities = vec![];
+    for item in items {
+        let Some(id) = item.ticket_type_id else { continue };
+        match quantities.last_mut() {
+            Some((last, q)) if *last == id => *q += i64::from(item.quantity),
+            _ => quantities.push((id, i64::from(item.quantity))),
+        }
+    }
+    Ok(quantities)
+}
+
+/// A ticket type without enough tickets left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shortfall {
+    /// The ticket type.
+    pub ticket_type_id: i64,
+}
+
+fn fits(quantity: i64) -> Condition {
+    Condition::any().add(ticket_type::Column::Capacity.is_null()).add(
+        Expr::col(ticket_type::Column::SoldCount)
+            .add(Expr::col(ticket_type::Column::HeldCount))
+            .add(quantity)
+            .lte(Expr::col(ticket_type::Column::Capacity)),
+    )
+}
+
+/// Adds `quantity` to `column` of every ticket type, each only if it still fits. On a
+/// shortfall earlier rows are already changed: the caller rolls back its transaction
+/// (or savepoint).
+async fn claim(
+    db: &impl ConnectionTrait,
+    quantities: &Quantities,
+    column: ticket_type::Column,
+) -> ServiceResult<Result<(), Shortfall>> {
+    for &(id, quantity) in quantities {
+        let updated = ticket_type::Entity::update_many()
+            .col_expr(column, Expr::col(column).add(quantity))
+            .filter(ticket_type::Column::Id.eq(id))
+            .filter(fits(quantity))
+            .exec(db)
+            .await?;
+        if updated.rows_affected == 0 {
+            return Ok(Err(Shortfall { ticket_type_id: id }));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Holds tickets for a pending paid checkout.
+pub async fn hold(db: &impl ConnectionTrait, quantities: &Quantities) -> ServiceResult<Result<(), Shortfall>> {
+    claim(db, quantities, ticket_type::Column::HeldCount).await
+}
+
+/// Sells tickets that were not held (the free path, a payment after its hold ended).
+pub async fn sell(db: &impl ConnectionTrait, quantities: &Quantities) -> ServiceResult<Result<(), Shortfall>> {
+    claim(db, quantities, ticket_type::Column::SoldCount).await
+}
+
+/// Turns a paid order's held tickets into sold ones.
+pub async fn sell_held(db: &impl ConnectionTrait, quantities: &Quantities) -> ServiceResult<()> {
+    for &(id, quantity) in quantities {
+        ticket_type::Entity::update_many()
+            .col_expr(ticket_type::Column::HeldCount, Expr::col(ticket_type::Column::HeldCount).sub(quantity))
+            .col_expr(ticket_type::Column::SoldCount, Expr::col(ticket_type::Column::SoldCount).add(quantity))
+            .filter(ticket_type::Column::Id.eq(id))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Gives back the tickets an unpaid order held.
+pub async fn release(db: &impl ConnectionTrait, quantities: &Quantities) -> ServiceResult<()> {
+    for &(id, quantity) in quantities {
+        ticket_type::Entity::update_many()
+            .col_expr(ticket_type::Column::HeldCount, Expr::col(ticket_type::Column::HeldCount).sub(quantity))
+            .filter(ticket_type::Column::Id.eq(id))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The buyer-facing refusal for wanting `wanted` tickets of `ticket` (read after the
+/// failed claim was rolled back, so the number left is current).
+pub fn refusal(field: &str, ticket: &ticket_type::Model, wanted: i64) -> ServiceError {
+    let left = available(ticket).unwrap_or(wanted);
+    let error = if left == 0 {
+        UserError::new(field, UserErrorCode::SoldOut, format!("{} is sold out.", ticket.name))
+    } else {
+        let plural = if left == 1 { "ticket" } else { "tickets" };
+        UserError::new(
+            field,
+            UserErrorCode::NotEnoughTickets,
+            format!("Only {left} {} {plural} left; please choose fewer.", ticket.name),
+        )
+    };
+    error.into()
+}
+
+/// [`refusal`] for a shortfall found in a rolled-back transaction.
+pub async fn shortfall_refusal(
+    db: &impl ConnectionTrait,
+    field: &str,
+    shortfall: Shortfall,
+    quantities: &Quantities,
+) -> ServiceResult<ServiceError> {
+    let wanted = quantities.iter().find(|(id, _)| *id == shortfall.ticket_type_id).map_or(0, |(_, q)| *q);
+    let ticket = ticket_type::Entity::find_by_id(shortfall.ticket_type_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ServiceError::Db(sea_orm::DbErr::RecordNotFound("ticket type".into())))?;
+    Ok(refusal(field, &ticket, wanted))
+}
