@@ -49,8 +49,20 @@ fn user(field: &str, message: impl Into<String>) -> ServiceError {
     UserError::new(field, UserErrorCode::InvalidUrl, message).into()
 }
 
-/// Whether an address is one a webhook must not reach: loopback, private, link-local
-/// (cloud metadata at 169.254.169.254), CGNAT, unspecified, multicast, IPv6 ULA.
+/// Whether an address is one a webhook must not reach. Refused:
+///
+/// - IPv4: loopback `127/8`, private `10/8`, `172.16/12`, `192.168/16`, link-local
+///   `169.254/16` (cloud metadata at 169.254.169.254), CGNAT `100.64/10`, "this network"
+///   `0/8` (includes unspecified), IETF protocol assignments `192.0.0/24`, benchmarking
+///   `198.18/15`, multicast `224/4`, reserved `240/4` (includes broadcast).
+/// - IPv6: unspecified and loopback, IPv4-compatible `::/96` (e.g. `::127.0.0.1`),
+///   IPv4-mapped `::ffff:0:0/96` (any: a name has no business resolving to one), NAT64
+///   `64:ff9b::/96` and local-use `64:ff9b:1::/48`, 6to4 `2002::/16` (these three embed
+///   an IPv4 address a translator or relay would connect to), ULA `fc00::/7`, link-local
+///   `fe80::/10`, the deprecated site-local `fec0::/10`, multicast `ff00::/8`.
+///
+/// Documentation ranges (192.0.2/24, 2001:db8::/32, …) are left alone: nothing private
+/// answers there.
 pub fn is_forbidden(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -58,22 +70,25 @@ pub fn is_forbidden(ip: IpAddr) -> bool {
             v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
-                || v4.is_unspecified()
                 || v4.is_multicast()
-                || v4.is_broadcast()
-                || (o[0] == 100 && (64..128).contains(&o[1]))
                 || o[0] == 0
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || (o[0] == 198 && (o[1] & 0xfe) == 18)
+                || o[0] >= 240
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_forbidden(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            v6.is_loopback()
-                || v6.is_unspecified()
+            let s = v6.segments();
+            // `::/96` covers `::`, `::1` and the IPv4-compatible form.
+            s[..6] == [0; 6]
+                || s[..6] == [0, 0, 0, 0, 0, 0xffff]
+                || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+                || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
+                || s[0] == 0x2002
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
                 || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
         }
     }
 }
@@ -521,14 +536,57 @@ mod tests {
             "169.254.169.254",
             "100.64.0.1",
             "0.0.0.0",
+            "0.1.2.3",
+            "224.0.0.1",
+            // IETF protocol assignments, benchmarking, reserved and broadcast.
+            "192.0.0.8",
+            "198.18.0.1",
+            "198.19.255.254",
+            "240.0.0.1",
+            "255.255.255.255",
+            "::",
             "::1",
             "fd00::1",
+            "fc00::1",
             "fe80::1",
+            "fec0::1",
+            "feff::1",
+            "ff02::1",
+            // IPv4-mapped (any, public too) and IPv4-compatible.
             "::ffff:127.0.0.1",
+            "::ffff:93.184.216.34",
+            "::127.0.0.1",
+            "::a9fe:a9fe",
+            // NAT64 (well-known and local-use) and 6to4 reach the embedded IPv4 address.
+            "64:ff9b::7f00:1",
+            "64:ff9b::5db8:d822",
+            "64:ff9b:1::7f00:1",
+            "2002:7f00:1::",
+            "2002:5db8:d822::1",
         ] {
             assert!(is_forbidden(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["93.184.216.34", "2606:4700::1111"] {
+        // Public, including the neighbours just outside each refused range.
+        for ip in [
+            "93.184.216.34",
+            "1.0.0.1",
+            "100.63.255.255",
+            "100.128.0.1",
+            "192.0.1.1",
+            "192.0.2.1",
+            "198.17.255.255",
+            "198.20.0.1",
+            "223.255.255.254",
+            "2606:4700::1111",
+            "2001:db8::1",
+            "::1:0:0:1",
+            "::fffe:7f00:1",
+            "64:ff9b:0:0:0:1::1",
+            "64:ff9b:2::1",
+            "2001:7f00:1::",
+            "2003::1",
+            "fe00::1",
+        ] {
             assert!(!is_forbidden(ip.parse().unwrap()), "{ip}");
         }
     }
