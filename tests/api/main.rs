@@ -9,3 +9,4 @@ mod foundation;
 mod helpers;
 mod orders;
 mod promo_codes;
+mod ssrf;
