@@ -7,7 +7,7 @@
 //! has one writer and `BEGIN IMMEDIATE`), POSTs them signed, records every attempt, and
 //! retries with exponential backoff under the same `webhook-id`.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use base64::Engine;
@@ -49,8 +49,20 @@ fn user(field: &str, message: impl Into<String>) -> ServiceError {
     UserError::new(field, UserErrorCode::InvalidUrl, message).into()
 }
 
-/// Whether an address is one a webhook must not reach: loopback, private, link-local
-/// (cloud metadata at 169.254.169.254), CGNAT, unspecified, multicast, IPv6 ULA.
+/// Whether an address is one a webhook must not reach. Refused:
+///
+/// - IPv4: loopback `127/8`, private `10/8`, `172.16/12`, `192.168/16`, link-local
+///   `169.254/16` (cloud metadata at 169.254.169.254), CGNAT `100.64/10`, "this network"
+///   `0/8` (includes unspecified), IETF protocol assignments `192.0.0/24`, benchmarking
+///   `198.18/15`, multicast `224/4`, reserved `240/4` (includes broadcast).
+/// - IPv6: unspecified and loopback, IPv4-compatible `::/96` (e.g. `::127.0.0.1`),
+///   IPv4-mapped `::ffff:0:0/96` (any: a name has no business resolving to one), NAT64
+///   `64:ff9b::/96` and local-use `64:ff9b:1::/48`, 6to4 `2002::/16` (these three embed
+///   an IPv4 address a translator or relay would connect to), ULA `fc00::/7`, link-local
+///   `fe80::/10`, the deprecated site-local `fec0::/10`, multicast `ff00::/8`.
+///
+/// Documentation ranges (192.0.2/24, 2001:db8::/32, …) are left alone: nothing private
+/// answers there.
 pub fn is_forbidden(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -58,29 +70,38 @@ pub fn is_forbidden(ip: IpAddr) -> bool {
             v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
-                || v4.is_unspecified()
                 || v4.is_multicast()
-                || v4.is_broadcast()
-                || (o[0] == 100 && (64..128).contains(&o[1]))
                 || o[0] == 0
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || (o[0] == 198 && (o[1] & 0xfe) == 18)
+                || o[0] >= 240
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_forbidden(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            v6.is_loopback()
-                || v6.is_unspecified()
+            let s = v6.segments();
+            // `::/96` covers `::`, `::1` and the IPv4-compatible form.
+            s[..6] == [0; 6]
+                || s[..6] == [0, 0, 0, 0, 0, 0xffff]
+                || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
+                || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
+                || s[0] == 0x2002
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
                 || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
         }
     }
 }
 
-/// Parses and checks an endpoint URL: http(s), no credentials, and (unless allowed)
-/// every address its host resolves to is public.
-pub async fn check_url(raw: &str, allow_private: bool) -> ServiceResult<url::Url> {
+/// How long resolving an endpoint's host may take: the dispatcher waits for a whole batch.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Parses and checks an endpoint URL — http(s), no credentials — and resolves its host
+/// once: an IP literal is its own address, a name is looked up. Unless `allow_private`,
+/// every address must be public (see [`is_forbidden`]). Returns the URL and the socket
+/// addresses to connect to: the delivery pins them ([`pinned_client`]) so the name is
+/// not resolved a second time, which a DNS-rebinding host could answer differently.
+pub async fn resolve_checked(raw: &str, allow_private: bool) -> ServiceResult<(url::Url, Vec<SocketAddr>)> {
     let url = url::Url::parse(raw.trim()).map_err(|_| user("input.url", "the URL does not parse"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(user("input.url", "webhook URLs are http:// or https://"));
@@ -88,23 +109,65 @@ pub async fn check_url(raw: &str, allow_private: bool) -> ServiceResult<url::Url
     if !url.username().is_empty() || url.password().is_some() {
         return Err(user("input.url", "webhook URLs carry no credentials; verify the signature instead"));
     }
-    let host = url.host_str().ok_or_else(|| user("input.url", "the URL has no host"))?.to_owned();
-    if allow_private {
-        return Ok(url);
-    }
     let port = url.port_or_known_default().unwrap_or(443);
-    let addresses: Vec<IpAddr> = match host.trim_matches(['[', ']']).parse::<IpAddr>() {
-        Ok(ip) => vec![ip],
-        Err(_) => tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|_| user("input.url", format!("{host} does not resolve")))?
-            .map(|a| a.ip())
-            .collect(),
+    let mut addresses: Vec<SocketAddr> = match url.host() {
+        None => return Err(user("input.url", "the URL has no host")),
+        Some(url::Host::Ipv4(ip)) => vec![SocketAddr::new(ip.into(), port)],
+        Some(url::Host::Ipv6(ip)) => vec![SocketAddr::new(ip.into(), port)],
+        Some(url::Host::Domain(name)) => {
+            let unresolved = || user("input.url", format!("{name} does not resolve"));
+            tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((name, port)))
+                .await
+                .map_err(|_| unresolved())?
+                .map_err(|_| unresolved())?
+                .collect()
+        }
     };
-    if addresses.is_empty() || addresses.into_iter().any(is_forbidden) {
-        return Err(user("input.url", format!("{host} resolves to a private, loopback or metadata address")));
+    // Duplicates out, the resolver's order of preference kept.
+    let mut seen = std::collections::HashSet::new();
+    addresses.retain(|a| seen.insert(*a));
+    let host = url.host_str().unwrap_or_default();
+    if addresses.is_empty() {
+        return Err(user("input.url", format!("{host} resolves to no address")));
     }
-    Ok(url)
+    if !allow_private && let Some(bad) = addresses.iter().find(|a| is_forbidden(a.ip())) {
+        let what = match url.host() {
+            Some(url::Host::Domain(name)) => format!("{name} resolves to a forbidden address ({})", bad.ip()),
+            _ => format!("{host} is a forbidden address"),
+        };
+        return Err(user("input.url", format!("{what}: webhooks reach public addresses only")));
+    }
+    Ok((url, addresses))
+}
+
+/// [`resolve_checked`] for registering or changing an endpoint, which keeps only the URL:
+/// every delivery resolves and checks the host afresh and connects to what it checked.
+pub async fn check_url(raw: &str, allow_private: bool) -> ServiceResult<url::Url> {
+    Ok(resolve_checked(raw, allow_private).await?.0)
+}
+
+/// An HTTP client for one delivery to `url` that connects only to `addresses` (what
+/// [`resolve_checked`] resolved and checked) instead of resolving the host itself. TLS
+/// and the `Host` header still use the name. No proxy: a proxy would resolve the name
+/// on its own and undo the pinning. No redirects: a `Location` could point anywhere.
+pub fn pinned_client(url: &url::Url, addresses: &[SocketAddr]) -> reqwest::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy();
+    // IP literals are connected to as they are; only a name goes through the resolver.
+    if let Some(url::Host::Domain(name)) = url.host() {
+        builder = builder.resolve_to_addrs(name, addresses);
+    }
+    builder.build()
+}
+
+/// The sentences of a refusal, for the attempt log.
+fn refusal(error: ServiceError) -> String {
+    match error {
+        ServiceError::User(errors) => errors.into_iter().map(|e| e.message).collect::<Vec<_>>().join("; "),
+        other => other.to_string(),
+    }
 }
 
 fn check_events(events: &[String]) -> ServiceResult<String> {
@@ -400,39 +463,42 @@ async fn claim(db: &DatabaseConnection, limit: u64) -> ServiceResult<Vec<i64>> {
     rows.iter().map(|r| r.try_get::<i64>("", "id").map_err(ServiceError::from)).collect()
 }
 
-/// Delivers one claimed row: POST, record the attempt, settle or schedule a retry.
-async fn deliver(
-    db: &DatabaseConnection,
-    http: &reqwest::Client,
-    settings: &WebhookSettings,
-    id: i64,
-) -> ServiceResult<()> {
+/// Delivers one claimed row: resolve and check the host, POST to exactly the checked
+/// addresses, record the attempt, settle or schedule a retry.
+async fn deliver(db: &DatabaseConnection, settings: &WebhookSettings, id: i64) -> ServiceResult<()> {
     let Some(delivery) = webhook_delivery::Entity::find_by_id(id).one(db).await? else { return Ok(()) };
     let endpoint = webhook_endpoint::Entity::find_by_id(delivery.endpoint_id).one(db).await?;
     let started = std::time::Instant::now();
     let result: Result<u16, String> = match &endpoint {
         None => Err("endpoint deleted".into()),
         Some(e) if !e.active => Err("endpoint deactivated".into()),
-        Some(e) => match check_url(&e.url, settings.allow_private).await {
-            // Checked again at send time: DNS may point elsewhere now.
-            Err(_) => Err("endpoint resolves to a forbidden address".into()),
-            Ok(url) => {
-                let timestamp = Utc::now().timestamp();
-                let response = http
-                    .post(url)
-                    .header("content-type", "application/json")
-                    .header("webhook-id", &delivery.message_id)
-                    .header("webhook-timestamp", timestamp.to_string())
-                    .header("webhook-signature", sign(&e.secret, &delivery.message_id, timestamp, &delivery.payload))
-                    .body(delivery.payload.clone())
-                    .send()
-                    .await;
-                match response {
-                    Ok(r) if r.status().is_success() => Ok(r.status().as_u16()),
-                    Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
-                    Err(e) => Err(e.to_string()),
+        // Resolved and checked at send time, not only at registration: DNS may point
+        // elsewhere now. The request then goes to those very addresses.
+        Some(e) => match resolve_checked(&e.url, settings.allow_private).await {
+            Err(refused) => Err(format!("not sent: {}", refusal(refused))),
+            Ok((url, addresses)) => match pinned_client(&url, &addresses) {
+                Err(error) => Err(format!("not sent: the HTTP client did not build: {error}")),
+                Ok(http) => {
+                    let timestamp = Utc::now().timestamp();
+                    let response = http
+                        .post(url)
+                        .header("content-type", "application/json")
+                        .header("webhook-id", &delivery.message_id)
+                        .header("webhook-timestamp", timestamp.to_string())
+                        .header(
+                            "webhook-signature",
+                            sign(&e.secret, &delivery.message_id, timestamp, &delivery.payload),
+                        )
+                        .body(delivery.payload.clone())
+                        .send()
+                        .await;
+                    match response {
+                        Ok(r) if r.status().is_success() => Ok(r.status().as_u16()),
+                        Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
+                        Err(e) => Err(e.to_string()),
+                    }
                 }
-            }
+            },
         },
     };
     let latency = started.elapsed().as_millis() as i64;
@@ -482,15 +548,11 @@ async fn deliver(
 /// Runs the dispatcher until the process ends.
 pub fn spawn_dispatcher(db: DatabaseConnection, settings: WebhookSettings) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("an HTTP client builds");
+        // No shared HTTP client: each delivery gets one pinned to the addresses it checked.
         loop {
             match claim(&db, 16).await {
                 Ok(ids) if !ids.is_empty() => {
-                    let sends = ids.into_iter().map(|id| deliver(&db, &http, &settings, id));
+                    let sends = ids.into_iter().map(|id| deliver(&db, &settings, id));
                     for result in futures_util::future::join_all(sends).await {
                         if let Err(e) = result {
                             tracing::warn!(error = ?e, "a webhook delivery could not be recorded");
@@ -521,14 +583,57 @@ mod tests {
             "169.254.169.254",
             "100.64.0.1",
             "0.0.0.0",
+            "0.1.2.3",
+            "224.0.0.1",
+            // IETF protocol assignments, benchmarking, reserved and broadcast.
+            "192.0.0.8",
+            "198.18.0.1",
+            "198.19.255.254",
+            "240.0.0.1",
+            "255.255.255.255",
+            "::",
             "::1",
             "fd00::1",
+            "fc00::1",
             "fe80::1",
+            "fec0::1",
+            "feff::1",
+            "ff02::1",
+            // IPv4-mapped (any, public too) and IPv4-compatible.
             "::ffff:127.0.0.1",
+            "::ffff:93.184.216.34",
+            "::127.0.0.1",
+            "::a9fe:a9fe",
+            // NAT64 (well-known and local-use) and 6to4 reach the embedded IPv4 address.
+            "64:ff9b::7f00:1",
+            "64:ff9b::5db8:d822",
+            "64:ff9b:1::7f00:1",
+            "2002:7f00:1::",
+            "2002:5db8:d822::1",
         ] {
             assert!(is_forbidden(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["93.184.216.34", "2606:4700::1111"] {
+        // Public, including the neighbours just outside each refused range.
+        for ip in [
+            "93.184.216.34",
+            "1.0.0.1",
+            "100.63.255.255",
+            "100.128.0.1",
+            "192.0.1.1",
+            "192.0.2.1",
+            "198.17.255.255",
+            "198.20.0.1",
+            "223.255.255.254",
+            "2606:4700::1111",
+            "2001:db8::1",
+            "::1:0:0:1",
+            "::fffe:7f00:1",
+            "64:ff9b:0:0:0:1::1",
+            "64:ff9b:2::1",
+            "2001:7f00:1::",
+            "2003::1",
+            "fe00::1",
+        ] {
             assert!(!is_forbidden(ip.parse().unwrap()), "{ip}");
         }
     }
@@ -556,5 +661,63 @@ mod tests {
             assert!(check_url(url, false).await.is_err(), "{url}");
         }
         assert!(check_url("http://127.0.0.1:9000/hook", true).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn resolution_yields_the_addresses_to_pin() {
+        // An IP literal is its own address, with the scheme's port when none is given.
+        let (_, addresses) = resolve_checked("https://93.184.216.34/hook", false).await.unwrap();
+        assert_eq!(addresses, vec!["93.184.216.34:443".parse().unwrap()]);
+        let (_, addresses) = resolve_checked("http://[::1]:8080/hook", true).await.unwrap();
+        assert_eq!(addresses, vec!["[::1]:8080".parse().unwrap()]);
+        // A name is resolved: allowed to be loopback only with allow_private, and then
+        // still resolved (those are the addresses the delivery connects to).
+        let (url, addresses) = resolve_checked("http://localhost:9000/hook", true).await.unwrap();
+        assert_eq!(url.host_str(), Some("localhost"));
+        assert!(!addresses.is_empty() && addresses.iter().all(|a| a.ip().is_loopback() && a.port() == 9000));
+        let refused = refusal(resolve_checked("http://localhost:9000/hook", false).await.unwrap_err());
+        assert!(refused.contains("localhost resolves to a forbidden address"), "{refused}");
+        let refused = refusal(resolve_checked("http://hook.invalid/", true).await.unwrap_err());
+        assert!(refused.contains("hook.invalid does not resolve"), "{refused}");
+    }
+
+    /// A one-request HTTP server on 127.0.0.1: answers 204 and hands back what it read.
+    async fn one_request_server() -> (SocketAddr, tokio::task::JoinHandle<String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let served = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buffer = [0_u8; 4096];
+            // Up to the end of the headers is enough to see where it was meant to go.
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = socket.read(&mut buffer).await.unwrap();
+                assert!(n > 0, "the connection closed before the headers ended");
+                request.extend_from_slice(&buffer[..n]);
+            }
+            socket.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n").await.unwrap();
+            String::from_utf8_lossy(&request).into_owned()
+        });
+        (address, served)
+    }
+
+    #[tokio::test]
+    async fn a_pinned_client_connects_to_the_pinned_address_without_resolving() {
+        let (address, served) = one_request_server().await;
+        let url = url::Url::parse(&format!("http://hook.invalid:{}/hook", address.port())).unwrap();
+        // `.invalid` never resolves (RFC 6761): reaching the server can only be the pin.
+        assert!(tokio::net::lookup_host(("hook.invalid", address.port())).await.is_err(), "hook.invalid resolves here");
+        let response = pinned_client(&url, &[address]).unwrap().post(url.clone()).body("{}").send().await.unwrap();
+        assert_eq!(response.status(), 204);
+        let request = served.await.unwrap();
+        assert!(request.starts_with("POST /hook HTTP/1.1\r\n"), "{request}");
+        assert!(
+            request.to_ascii_lowercase().contains(&format!("host: hook.invalid:{}\r\n", address.port())),
+            "{request}"
+        );
+        // Without the pin the same request does not get anywhere.
+        let unpinned = reqwest::Client::builder().no_proxy().build().unwrap();
+        assert!(unpinned.post(url).body("{}").send().await.is_err());
     }
 }

@@ -10,3 +10,4 @@ mod hardening;
 mod helpers;
 mod orders;
 mod promo_codes;
+mod ssrf;

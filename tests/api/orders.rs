@@ -20,12 +20,12 @@ use crate::helpers::{TestApp, insert_paid_order, promo_code_id, spawn_app_with, 
 
 /// A webhook receiver on loopback that fails its first `failures` requests with 500.
 #[derive(Clone)]
-struct Receiver {
-    url: String,
-    received: Arc<Mutex<Vec<(HeaderMap, String)>>>,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
+    pub(crate) received: Arc<Mutex<Vec<(HeaderMap, String)>>>,
 }
 
-async fn receiver(failures: usize) -> Receiver {
+pub(crate) async fn receiver(failures: usize) -> Receiver {
     let received: Arc<Mutex<Vec<(HeaderMap, String)>>> = Arc::default();
     let seen = received.clone();
     let app = axum::Router::new().route(
@@ -46,7 +46,7 @@ async fn receiver(failures: usize) -> Receiver {
 }
 
 impl Receiver {
-    async fn wait_for(&self, count: usize) -> Vec<(HeaderMap, String)> {
+    pub(crate) async fn wait_for(&self, count: usize) -> Vec<(HeaderMap, String)> {
         for _ in 0..200 {
             if self.received.lock().unwrap().len() >= count {
                 return self.received.lock().unwrap().clone();
@@ -57,7 +57,8 @@ impl Receiver {
     }
 }
 
-async fn endpoint(app: &TestApp, url: &str) -> (String, String) {
+/// Registers an endpoint for both events through the admin API: (id, secret).
+pub(crate) async fn endpoint(app: &TestApp, url: &str) -> (String, String) {
     let body = app
         .gql_admin(
             "mutation($url: String!) { createWebhookEndpoint(input: { url: $url, events: [\"order.paid\", \"order.refunded\"] }) {
