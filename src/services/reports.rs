@@ -82,6 +82,9 @@ enum CodeKey {
     Gone(String),
 }
 
+/// A row's key: the code and the utm_source.
+type RowKey = (CodeKey, Option<String>);
+
 /// The report for orders (and link visits) created in `[from, to)`. An order counts as
 /// a link order whatever the time of its visit.
 pub async fn promo_report(
@@ -130,9 +133,9 @@ pub async fn promo_report(
         p(3)
     );
     let values: Vec<Value> = vec![account_id.into(), from.into(), to.into()];
-    let mut rows: BTreeMap<(CodeKey, Option<String>), ReportRow> = BTreeMap::new();
+    let mut rows: BTreeMap<RowKey, ReportRow> = BTreeMap::new();
     // (first order id, string) per row, to list the strings in order of first use.
-    let mut names: BTreeMap<(CodeKey, Option<String>), Vec<(i64, String)>> = BTreeMap::new();
+    let mut names: BTreeMap<RowKey, Vec<(i64, String)>> = BTreeMap::new();
     for row in db.query_all_raw(Statement::from_sql_and_values(backend, &orders_sql, values.clone())).await? {
         let code_id: Option<i64> = row.try_get("", "code_id")?;
         let redeemed_as: String = row.try_get("", "redeemed_as")?;
