@@ -220,25 +220,39 @@ pub enum ReportGroupBy {
     CodeAndUtmSource,
 }
 
-/// One row of the promo code report. Amounts are decimal strings in `currency`.
+/// One row of the promo code report: one code, by identity, however often it was renamed.
+/// Amounts are decimal strings in `currency`.
 #[derive(SimpleObject)]
 pub struct PromoCodeReportRow {
-    /// The code as redeemed.
+    /// The code's id (what `promoCode(id:)` and `updatePromoCode` take); null when the
+    /// code no longer exists, its orders then grouped by the string they were redeemed under.
+    pub promo_code_id: Option<ID>,
+    /// The code as it is named now (a renamed code keeps one row); for a code that no
+    /// longer exists, the string its orders were redeemed under.
     pub code: String,
+    /// Every string the row's orders were redeemed under, first used first: more than one
+    /// after a rename; empty when the row has link visits but no orders.
+    pub redeemed_as: Vec<String>,
     /// The utm_source (grouped by CODE_AND_UTM_SOURCE only).
     pub utm_source: Option<String>,
     /// ISO 4217.
     pub currency: String,
     /// Sessions that arrived through a `?promo=` link of the code (once per session).
     pub link_visits: i64,
-    /// Paid orders with the code (refunded ones included).
+    /// Paid orders with the code (refunded ones included), typed in or from a link.
     pub orders: i64,
-    /// orders / linkVisits, decimal string with 4 places; null without visits.
+    /// Of `orders`, those from a buyer who arrived through a `?promo=` link of the code
+    /// (the cart's session has a link visit of it); typed-in codes are not counted.
+    pub link_orders: i64,
+    /// linkOrders / linkVisits, decimal string with 4 places; null without visits.
+    /// Typed-in codes do not count as conversions.
     pub conversion: Option<String>,
     /// Tickets in those orders.
     pub tickets: i64,
-    /// Σ totals paid.
+    /// Σ totals paid, gross: refunds not deducted.
     pub revenue: String,
+    /// revenue − refunds: what the orders brought in after refunds.
+    pub revenue_net_of_refunds: String,
     /// Σ discounts given.
     pub discount_given: String,
     /// Σ refunded.
@@ -396,9 +410,11 @@ impl OrdersAdminQuery {
         Ok(OrderConnection { edges, page_info })
     }
 
-    /// Per code (or code × utm_source): link visits, orders, conversion, tickets, revenue,
-    /// discount given, refunds, redemptions ever vs active, orders over the cap, for
-    /// orders created in [from, to). Also as CSV at `/admin/reports/promo_codes.csv`.
+    /// Per code (or code × utm_source): link visits, orders and link orders, conversion,
+    /// tickets, revenue gross and net of refunds, discount given, refunds, redemptions
+    /// ever vs active, orders over the cap, for orders and visits created in [from, to).
+    /// A code is one row under its current name, renamed or not. Also as CSV at
+    /// `/admin/reports/promo_codes.csv`.
     async fn promo_code_report(
         &self,
         ctx: &Context<'_>,
@@ -441,11 +457,15 @@ fn report_row(r: reports::ReportRow, currency: Currency) -> PromoCodeReportRow {
     let money = |minor: i64| crate::domain::Money::from_minor(minor, currency).to_string();
     PromoCodeReportRow {
         conversion: r.conversion().map(|c| format!("{c:.4}")),
+        revenue_net_of_refunds: money(r.revenue_net_of_refunds()),
+        promo_code_id: r.promo_code_id.map(|id| ID::from(id.to_string())),
         code: r.code,
+        redeemed_as: r.redeemed_as,
         utm_source: r.utm_source,
         currency: currency.code().to_owned(),
         link_visits: r.link_visits,
         orders: r.orders,
+        link_orders: r.link_orders,
         tickets: r.tickets,
         revenue: money(r.revenue),
         discount_given: money(r.discount),

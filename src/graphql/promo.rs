@@ -135,8 +135,9 @@ pub struct PromoMutation;
 #[Object]
 impl PromoMutation {
     /// Creates a promo code. Example: 15 % off, once per customer, until the end of
-    /// October: `{code: "FALL26", discountType: PERCENTAGE, percentOff: "15",
-    /// maxPerCustomer: 1, expiresAt: "2026-10-31T23:59:59+01:00"}`.
+    /// October in Berlin: `{code: "FALL26", discountType: PERCENTAGE, percentOff: "15",
+    /// maxPerCustomer: 1, expiresAt: "YYYY-10-31T23:59:59+01:00"}`, YYYY being the year
+    /// of the coming October (expiresAt must lie in the future).
     async fn create_promo_code(
         &self,
         ctx: &Context<'_>,

@@ -1,8 +1,16 @@
-//! The promo code report: per code (and per code × utm_source) link visits, orders,
-//! tickets, revenue, discount, refunds, redemptions ever vs active, overshoot.
+//! The promo code report: per code (and per code × utm_source) link visits, orders and
+//! the orders that came through a link, tickets, revenue gross and net of refunds,
+//! discount, refunds, redemptions ever vs active, overshoot.
+//!
+//! A row is one code by identity (`orders.promo_code_id`), so renaming a code keeps one
+//! history: the row is labelled with the code's current string and lists the strings its
+//! orders were redeemed under. Orders whose code row is gone (the reference is set null)
+//! are grouped by the string they were redeemed under.
 //!
 //! Grouping and sums happen in SQL over the `(account_id, promo_code, created_at)`
-//! index; the only Rust work is joining the visits to the order rows.
+//! index; whether an order came through a link is a join on primary keys and the unique
+//! `(promo_code_id, session_id)` index of the visits. Rust only folds the few groups of
+//! a renamed code into one row and attaches the visit counts.
 
 use std::collections::BTreeMap;
 
@@ -24,17 +32,23 @@ pub enum GroupBy {
 /// One report row; amounts in minor units of the account currency.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ReportRow {
-    /// The code as redeemed.
+    /// The code's id; `None` for orders whose code row no longer exists.
+    pub promo_code_id: Option<i64>,
+    /// The code's current string (for a code that no longer exists: as redeemed).
     pub code: String,
+    /// The strings the row's orders were redeemed under, first used first.
+    pub redeemed_as: Vec<String>,
     /// The utm_source (only when grouped by it).
     pub utm_source: Option<String>,
     /// Sessions that arrived through a `?promo=` link of the code.
     pub link_visits: i64,
     /// Paid orders with the code (refunded ones included).
     pub orders: i64,
+    /// Of `orders`, those whose cart's session had a link visit of the code.
+    pub link_orders: i64,
     /// Tickets in those orders.
     pub tickets: i64,
-    /// Σ order totals.
+    /// Σ order totals (gross, before refunds).
     pub revenue: i64,
     /// Σ discounts given.
     pub discount: i64,
@@ -49,13 +63,30 @@ pub struct ReportRow {
 }
 
 impl ReportRow {
-    /// orders / link visits, 4 decimals; `None` without visits.
+    /// link orders / link visits, 4 decimals; `None` without visits. Typed-in codes are
+    /// not conversions.
     pub fn conversion(&self) -> Option<Decimal> {
-        (self.link_visits > 0).then(|| (Decimal::from(self.orders) / Decimal::from(self.link_visits)).round_dp(4))
+        (self.link_visits > 0).then(|| (Decimal::from(self.link_orders) / Decimal::from(self.link_visits)).round_dp(4))
+    }
+
+    /// Gross revenue minus refunds.
+    pub fn revenue_net_of_refunds(&self) -> i64 {
+        self.revenue - self.refunds
     }
 }
 
-/// The report for orders created in `[from, to)`.
+/// What a row is keyed by: the code's id, or the redeemed string when the code row is gone.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum CodeKey {
+    Id(i64),
+    Gone(String),
+}
+
+/// A row's key: the code and the utm_source.
+type RowKey = (CodeKey, Option<String>);
+
+/// The report for orders (and link visits) created in `[from, to)`. An order counts as
+/// a link order whatever the time of its visit.
 pub async fn promo_report(
     db: &impl ConnectionTrait,
     account_id: i64,
@@ -67,68 +98,91 @@ pub async fn promo_report(
     let p = |n: usize| if backend == DbBackend::Postgres { format!("${n}") } else { "?".to_owned() };
     let (utm_col, utm_group, visit_utm, visit_group) = match group_by {
         GroupBy::Code => ("CAST(NULL AS TEXT)", "", "CAST(NULL AS TEXT)", ""),
-        GroupBy::CodeAndUtmSource => ("utm_source", ", utm_source", "v.utm_source", ", v.utm_source"),
+        GroupBy::CodeAndUtmSource => ("o.utm_source", ", o.utm_source", "v.utm_source", ", v.utm_source"),
     };
+    // One group per code id, string redeemed under (and utm_source). The visit joined
+    // is the one of the order's code in its cart's session: at most one, by the unique
+    // (promo_code_id, session_id) index, so no order is counted twice.
     let orders_sql = format!(
-        "SELECT promo_code AS code, {utm_col} AS utm_source, COUNT(*) AS orders, \
-         CAST(COALESCE(SUM(ticket_count), 0) AS BIGINT) AS tickets, \
-         CAST(COALESCE(SUM(total), 0) AS BIGINT) AS revenue, \
-         CAST(COALESCE(SUM(discount_amount), 0) AS BIGINT) AS discount, \
-         CAST(COALESCE(SUM(refunded_amount), 0) AS BIGINT) AS refunds, \
-         CAST(SUM(CASE WHEN status = 'REFUNDED' THEN 0 ELSE 1 END) AS BIGINT) AS active, \
-         CAST(SUM(CASE WHEN over_cap THEN 1 ELSE 0 END) AS BIGINT) AS over_cap \
-         FROM orders WHERE account_id = {} AND promo_code IS NOT NULL \
-         AND status IN ('PAID', 'PARTIALLY_REFUNDED', 'REFUNDED') AND created_at >= {} AND created_at < {} \
-         GROUP BY promo_code{utm_group}",
+        "SELECT o.promo_code_id AS code_id, o.promo_code AS redeemed_as, COALESCE(c.code, o.promo_code) AS code, \
+         {utm_col} AS utm_source, MIN(o.id) AS first_id, COUNT(*) AS orders, COUNT(v.id) AS link_orders, \
+         CAST(COALESCE(SUM(o.ticket_count), 0) AS BIGINT) AS tickets, \
+         CAST(COALESCE(SUM(o.total), 0) AS BIGINT) AS revenue, \
+         CAST(COALESCE(SUM(o.discount_amount), 0) AS BIGINT) AS discount, \
+         CAST(COALESCE(SUM(o.refunded_amount), 0) AS BIGINT) AS refunds, \
+         CAST(SUM(CASE WHEN o.status = 'REFUNDED' THEN 0 ELSE 1 END) AS BIGINT) AS active, \
+         CAST(SUM(CASE WHEN o.over_cap THEN 1 ELSE 0 END) AS BIGINT) AS over_cap \
+         FROM orders o \
+         LEFT JOIN promo_codes c ON c.id = o.promo_code_id \
+         LEFT JOIN carts ct ON ct.id = o.cart_id \
+         LEFT JOIN promo_link_visits v ON v.promo_code_id = o.promo_code_id AND v.session_id = ct.session_id \
+         WHERE o.account_id = {} AND o.promo_code IS NOT NULL \
+         AND o.status IN ('PAID', 'PARTIALLY_REFUNDED', 'REFUNDED') AND o.created_at >= {} AND o.created_at < {} \
+         GROUP BY o.promo_code_id, o.promo_code, c.code{utm_group}",
         p(1),
         p(2),
         p(3)
     );
     let visits_sql = format!(
-        "SELECT c.code AS code, {visit_utm} AS utm_source, COUNT(*) AS visits \
+        "SELECT v.promo_code_id AS code_id, c.code AS code, {visit_utm} AS utm_source, COUNT(*) AS visits \
          FROM promo_link_visits v JOIN promo_codes c ON c.id = v.promo_code_id \
-         WHERE v.account_id = {} AND v.created_at >= {} AND v.created_at < {} GROUP BY c.code{visit_group}",
+         WHERE v.account_id = {} AND v.created_at >= {} AND v.created_at < {} \
+         GROUP BY v.promo_code_id, c.code{visit_group}",
         p(1),
         p(2),
         p(3)
     );
     let values: Vec<Value> = vec![account_id.into(), from.into(), to.into()];
-    let mut rows: BTreeMap<(String, Option<String>), ReportRow> = BTreeMap::new();
+    let mut rows: BTreeMap<RowKey, ReportRow> = BTreeMap::new();
+    // (first order id, string) per row, to list the strings in order of first use.
+    let mut names: BTreeMap<RowKey, Vec<(i64, String)>> = BTreeMap::new();
     for row in db.query_all_raw(Statement::from_sql_and_values(backend, &orders_sql, values.clone())).await? {
+        let code_id: Option<i64> = row.try_get("", "code_id")?;
+        let redeemed_as: String = row.try_get("", "redeemed_as")?;
         let code: String = row.try_get("", "code")?;
         let utm: Option<String> = row.try_get("", "utm_source")?;
+        let key = (code_id.map_or_else(|| CodeKey::Gone(redeemed_as.clone()), CodeKey::Id), utm.clone());
         let orders: i64 = row.try_get("", "orders")?;
-        rows.insert(
-            (code.clone(), utm.clone()),
-            ReportRow {
-                code,
-                utm_source: utm,
-                link_visits: 0,
-                orders,
-                tickets: row.try_get("", "tickets")?,
-                revenue: row.try_get("", "revenue")?,
-                discount: row.try_get("", "discount")?,
-                refunds: row.try_get("", "refunds")?,
-                redemptions_ever: orders,
-                redemptions_active: row.try_get("", "active")?,
-                over_cap: row.try_get("", "over_cap")?,
-            },
-        );
+        names.entry(key.clone()).or_default().push((row.try_get("", "first_id")?, redeemed_as));
+        let entry = rows.entry(key).or_insert_with(|| ReportRow {
+            promo_code_id: code_id,
+            code,
+            utm_source: utm,
+            ..ReportRow::default()
+        });
+        entry.orders += orders;
+        entry.link_orders += row.try_get::<i64>("", "link_orders")?;
+        entry.tickets += row.try_get::<i64>("", "tickets")?;
+        entry.revenue += row.try_get::<i64>("", "revenue")?;
+        entry.discount += row.try_get::<i64>("", "discount")?;
+        entry.refunds += row.try_get::<i64>("", "refunds")?;
+        entry.redemptions_ever += orders;
+        entry.redemptions_active += row.try_get::<i64>("", "active")?;
+        entry.over_cap += row.try_get::<i64>("", "over_cap")?;
+    }
+    for (key, mut seen) in names {
+        seen.sort();
+        rows.get_mut(&key).expect("a row per named group").redeemed_as = seen.into_iter().map(|(_, s)| s).collect();
     }
     for row in db.query_all_raw(Statement::from_sql_and_values(backend, &visits_sql, values)).await? {
+        let code_id: i64 = row.try_get("", "code_id")?;
         let code: String = row.try_get("", "code")?;
         let utm: Option<String> = row.try_get("", "utm_source")?;
-        let entry = rows.entry((code.clone(), utm.clone())).or_insert_with(|| ReportRow {
+        let entry = rows.entry((CodeKey::Id(code_id), utm.clone())).or_insert_with(|| ReportRow {
+            promo_code_id: Some(code_id),
             code,
             utm_source: utm,
             ..ReportRow::default()
         });
         entry.link_visits = row.try_get("", "visits")?;
     }
-    Ok(rows.into_values().collect())
+    let mut rows: Vec<ReportRow> = rows.into_values().collect();
+    rows.sort_by(|a, b| (&a.code, a.promo_code_id, &a.utm_source).cmp(&(&b.code, b.promo_code_id, &b.utm_source)));
+    Ok(rows)
 }
 
-/// The report as CSV (RFC 4180), amounts as decimal strings.
+/// The report as CSV (RFC 4180), amounts as decimal strings. Columns added later come
+/// last, so existing columns keep their positions; `redeemed_as` is space-separated.
 pub fn to_csv(rows: &[ReportRow], currency: crate::domain::Currency, group_by: GroupBy) -> String {
     let money = |minor: i64| crate::domain::Money::from_minor(minor, currency).to_string();
     let field = |s: &str| {
@@ -141,7 +195,8 @@ pub fn to_csv(rows: &[ReportRow], currency: crate::domain::Currency, group_by: G
         out.push_str("utm_source,");
     }
     out.push_str(
-        "currency,link_visits,orders,conversion,tickets,revenue,discount,refunds,redemptions_ever,redemptions_active,over_cap\r\n",
+        "currency,link_visits,orders,conversion,tickets,revenue,discount,refunds,redemptions_ever,redemptions_active,over_cap,\
+         link_orders,revenue_net_of_refunds,redeemed_as,promo_code_id\r\n",
     );
     for r in rows {
         out.push_str(&field(&r.code));
@@ -151,7 +206,7 @@ pub fn to_csv(rows: &[ReportRow], currency: crate::domain::Currency, group_by: G
             out.push(',');
         }
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{}\r\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\r\n",
             currency.code(),
             r.link_visits,
             r.orders,
@@ -162,7 +217,11 @@ pub fn to_csv(rows: &[ReportRow], currency: crate::domain::Currency, group_by: G
             money(r.refunds),
             r.redemptions_ever,
             r.redemptions_active,
-            r.over_cap
+            r.over_cap,
+            r.link_orders,
+            money(r.revenue_net_of_refunds()),
+            field(&r.redeemed_as.join(" ")),
+            r.promo_code_id.map(|id| id.to_string()).unwrap_or_default()
         ));
     }
     out

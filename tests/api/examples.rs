@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use chrono::{Datelike, Utc};
 use serde_json::{Value, json};
 
 use crate::helpers::spawn_app;
@@ -20,6 +21,24 @@ fn graphql_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Replaces the year placeholders of client-examples/README.md: `{{YEAR}}` with the
+/// current UTC year, `{{NEXT_YEAR}}` with the next, so future dates never go stale.
+fn with_years(variables: &str) -> String {
+    let year = Utc::now().year();
+    let text = variables.replace("{{YEAR}}", &year.to_string()).replace("{{NEXT_YEAR}}", &(year + 1).to_string());
+    assert!(!text.contains("{{"), "an unknown placeholder in {variables}");
+    text
+}
+
+#[test]
+fn year_placeholders_are_replaced() {
+    let year = Utc::now().year();
+    assert_eq!(
+        with_years(r#"{ "expiresAt": "{{NEXT_YEAR}}-10-31T23:59:59+01:00", "from": "{{YEAR}}-01-01T00:00:00Z" }"#),
+        format!(r#"{{ "expiresAt": "{}-10-31T23:59:59+01:00", "from": "{year}-01-01T00:00:00Z" }}"#, year + 1)
+    );
+}
+
 #[tokio::test]
 async fn every_client_example_operation_runs() {
     let app = spawn_app().await;
@@ -29,7 +48,7 @@ async fn every_client_example_operation_runs() {
     for file in files {
         let query = std::fs::read_to_string(&file).unwrap();
         let variables: Value = std::fs::read_to_string(file.with_extension("json"))
-            .map(|v| serde_json::from_str(&v).unwrap())
+            .map(|v| serde_json::from_str(&with_years(&v)).unwrap())
             .unwrap_or_else(|_| json!({}));
         let relative = file.strip_prefix(&root).unwrap();
         let key =

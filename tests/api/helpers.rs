@@ -243,6 +243,12 @@ pub async fn insert_paid_order(app: &TestApp, promo_code_id: i64, email: &str) {
     .unwrap();
 }
 
+/// The year after the current one (UTC): for dates that must lie in the future.
+pub fn next_year() -> i32 {
+    use chrono::Datelike;
+    chrono::Utc::now().year() + 1
+}
+
 /// The id of the account's live promo code `code`, through the admin API.
 pub async fn promo_code_id(app: &TestApp, code: &str) -> i64 {
     let body = app.gql_admin("query($c: String!) { promoCode(code: $c) { id } }", json!({ "c": code })).await;

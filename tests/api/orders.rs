@@ -307,11 +307,11 @@ async fn the_report_equals_sums_computed_from_the_orders() {
     );
 
     let from = "2000-01-01T00:00:00Z";
-    let to = "2100-01-01T00:00:00Z";
+    let to = &tomorrow();
     let report = app
         .gql_admin(
             "query($f: DateTime!, $t: DateTime!, $g: ReportGroupBy!) { promoCodeReport(from: $f, to: $t, groupBy: $g) {
-                code utmSource linkVisits orders conversion tickets revenue discountGiven refunds redemptionsEver redemptionsActive ordersOverCap } }",
+                code utmSource linkVisits orders linkOrders conversion tickets revenue discountGiven refunds redemptionsEver redemptionsActive ordersOverCap } }",
             json!({ "f": from, "t": to, "g": "CODE" }),
         )
         .await;
@@ -359,7 +359,11 @@ async fn the_report_equals_sums_computed_from_the_orders() {
     );
     assert_eq!(maria["conversion"], "1.0000");
     let alex = rows.iter().find(|r| r["code"] == "ALEX15").unwrap();
-    assert_eq!(alex["conversion"], "1.0000", "two visits, two orders");
+    assert_eq!(
+        (alex["orders"].as_i64(), alex["linkOrders"].as_i64(), alex["conversion"].as_str()),
+        (Some(2), Some(1), Some("0.5000")),
+        "two visits, one link order; the late order typed the code in"
+    );
     assert_eq!(alex["ordersOverCap"], 1, "the payment past the lowered limit");
 
     // By code and utm_source: NEWS10 splits into instagram (2) and tiktok (1).
@@ -394,7 +398,8 @@ async fn the_report_equals_sums_computed_from_the_orders() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
-        "code,currency,link_visits,orders,conversion,tickets,revenue,discount,refunds,redemptions_ever,redemptions_active,over_cap"
+        "code,currency,link_visits,orders,conversion,tickets,revenue,discount,refunds,redemptions_ever,redemptions_active,over_cap,\
+         link_orders,revenue_net_of_refunds,redeemed_as,promo_code_id"
     );
     assert_eq!(lines.len(), rows.len() + 1);
     let news_row = lines.iter().find(|l| l.starts_with("NEWS10,")).unwrap();
@@ -402,7 +407,7 @@ async fn the_report_equals_sums_computed_from_the_orders() {
     assert_eq!(
         *news_row,
         format!(
-            "NEWS10,EUR,3,{},1.0000,{},{},{},{},{},{},{}",
+            "NEWS10,EUR,3,{},1.0000,{},{},{},{},{},{},{},{},{},NEWS10,{}",
             e.0,
             e.1,
             money(e.2),
@@ -410,8 +415,194 @@ async fn the_report_equals_sums_computed_from_the_orders() {
             money(e.4),
             e.0,
             e.5,
-            e.6
+            e.6,
+            e.0,
+            money(e.2 - e.4),
+            promo_code_id(&app, "NEWS10").await
         )
+    );
+}
+
+/// Tomorrow, UTC, RFC 3339: a report window's end that includes every order made now.
+fn tomorrow() -> String {
+    (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A buyer with their own cookies who opened a `?promo=CODE` link: one link visit.
+async fn link_visitor(app: &TestApp, code: &str) -> reqwest::Client {
+    let buyer = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    buyer.get(format!("{}/?promo={code}", app.address)).send().await.unwrap();
+    buyer
+}
+
+/// Opens a cart through `buyer`'s session (the code its link captured applies) and adds
+/// `lines`; returns the cart id.
+async fn cart_of(app: &TestApp, buyer: &reqwest::Client, lines: &[(&str, i32)], code: &str) -> String {
+    let body: Value = buyer
+        .post(format!("{}/graphql", app.address))
+        .json(&json!({ "query": "mutation { createCart(shopSlug: \"demo\") { cart { id appliedPromo { code } } } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["data"]["createCart"]["cart"]["appliedPromo"]["code"], code, "{body}");
+    let cart = body["data"]["createCart"]["cart"]["id"].as_str().unwrap().to_owned();
+    for (ticket, quantity) in lines {
+        let body = app
+            .gql("mutation($c: ID!, $t: ID!, $q: Int!) { addToCart(cartId: $c, ticketTypeId: $t, quantity: $q) { userErrors { code } } }", json!({ "c": cart, "t": ticket, "q": quantity }))
+            .await;
+        assert_eq!(body["data"]["addToCart"]["userErrors"], json!([]), "{body}");
+    }
+    cart
+}
+
+/// Checks `cart` out with Stripe and delivers the payment; returns the order id.
+async fn pay(app: &TestApp, cart: &str, email: &str) -> String {
+    let payload = checkout(app, cart, email, "STRIPE").await;
+    assert_eq!(payload["userErrors"], json!([]), "{payload}");
+    let order_id = payload["order"]["id"].as_str().unwrap().to_owned();
+    let session_id = order_row(app, &order_id).await.provider_ref.unwrap();
+    let event = format!("evt_{}", uuid::Uuid::new_v4().simple());
+    deliver(app, &stripe_event(&event, "checkout.session.completed", session(&order_id, &session_id, "paid"))).await;
+    assert_eq!(order_row(app, &order_id).await.status, "PAID");
+    order_id
+}
+
+const REPORT_FIELDS: &str = "promoCodeId code redeemedAs utmSource currency linkVisits orders linkOrders conversion
+    tickets revenue revenueNetOfRefunds discountGiven refunds redemptionsEver redemptionsActive ordersOverCap";
+
+async fn report_rows(app: &TestApp) -> Vec<Value> {
+    let body = app
+        .gql_admin(
+            &format!(
+                "query($f: DateTime!, $t: DateTime!) {{ promoCodeReport(from: $f, to: $t) {{ {REPORT_FIELDS} }} }}"
+            ),
+            json!({ "f": "2000-01-01T00:00:00Z", "t": tomorrow() }),
+        )
+        .await;
+    body["data"]["promoCodeReport"].as_array().unwrap_or_else(|| panic!("{body}")).clone()
+}
+
+async fn report_csv(app: &TestApp) -> String {
+    let url = format!("{}/admin/reports/promo_codes.csv?from=2000-01-01T00:00:00Z&to={}", app.address, tomorrow());
+    app.http.get(&url).headers(app.admin_headers()).send().await.unwrap().text().await.unwrap()
+}
+
+/// JANE15: two link visits; one of them buys (2 × Seated 35.00 − 15 % = 59.50), and a
+/// buyer who never opened the link types the code in (1 × Seated: 29.75). Conversion is
+/// link orders / visits = 1 / 2, not 2 / 2; 10.00 of the link order is refunded.
+#[tokio::test]
+async fn report_conversion_counts_link_orders_not_typed_codes_and_revenue_is_gross_and_net() {
+    let fake = FakeStripe::start().await;
+    let app = paying_app(&fake).await;
+    let tickets = ticket_ids(&app, "demo").await;
+    let seated = tickets[1].as_str();
+
+    let linked = link_visitor(&app, "JANE15").await;
+    let cart = cart_of(&app, &linked, &[(seated, 2)], "JANE15").await;
+    let link_order = pay(&app, &cart, "linked@example.com").await;
+    link_visitor(&app, "JANE15").await;
+    let typed = cart_with(&app, "demo", &[(seated, 1)], Some("JANE15")).await;
+    pay(&app, &typed, "typed@example.com").await;
+    let body = app
+        .gql_admin(
+            "mutation($o: ID!) { refundOrder(orderId: $o, amount: \"10.00\") { userErrors { code } } }",
+            json!({ "o": link_order }),
+        )
+        .await;
+    assert_eq!(body["data"]["refundOrder"]["userErrors"], json!([]), "{body}");
+    assert_eq!(order_row(&app, &link_order).await.status, "PARTIALLY_REFUNDED");
+
+    let id = promo_code_id(&app, "JANE15").await;
+    assert_eq!(
+        report_rows(&app).await,
+        vec![json!({
+            "promoCodeId": id.to_string(), "code": "JANE15", "redeemedAs": ["JANE15"], "utmSource": null,
+            "currency": "EUR", "linkVisits": 2, "orders": 2, "linkOrders": 1, "conversion": "0.5000",
+            "tickets": 3, "revenue": "89.25", "revenueNetOfRefunds": "79.25", "discountGiven": "15.75",
+            "refunds": "10.00", "redemptionsEver": 2, "redemptionsActive": 2, "ordersOverCap": 0
+        })]
+    );
+    let csv = report_csv(&app).await;
+    assert_eq!(
+        csv.lines().nth(1),
+        Some(format!("JANE15,EUR,2,2,0.5000,3,89.25,15.75,10.00,2,2,0,1,79.25,JANE15,{id}").as_str())
+    );
+    assert_eq!(csv.lines().count(), 2);
+}
+
+/// FRIEND5 (5.00 off) is bought once typed in (1 × Seated: 30.00), renamed to BUDDY5,
+/// then bought through a BUDDY5 link (2 × Day pass 7.50: 10.00), with one more FRIEND5
+/// link visit from before the rename: one row, under the new name, with both names.
+#[tokio::test]
+async fn report_keeps_one_row_for_a_renamed_code_under_its_new_name() {
+    let fake = FakeStripe::start().await;
+    let app = paying_app(&fake).await;
+    let tickets = ticket_ids(&app, "demo").await;
+    let id = promo_code_id(&app, "FRIEND5").await;
+
+    let first = cart_with(&app, "demo", &[(&tickets[1], 1)], Some("FRIEND5")).await;
+    pay(&app, &first, "first@example.com").await;
+    link_visitor(&app, "FRIEND5").await;
+    let body = app
+        .gql_admin(
+            "mutation($id: ID!) { updatePromoCode(id: $id, input: { code: \"BUDDY5\" }) { promoCode { code } userErrors { code } } }",
+            json!({ "id": id.to_string() }),
+        )
+        .await;
+    assert_eq!(body["data"]["updatePromoCode"]["promoCode"]["code"], "BUDDY5", "{body}");
+    let buyer = link_visitor(&app, "BUDDY5").await;
+    let second = cart_of(&app, &buyer, &[(&tickets[2], 2)], "BUDDY5").await;
+    pay(&app, &second, "second@example.com").await;
+
+    assert_eq!(
+        report_rows(&app).await,
+        vec![json!({
+            "promoCodeId": id.to_string(), "code": "BUDDY5", "redeemedAs": ["FRIEND5", "BUDDY5"], "utmSource": null,
+            "currency": "EUR", "linkVisits": 2, "orders": 2, "linkOrders": 1, "conversion": "0.5000",
+            "tickets": 3, "revenue": "40.00", "revenueNetOfRefunds": "40.00", "discountGiven": "10.00",
+            "refunds": "0.00", "redemptionsEver": 2, "redemptionsActive": 2, "ordersOverCap": 0
+        })]
+    );
+    let csv = report_csv(&app).await;
+    assert_eq!(
+        csv.lines().skip(1).collect::<Vec<_>>(),
+        vec![format!("BUDDY5,EUR,2,2,0.5000,3,40.00,10.00,0.00,2,2,0,1,40.00,FRIEND5 BUDDY5,{id}")]
+    );
+}
+
+/// Orders whose code row is gone (its reference set null) keep a row under the string
+/// they were redeemed under, apart from a new code of the same name.
+#[tokio::test]
+async fn report_groups_orders_of_a_code_that_no_longer_exists_by_their_string() {
+    let app = spawn_app_with(|_| {}).await;
+    let old = promo_code_id(&app, "JANE15").await;
+    insert_paid_order(&app, old, "ann@example.com").await;
+    insert_paid_order(&app, old, "bob@example.com").await;
+    promo_code::Entity::delete_by_id(old).exec(&app.db).await.unwrap();
+    let body = app
+        .gql_admin(
+            "mutation { createPromoCode(input: { code: \"JANE15\", discountType: PERCENTAGE, percentOff: \"15\" }) { promoCode { id } userErrors { code } } }",
+            json!({}),
+        )
+        .await;
+    let new: i64 = body["data"]["createPromoCode"]["promoCode"]["id"].as_str().unwrap().parse().unwrap();
+    insert_paid_order(&app, new, "cy@example.com").await;
+
+    let rows = report_rows(&app).await;
+    let brief: Vec<Value> = rows
+        .iter()
+        .map(|r| json!([r["promoCodeId"], r["code"], r["redeemedAs"], r["orders"], r["discountGiven"]]))
+        .collect();
+    // insert_paid_order: 19.99 subtotal, all of it discounted.
+    assert_eq!(
+        brief,
+        vec![
+            json!([null, "JANE15", ["JANE15"], 2, "39.98"]),
+            json!([new.to_string(), "JANE15", ["JANE15"], 1, "19.99"])
+        ]
     );
 }
 

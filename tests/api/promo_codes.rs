@@ -9,7 +9,7 @@ use tixshop::domain::api_key::{KeyName, Scope};
 use tixshop::entities::{event, promo_code};
 use tixshop::services::{accounts, api_keys, now};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, next_year, spawn_app};
 
 const FIELDS: &str = "id code discountType percentOff amountOff { amount currency } eventId expiresAt usageLimit
     maxPerCustomer redemptionsCount remaining status active description deletedAt";
@@ -60,7 +60,9 @@ async fn set_code(app: &TestApp, id: &str, change: impl FnOnce(&mut promo_code::
 #[tokio::test]
 async fn an_assistant_creates_fall26() {
     let app = spawn_app().await;
-    let expires = "2099-10-31T23:59:59+01:00";
+    // The end of October next year, Berlin time (CET after the clocks go back).
+    let year = next_year();
+    let expires = format!("{year}-10-31T23:59:59+01:00");
     let payload = create(
         &app,
         json!({ "code": " fall26 ", "discountType": "PERCENTAGE", "percentOff": "15", "maxPerCustomer": 1,
@@ -77,7 +79,7 @@ async fn an_assistant_creates_fall26() {
     assert_eq!(code["remaining"], Value::Null);
     assert_eq!(code["redemptionsCount"], 0);
     assert_eq!(code["status"], "ACTIVE");
-    assert_eq!(code["expiresAt"], "2099-10-31T22:59:59+00:00", "stored in UTC");
+    assert_eq!(code["expiresAt"], format!("{year}-10-31T22:59:59+00:00"), "stored in UTC");
 
     // Found by any case; a fixed-amount code shows money in the shop currency.
     assert_eq!(code_id(&app, "Fall26").await, code["id"].as_str().unwrap());
@@ -240,7 +242,7 @@ async fn updates_change_only_what_they_name() {
     let app = spawn_app().await;
     let created = create(
         &app,
-        json!({ "code": "SPRING", "discountType": "PERCENTAGE", "percentOff": "12.5", "expiresAt": "2099-01-01T00:00:00Z", "usageLimit": 10 }),
+        json!({ "code": "SPRING", "discountType": "PERCENTAGE", "percentOff": "12.5", "expiresAt": format!("{}-01-01T00:00:00Z", next_year()), "usageLimit": 10 }),
     )
     .await;
     let id = created["promoCode"]["id"].as_str().unwrap().to_owned();
@@ -452,7 +454,7 @@ async fn rest_crud_round_trip() {
         .post(&url)
         .headers(app.admin_headers())
         .json(&json!({ "code": "rest10", "discount_type": "PERCENTAGE", "percent_off": 10, "usage_limit": 50,
-                       "max_per_customer": 2, "expires_at": "2099-12-31T23:00:00Z" }))
+                       "max_per_customer": 2, "expires_at": format!("{}-12-31T23:00:00Z", next_year()) }))
         .send()
         .await
         .unwrap();

@@ -213,8 +213,9 @@ pub struct CreatePromoCodeInput {
     pub amount_off: Option<String>,
     /// Restrict the code to this event of your shop; omit for every event.
     pub event_id: Option<ID>,
-    /// When the code stops applying: RFC 3339 with offset, in the future,
-    /// e.g. "2026-10-31T23:59:59+01:00" for the end of October in Berlin.
+    /// When the code stops applying: RFC 3339 with offset, in the future. The end of
+    /// October in Berlin is "YYYY-10-31T23:59:59+01:00", YYYY being the year of the
+    /// coming October.
     pub expires_at: Option<DateTime<Utc>>,
     /// Total paid redemptions across all buyers, at least 1; omit for unlimited.
     pub usage_limit: Option<i64>,
