@@ -568,3 +568,21 @@ async fn a_websocket_with_a_bad_key_is_closed_4403_and_a_subscribe_before_the_ac
     let mut ws = app.ws("graphql-transport-ws", &[]).await.unwrap();
     ws.init(json!({})).await;
 }
+
+#[tokio::test]
+async fn the_failed_attempt_limit_holds_across_instances_sharing_a_database() {
+    let app = spawn_app().await;
+    let other = tixshop::startup::Application::build(crate::helpers::test_config(&app.database_url)).await.unwrap();
+    let other_url = format!("http://{}/graphql", other.address());
+    tokio::spawn(other.run_until(std::future::pending()));
+    let url = format!("{}/graphql", app.address);
+    let client = buyer();
+    let cart = new_cart(&client, &url).await["id"].as_str().unwrap().to_owned();
+    // Five wrong guesses through each instance: ten from this address in all.
+    for n in 0..5 {
+        assert_eq!(first_error(&apply(&client, &url, &cart, &format!("ONE{n}")).await), "UNKNOWN");
+        assert_eq!(first_error(&apply(&client, &other_url, &cart, &format!("TWO{n}")).await), "UNKNOWN");
+    }
+    assert_eq!(first_error(&apply(&client, &url, &cart, "NEWS10").await), "RATE_LIMITED");
+    assert_eq!(first_error(&apply(&client, &other_url, &cart, "NEWS10").await), "RATE_LIMITED");
+}
