@@ -12,7 +12,7 @@
 //! - [`events`] — per-cart change signals for the `cartUpdated` subscription.
 //! - [`db`] — opening (SQLite WAL or PostgreSQL) and migrating the database.
 //! - [`domain`] — pure values and rules (money, VAT, slugs, scopes): no I/O at all.
-//! - [`rate_limit`] — in-memory failed-attempt limits (promo code guessing).
+//! - [`rate_limit`] — failed promo code attempts per session and address, counted in the database.
 //! - [`telemetry`] — logging.
 
 pub mod cli;
