@@ -6,6 +6,8 @@ mod cli;
 mod examples;
 mod fakes;
 mod foundation;
+mod fuzz;
 mod helpers;
+mod isolation;
 mod orders;
 mod promo_codes;
