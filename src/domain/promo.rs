@@ -63,7 +63,9 @@ impl PercentOff {
         if value.scale() > 2 {
             return Err(InvalidPercent);
         }
-        let h = u32::try_from(value * Decimal::ONE_HUNDRED).map_err(|_| InvalidPercent)?;
+        // Checked: a huge value must be refused, not overflow.
+        let hundredths = value.checked_mul(Decimal::ONE_HUNDRED).ok_or(InvalidPercent)?;
+        let h = u32::try_from(hundredths).map_err(|_| InvalidPercent)?;
         Self::from_hundredths(h)
     }
 

@@ -23,7 +23,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 
-use super::AppState;
+use super::{AppState, input};
 use crate::graphql::Caller;
 use crate::graphql::cart::RequestContext;
 use crate::services::api_keys;
@@ -138,6 +138,15 @@ pub async fn post_handler(
             &format!("at most {MAX_BATCH} operations per batch"),
         );
     }
+    let requests = match &batch {
+        BatchRequest::Single(request) => std::slice::from_ref(request),
+        BatchRequest::Batch(requests) => requests.as_slice(),
+    };
+    for request in requests {
+        if let Err(refusal) = input::check_request(&request.query, &request.variables) {
+            return reject(StatusCode::BAD_REQUEST, "BAD_REQUEST", &refusal.to_string());
+        }
+    }
     let caller = match caller_from_headers(&state, &headers).await {
         Ok(c) => c,
         Err(response) => return response,
@@ -169,6 +178,10 @@ pub async fn get_handler(
             return reject(StatusCode::BAD_REQUEST, "BAD_REQUEST", &format!("malformed GraphQL GET request: {e}"));
         }
     };
+    // Before anything parses the document (the method check below does).
+    if input::nesting(&request.query) > input::MAX_NESTING {
+        return reject(StatusCode::BAD_REQUEST, "BAD_REQUEST", &input::Refusal::TooDeep.to_string());
+    }
     if let Some(ty) = operation_type(&request)
         && ty != OperationType::Query
     {
@@ -179,6 +192,9 @@ pub async fn get_handler(
         );
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
+    }
+    if let Err(refusal) = input::check_request(&request.query, &request.variables) {
+        return reject(StatusCode::BAD_REQUEST, "BAD_REQUEST", &refusal.to_string());
     }
     let caller = match caller_from_headers(&state, &headers).await {
         Ok(c) => c,
@@ -230,6 +246,7 @@ pub async fn ws_handler(
     upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
         let refused_key = Arc::new(AtomicBool::new(false));
         let (sink, stream) = socket.split();
+        let stream = stream.map(|message| message.map(refuse_unsafe_operations));
         let sink = sink.with({
             let refused_key = refused_key.clone();
             move |message| std::future::ready(Ok::<_, axum::Error>(close_codes(message, &refused_key)))
@@ -259,6 +276,20 @@ pub async fn ws_handler(
             })
             .serve()
     })
+}
+
+/// An operation message whose document is too deeply nested, or carries a NUL, is
+/// replaced by one that is no message at all: the protocol then closes the socket
+/// before anything parses the document.
+fn refuse_unsafe_operations(message: Message) -> Message {
+    let Message::Text(text) = &message else { return message };
+    let Ok(parsed) = serde_json::from_str::<serde_json::Value>(text) else { return message };
+    let Some(query) = parsed["payload"]["query"].as_str() else { return message };
+    let nested = input::nesting(query) > input::MAX_NESTING;
+    if nested || input::check_text(query).is_err() || input::check_text(text).is_err() {
+        return Message::Text("refused: too deeply nested or a NUL character".into());
+    }
+    message
 }
 
 /// graphql-transport-ws close codes where async-graphql uses generic ones: 4403 for a

@@ -3,6 +3,7 @@
 pub mod capture;
 pub mod graphql;
 pub mod health;
+pub mod input;
 pub mod reports;
 pub mod rest;
 pub mod session_store;
@@ -130,14 +131,18 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), capture::capture))
         .layer(sessions)
         .layer(cors(&state.config));
-    Router::new()
-        .merge(shop)
-        .route("/webhooks/stripe", axum::routing::post(webhooks::stripe))
-        .route("/webhooks/paypal", axum::routing::post(webhooks::paypal))
+    // The REST edge: JSON envelopes, NUL characters refused before any handler.
+    let rest = Router::new()
         .route("/admin/reports/promo_codes.csv", get(reports::promo_codes_csv))
         .route("/orders/{id}/invoice.html", get(reports::invoice_html))
         .route("/admin/promo_codes", get(rest::list).post(rest::create))
         .route("/admin/promo_codes/{id}", get(rest::show).patch(rest::update).delete(rest::delete))
+        .layer(middleware::from_fn(rest::refuse_nul));
+    Router::new()
+        .merge(shop)
+        .merge(rest)
+        .route("/webhooks/stripe", axum::routing::post(webhooks::stripe))
+        .route("/webhooks/paypal", axum::routing::post(webhooks::paypal))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .layer(DefaultBodyLimit::max(body_limit))

@@ -1,6 +1,6 @@
 //! Organizer downloads: the promo code report as CSV, and invoices as HTML.
 
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -77,9 +77,10 @@ pub struct InvoiceParams {
 pub async fn invoice_html(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
-    Query(params): Query<InvoiceParams>,
+    id: Result<Path<String>, PathRejection>,
+    params: Result<Query<InvoiceParams>, QueryRejection>,
 ) -> Result<Response, RestError> {
+    let (Path(id), Query(params)) = (id?, params?);
     let not_found = || RestError::NotFound("no such invoice".into());
     let id = id.parse::<i64>().map_err(|_| not_found())?;
     let mut query = order::Entity::find_by_id(id);

@@ -6,7 +6,7 @@
 //! 422 (validation, with a list of field errors), 500 (logged, never detailed).
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -136,6 +136,31 @@ impl From<QueryRejection> for RestError {
     fn from(rejection: QueryRejection) -> Self {
         RestError::Malformed(rejection.body_text())
     }
+}
+
+impl From<PathRejection> for RestError {
+    fn from(rejection: PathRejection) -> Self {
+        RestError::Malformed(rejection.body_text())
+    }
+}
+
+/// Middleware of the REST routes: a NUL character in the URL or a JSON body is refused
+/// (400) before any handler reads it (see [`super::input`]).
+pub async fn refuse_nul(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let nul_in_url = request.uri().to_string().to_ascii_lowercase().contains("%00");
+    if nul_in_url {
+        return RestError::Malformed(super::input::Refusal::Nul.to_string()).into_response();
+    }
+    let (parts, body) = request.into_parts();
+    // The body limit layer outside this one has already bounded the size.
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => bytes,
+        Err(e) => return RestError::Malformed(format!("the body could not be read: {e}")).into_response(),
+    };
+    if super::input::check_text(&String::from_utf8_lossy(&bytes)).is_err() {
+        return RestError::Malformed(super::input::Refusal::Nul.to_string()).into_response();
+    }
+    next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await
 }
 
 async fn principal(state: &AppState, headers: &HeaderMap) -> Result<Principal, RestError> {
@@ -390,8 +415,9 @@ pub async fn create(
 pub async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<PromoCodeJson>, RestError> {
+    let Path(id) = id?;
     let p = principal(&state, &headers).await?;
     let numeric = path_id(&id)?;
     let row = service::find(&state.db, p.account_id, numeric).await?.ok_or_else(|| not_found(&id))?;
@@ -403,10 +429,11 @@ pub async fn show(
 pub async fn update(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     params: Result<Query<WriteParams>, QueryRejection>,
     body: Result<Json<PatchBody>, JsonRejection>,
 ) -> Result<Json<PromoCodeJson>, RestError> {
+    let Path(id) = id?;
     let p = writer(&state, &headers).await?;
     let Query(params) = params?;
     let numeric = path_id(&id)?;
@@ -433,9 +460,10 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     params: Result<Query<WriteParams>, QueryRejection>,
 ) -> Result<Response, RestError> {
+    let Path(id) = id?;
     let p = writer(&state, &headers).await?;
     let Query(params) = params?;
     let numeric = path_id(&id)?;

@@ -408,6 +408,10 @@ pub async fn delete(
     Ok(result)
 }
 
+/// Longest search text: longer than any code or description worth finding, and far
+/// below what SQLite allows in a LIKE pattern (50,000 bytes).
+pub const MAX_SEARCH_CHARS: usize = 200;
+
 /// One page of the account's codes, newest first; `after` is the last id of the
 /// previous page.
 pub async fn list(
@@ -437,6 +441,14 @@ pub async fn list(
     };
     let mut query = promo_code::Entity::find().filter(C::AccountId.eq(account_id)).filter(status);
     if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        if search.chars().count() > MAX_SEARCH_CHARS {
+            return Err(UserError::new(
+                "search",
+                UserErrorCode::Invalid,
+                format!("search for at most {MAX_SEARCH_CHARS} characters"),
+            )
+            .into());
+        }
         let escaped = search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
         let code_like = format!("%{}%", escaped.to_ascii_uppercase());
         let text_like = format!("%{}%", escaped.to_lowercase());

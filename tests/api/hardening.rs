@@ -562,6 +562,19 @@ async fn a_websocket_with_a_bad_key_is_closed_4403_and_a_subscribe_before_the_ac
     ws.send(json!({ "id": "1", "type": "subscribe", "payload": { "query": "{ __typename }" } })).await;
     assert_eq!(ws.close_code().await, Some(4401));
 
+    // A document nested thousands deep (which would overflow the parser's stack) or
+    // carrying a NUL closes the socket; the server goes on.
+    for query in [
+        format!("subscription {{ cartUpdated(cartId: {}\"x\"{}) {{ id }} }}", "[".repeat(5_000), "]".repeat(5_000)),
+        "subscription { cartUpdated(cartId: \"x\\u0000\") { id } }".to_owned(),
+    ] {
+        let mut ws = app.ws("graphql-transport-ws", &[]).await.unwrap();
+        ws.init(json!({})).await;
+        ws.send(json!({ "id": "1", "type": "subscribe", "payload": { "query": query } })).await;
+        assert!(ws.close_code().await.is_some());
+    }
+    assert_eq!(app.http.get(format!("{}/healthz", app.address)).send().await.unwrap().status(), StatusCode::OK);
+
     // A good key and no key are acknowledged.
     let mut ws = app.ws("graphql-transport-ws", &[]).await.unwrap();
     ws.init(json!({ "Authorization": format!("Bearer {}", app.admin_key) })).await;
