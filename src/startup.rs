@@ -58,7 +58,7 @@ impl Application {
         let listener =
             TcpListener::bind(config.bind).await.map_err(|source| StartupError::Bind { addr: config.bind, source })?;
         let address = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.bind, source })?;
-        let state = AppState::new(db, config);
+        let state = AppState::new(db, config).map_err(|e| StartupError::Config(e.to_string()))?;
         Ok(Application { listener, address, state, demo_admin_key, statements })
     }
 

@@ -51,14 +51,15 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state and both schemas.
-    pub fn new(db: DatabaseConnection, config: ServeConfig) -> Self {
+    /// Builds the state and both schemas; fails when a provider cannot be set up from
+    /// the configuration.
+    pub fn new(db: DatabaseConnection, config: ServeConfig) -> Result<Self, crate::payments::ProviderError> {
         let limits = Limits { max_depth: config.max_query_depth, max_complexity: config.max_query_complexity };
         let events = Arc::new(CartEvents::default());
         let mut providers = Providers::default();
         if let Some(key) = &config.stripe_secret_key {
             let timeout = std::time::Duration::from_secs(config.provider_timeout_secs);
-            providers.stripe = Some(Arc::new(StripeClient::new(config.stripe_api_base.clone(), key.clone(), timeout)));
+            providers.stripe = Some(Arc::new(StripeClient::new(&config.stripe_api_base, key, timeout)?));
         }
         if let (Some(id), Some(secret)) = (&config.paypal_client_id, &config.paypal_client_secret) {
             let timeout = std::time::Duration::from_secs(config.provider_timeout_secs);
@@ -79,7 +80,7 @@ impl AppState {
             Mode::Demo => open_schema.clone(),
             Mode::Production => gql::build(db.clone(), extras, limiter.clone(), limits, false),
         };
-        AppState { db, config: Arc::new(config), events, providers, limiter, open_schema, closed_schema }
+        Ok(AppState { db, config: Arc::new(config), events, providers, limiter, open_schema, closed_schema })
     }
 
     /// The schema this caller is served from.

@@ -5,45 +5,47 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::AppState;
-use crate::payments::stripe::{self, verify_signature};
+use crate::payments::stripe::{self, SignatureError};
+use crate::payments::{ReceivedEvent, paypal};
 use crate::services::payment_events::{self, Source};
 
 fn answer(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({ "message": message }))).into_response()
 }
 
-async fn process(state: &AppState, source: Source, event: &Value) -> Response {
-    match payment_events::receive(&state.db, &state.events, &state.providers, source, event).await {
+async fn process(state: &AppState, source: Source, received: &ReceivedEvent) -> Response {
+    match payment_events::receive(&state.db, &state.events, &state.providers, source, received).await {
         Ok(message) => answer(StatusCode::OK, message),
         Err(e) => {
-            tracing::error!(error = ?e, event = %event["id"], "processing a payment webhook failed");
+            tracing::error!(error = ?e, event = received.id, "processing a payment webhook failed");
             // Providers retry on 5xx; nothing was committed.
             answer(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
         }
     }
 }
 
-/// `POST /webhooks/stripe`.
+/// `POST /webhooks/stripe`: the signature is verified on the raw body, and the event
+/// parsed, by async-stripe.
 pub async fn stripe(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(secret) = state.config.stripe_webhook_secret.as_deref() else {
         return answer(StatusCode::SERVICE_UNAVAILABLE, "Stripe webhooks are not configured");
     };
+    let Ok(raw) = std::str::from_utf8(&body) else { return answer(StatusCode::BAD_REQUEST, "the body is not UTF-8") };
     let header = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
-    if let Err(e) = verify_signature(header, &body, secret, stripe::unix_now()) {
-        tracing::warn!(error = %e, "refused a Stripe webhook");
-        return answer(StatusCode::BAD_REQUEST, "invalid signature");
+    match stripe::verify_event(header, raw, secret, stripe::unix_now()) {
+        Ok(received) => process(&state, Source::Stripe, &received).await,
+        Err(SignatureError::NotAnEvent(reason)) => {
+            tracing::warn!(%reason, "a signed Stripe webhook is not an event of our API version");
+            answer(StatusCode::BAD_REQUEST, "not a Stripe event")
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "refused a Stripe webhook");
+            answer(StatusCode::BAD_REQUEST, "invalid signature")
+        }
     }
-    let event: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(_) => return answer(StatusCode::BAD_REQUEST, "the body is not JSON"),
-    };
-    if !event["id"].is_string() || !event["type"].is_string() {
-        return answer(StatusCode::BAD_REQUEST, "not a Stripe event");
-    }
-    process(&state, Source::Stripe, &event).await
 }
 
 /// `POST /webhooks/paypal`: verified by PayPal's verify-webhook-signature call, then
@@ -55,9 +57,9 @@ pub async fn paypal(State(state): State<AppState>, headers: HeaderMap, body: Byt
         return answer(StatusCode::SERVICE_UNAVAILABLE, "PayPal webhooks are not configured");
     };
     let Ok(raw) = std::str::from_utf8(&body) else { return answer(StatusCode::BAD_REQUEST, "the body is not UTF-8") };
-    let event: Value = match serde_json::from_str(raw) {
-        Ok(v) => v,
-        Err(_) => return answer(StatusCode::BAD_REQUEST, "the body is not JSON"),
+    let received = match paypal::parse_event(raw) {
+        Ok(received) => received,
+        Err(_) => return answer(StatusCode::BAD_REQUEST, "not a PayPal event"),
     };
     // Without PayPal's transmission headers there is nothing to verify: refuse before
     // making anyone call PayPal on our behalf.
@@ -73,8 +75,5 @@ pub async fn paypal(State(state): State<AppState>, headers: HeaderMap, body: Byt
             return answer(StatusCode::SERVICE_UNAVAILABLE, "cannot verify right now");
         }
     }
-    if !event["id"].is_string() || !event["event_type"].is_string() {
-        return answer(StatusCode::BAD_REQUEST, "not a PayPal event");
-    }
-    process(&state, Source::Paypal, &event).await
+    process(&state, Source::Paypal, &received).await
 }

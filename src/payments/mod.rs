@@ -1,7 +1,9 @@
 //! Payment providers behind one trait, held as `Arc<dyn PaymentProvider>` in app state.
 //!
-//! Stripe and PayPal are spoken to over reqwest at a configurable base URL, so tests
-//! point them at fakes on loopback. The free path (total 0) has no provider at all.
+//! Stripe is spoken to through async-stripe, PayPal over reqwest, each at a configurable
+//! base URL, so tests point them at fakes on loopback. The free path (total 0) has no
+//! provider at all. Verified webhook events reach the services as [`PaymentEvent`]s,
+//! the same shape whichever provider sent them.
 
 pub mod paypal;
 pub mod stripe;
@@ -105,12 +107,76 @@ pub struct CheckoutRedirect {
     pub redirect_url: String,
 }
 
+/// A refund a provider reports.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReportedRefund {
+    /// The provider's refund id (`re_…`).
+    pub id: String,
+    /// Minor units.
+    pub amount: i64,
+}
+
+/// What a verified provider event says, in tixshop's terms. Serializable: an event that
+/// names a payment no order carries yet is stored and applied later.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum PaymentEvent {
+    /// A checkout session was completed: paid, or awaiting an asynchronous payment.
+    SessionCompleted {
+        /// The checkout session (`cs_…`).
+        session: String,
+        /// Our order id from the session's metadata.
+        order_id: Option<i64>,
+        /// Whether the money is there.
+        paid: bool,
+        /// The payment (`pi_…`), what refunds refer to.
+        payment: Option<String>,
+    },
+    /// The session's asynchronous payment failed.
+    PaymentFailed {
+        /// The checkout session.
+        session: String,
+        /// Our order id from the metadata.
+        order_id: Option<i64>,
+    },
+    /// The session expired unpaid.
+    SessionExpired {
+        /// The checkout session.
+        session: String,
+        /// Our order id from the metadata.
+        order_id: Option<i64>,
+    },
+    /// Refunds of a payment (made through tixshop or in the provider's dashboard).
+    Refunded {
+        /// The payment refunded.
+        payment: String,
+        /// The refunds.
+        refunds: Vec<ReportedRefund>,
+    },
+    /// PayPal captured an order's payment.
+    CaptureCompleted {
+        /// The PayPal order (our `provider_ref`).
+        provider_order: String,
+        /// What was captured.
+        capture: paypal::Capture,
+    },
+    /// Nothing tixshop acts on (acknowledged).
+    Other,
+}
+
+/// A verified event with its provider's id and type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedEvent {
+    /// The provider's event id (deduplication).
+    pub id: String,
+    /// The provider's event type, e.g. `checkout.session.completed`.
+    pub kind: String,
+    /// What it says.
+    pub event: PaymentEvent,
+}
+
 /// A provider call that failed; logged, shown to buyers only as "payment unavailable".
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
-    /// Not configured (no keys).
-    #[error("{0} is not configured")]
-    NotConfigured(&'static str),
     /// Network, timeout or transport.
     #[error("request to {provider} failed: {message}")]
     Transport {
@@ -142,9 +208,6 @@ pub enum ProviderError {
 /// A payment provider.
 #[async_trait::async_trait]
 pub trait PaymentProvider: Send + Sync + std::fmt::Debug {
-    /// Which one.
-    fn kind(&self) -> Provider;
-
     /// The smallest total it accepts in `currency`, minor units.
     fn minimum_charge(&self, currency: &str) -> i64;
 

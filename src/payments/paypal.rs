@@ -6,13 +6,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{CheckoutRedirect, CheckoutRequest, PaymentProvider, Provider, ProviderError};
+use super::{CheckoutRedirect, CheckoutRequest, PaymentEvent, PaymentProvider, ProviderError, ReceivedEvent};
 use crate::domain::{Currency, Money};
 
 const NAME: &str = "PayPal";
 
 /// A completed (or not) capture as PayPal reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Capture {
     /// The capture id (what refunds take).
     pub capture_id: String,
@@ -153,15 +153,74 @@ impl PaypalClient {
     }
 }
 
+/// An amount as PayPal writes it: a currency and a decimal string.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct Amount {
+    currency_code: String,
+    value: String,
+}
+
+/// The ids a capture refers to.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+struct RelatedIds {
+    /// The PayPal order the capture belongs to.
+    order_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+struct SupplementaryData {
+    #[serde(default)]
+    related_ids: RelatedIds,
+}
+
+/// A capture object (a capture response's or a `PAYMENT.CAPTURE.*` webhook resource).
+#[derive(Debug, Clone, serde::Deserialize)]
+struct CaptureObject {
+    id: String,
+    #[serde(default)]
+    status: String,
+    amount: Option<Amount>,
+    #[serde(default)]
+    supplementary_data: SupplementaryData,
+}
+
+impl From<CaptureObject> for Capture {
+    fn from(capture: CaptureObject) -> Self {
+        let (currency, value) = capture.amount.map(|a| (a.currency_code, a.value)).unwrap_or_default();
+        Capture { capture_id: capture.id, status: capture.status, amount: to_minor(&value, &currency), currency }
+    }
+}
+
+/// A webhook event as PayPal posts it.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct WebhookEvent {
+    id: String,
+    event_type: String,
+    #[serde(default)]
+    resource: Value,
+}
+
 /// A capture object (from a capture response or a PAYMENT.CAPTURE.* webhook resource).
 pub fn parse_capture(capture: &Value) -> Result<Capture, ProviderError> {
-    let currency = capture["amount"]["currency_code"].as_str().unwrap_or("").to_owned();
-    Ok(Capture {
-        capture_id: capture["id"].as_str().ok_or_else(|| unexpected("no capture id"))?.to_owned(),
-        status: capture["status"].as_str().unwrap_or("").to_owned(),
-        amount: capture["amount"]["value"].as_str().and_then(|v| to_minor(v, &currency)),
-        currency,
-    })
+    serde_json::from_value::<CaptureObject>(capture.clone()).map(Capture::from).map_err(|e| unexpected(e.to_string()))
+}
+
+/// Parses a (verified) webhook body: `PAYMENT.CAPTURE.COMPLETED` becomes
+/// [`PaymentEvent::CaptureCompleted`], other types [`PaymentEvent::Other`].
+pub fn parse_event(raw: &str) -> Result<ReceivedEvent, ProviderError> {
+    let event: WebhookEvent = serde_json::from_str(raw).map_err(|e| unexpected(format!("not a PayPal event: {e}")))?;
+    let payment_event = if event.event_type == "PAYMENT.CAPTURE.COMPLETED" {
+        match serde_json::from_value::<CaptureObject>(event.resource) {
+            Ok(capture) => match capture.supplementary_data.related_ids.order_id.clone() {
+                Some(provider_order) => PaymentEvent::CaptureCompleted { provider_order, capture: capture.into() },
+                None => PaymentEvent::Other,
+            },
+            Err(e) => return Err(unexpected(format!("an unreadable capture: {e}"))),
+        }
+    } else {
+        PaymentEvent::Other
+    };
+    Ok(ReceivedEvent { id: event.id, kind: event.event_type, event: payment_event })
 }
 
 /// The Orders v2 body for an order: the amount is the discounted total, with an item
@@ -203,10 +262,6 @@ pub fn order_body(request: &CheckoutRequest) -> Result<Value, ProviderError> {
 
 #[async_trait::async_trait]
 impl PaymentProvider for PaypalClient {
-    fn kind(&self) -> Provider {
-        Provider::Paypal
-    }
-
     fn minimum_charge(&self, _currency: &str) -> i64 {
         1
     }

@@ -110,6 +110,10 @@ pub enum ServiceError {
     /// The database failed; logged, shown as "internal error".
     #[error("database error")]
     Db(#[from] DbErr),
+    /// Our fault other than the database (a stored value that does not read back, an
+    /// invariant broken); logged with its cause chain, shown as "internal error".
+    #[error("internal error: {0:#}")]
+    Internal(anyhow::Error),
 }
 
 impl From<UserError> for ServiceError {

@@ -14,12 +14,10 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr,
 };
-use serde_json::Value;
 
 use crate::entities::{order, payment_event};
 use crate::events::CartEvents;
-use crate::payments::Providers;
-use crate::payments::paypal;
+use crate::payments::{PaymentEvent, Providers, ReceivedEvent};
 
 use super::checkout::{self, PaidTransition};
 use super::{ServiceError, ServiceResult, begin_write, now};
@@ -80,10 +78,14 @@ enum Step {
     Waiting(String),
 }
 
+fn event_key(source: Source, id: &str) -> String {
+    format!("{}:{id}", source.as_str().to_lowercase())
+}
+
 /// Records an event id in `txn`; `false` when it was seen before.
 async fn first_delivery(txn: &DatabaseTransaction, source: Source, id: &str, kind: &str) -> ServiceResult<bool> {
     let seen = payment_event::Entity::insert(payment_event::ActiveModel {
-        id: Set(format!("{}:{id}", source.as_str().to_lowercase())),
+        id: Set(event_key(source, id)),
         provider: Set(source.as_str().to_owned()),
         event_type: Set(kind.to_owned()),
         received_at: Set(now()),
@@ -99,22 +101,20 @@ async fn first_delivery(txn: &DatabaseTransaction, source: Source, id: &str, kin
     }
 }
 
-/// Applies one verified provider event once. `event` is the parsed body: Stripe's
-/// `{id, type, data: {object}}` or PayPal's `{id, event_type, resource}`.
+/// Applies one verified provider event once.
 pub async fn receive(
     db: &DatabaseConnection,
     events: &CartEvents,
     providers: &Providers,
     source: Source,
-    event: &Value,
+    received: &ReceivedEvent,
 ) -> ServiceResult<&'static str> {
-    let Some((id, kind, object)) = parts(source, event) else { return Ok("not an event") };
     let txn = begin_write(db).await?;
-    if !first_delivery(&txn, source, id, kind).await? {
+    if !first_delivery(&txn, source, &received.id, &received.kind).await? {
         return Ok("duplicate");
     }
     let mut applied = Applied::default();
-    let message = match apply(&txn, source, kind, object, &mut applied).await? {
+    let message = match apply(&txn, &received.event, &mut applied).await? {
         Step::Done(message, attached) => {
             for reference in attached {
                 apply_waiting_into(&txn, &reference, &mut applied).await?;
@@ -122,10 +122,11 @@ pub async fn receive(
             message
         }
         Step::Waiting(reference) => {
+            let payload = serde_json::to_string(&received.event).map_err(|e| ServiceError::Internal(e.into()))?;
             payment_event::Entity::update_many()
                 .col_expr(payment_event::Column::WaitingFor, Expr::value(reference))
-                .col_expr(payment_event::Column::Payload, Expr::value(event.to_string()))
-                .filter(payment_event::Column::Id.eq(format!("{}:{id}", source.as_str().to_lowercase())))
+                .col_expr(payment_event::Column::Payload, Expr::value(payload))
+                .filter(payment_event::Column::Id.eq(event_key(source, &received.id)))
                 .exec(&txn)
                 .await?;
             "kept until its order is known"
@@ -134,13 +135,6 @@ pub async fn receive(
     txn.commit().await?;
     applied.after_commit(db, events, providers).await;
     Ok(message)
-}
-
-fn parts(source: Source, event: &Value) -> Option<(&str, &str, &Value)> {
-    match source {
-        Source::Stripe => Some((event["id"].as_str()?, event["type"].as_str()?, &event["data"]["object"])),
-        Source::Paypal => Some((event["id"].as_str()?, event["event_type"].as_str()?, &event["resource"])),
-    }
 }
 
 /// Applies, in `txn`, the kept events waiting for `reference` (which an order now
@@ -160,10 +154,11 @@ async fn apply_waiting_into(txn: &DatabaseTransaction, reference: &str, applied:
             .all(txn)
             .await?;
         for row in waiting {
-            let source = if row.provider == Source::Paypal.as_str() { Source::Paypal } else { Source::Stripe };
-            let event: Value = row.payload.as_deref().and_then(|p| serde_json::from_str(p).ok()).unwrap_or_default();
-            let Some((_, kind, object)) = parts(source, &event) else { continue };
-            let (waiting_for, payload) = match apply(txn, source, kind, object, applied).await? {
+            let Some(event) = row.payload.as_deref().and_then(|p| serde_json::from_str::<PaymentEvent>(p).ok()) else {
+                tracing::warn!(event = row.id, "a kept payment event cannot be read back; left as it is");
+                continue;
+            };
+            let (waiting_for, payload) = match apply(txn, &event, applied).await? {
                 Step::Done(_, attached) => {
                     queue.extend(attached);
                     (None, None)
@@ -182,32 +177,81 @@ async fn apply_waiting_into(txn: &DatabaseTransaction, reference: &str, applied:
     Ok(())
 }
 
-async fn apply(
-    txn: &DatabaseTransaction,
-    source: Source,
-    kind: &str,
-    object: &Value,
-    applied: &mut Applied,
-) -> ServiceResult<Step> {
-    match source {
-        Source::Stripe => apply_stripe(txn, kind, object, applied).await,
-        Source::Paypal => apply_paypal(txn, kind, object, applied).await,
+/// What one event changes, in `txn`.
+async fn apply(txn: &DatabaseTransaction, event: &PaymentEvent, applied: &mut Applied) -> ServiceResult<Step> {
+    Ok(match event {
+        PaymentEvent::SessionCompleted { session, order_id, paid, payment } => {
+            let Some(order_id) = session_order(txn, session, *order_id).await? else {
+                return Ok(Step::Waiting(session.clone()));
+            };
+            let attached: Vec<String> = payment.iter().cloned().collect();
+            if *paid {
+                let transition = checkout::mark_paid_in(txn, order_id, payment.as_deref()).await?;
+                let message = describe(transition.0);
+                applied.absorb(transition, order_id);
+                Step::Done(message, attached)
+            } else {
+                checkout::await_async_payment_in(txn, order_id, payment.as_deref()).await?;
+                Step::Done("awaiting asynchronous payment", attached)
+            }
+        }
+        PaymentEvent::PaymentFailed { session, order_id } => match session_order(txn, session, *order_id).await? {
+            Some(order_id) => {
+                checkout::mark_unpaid_in(txn, order_id, "CANCELLED", Some("asynchronous payment failed")).await?;
+                Step::Done("payment failed", vec![])
+            }
+            None => Step::Waiting(session.clone()),
+        },
+        PaymentEvent::SessionExpired { session, order_id } => match session_order(txn, session, *order_id).await? {
+            Some(order_id) => {
+                checkout::mark_unpaid_in(txn, order_id, "EXPIRED", None).await?;
+                Step::Done("expired", vec![])
+            }
+            None => Step::Waiting(session.clone()),
+        },
+        PaymentEvent::Refunded { payment, refunds } => {
+            let Some(order) = order_by_payment(txn, payment).await? else { return Ok(Step::Waiting(payment.clone())) };
+            let mut message = "refunds recorded";
+            for refund in refunds {
+                let current = order::Entity::find_by_id(order.id).one(txn).await?.unwrap_or(order.clone());
+                message = record_refund(txn, &current, &refund.id, refund.amount).await?;
+            }
+            Step::Done(message, vec![])
+        }
+        PaymentEvent::CaptureCompleted { provider_order, capture } => {
+            let found = order::Entity::find()
+                .filter(order::Column::Provider.eq("PAYPAL"))
+                .filter(order::Column::ProviderRef.eq(provider_order.as_str()))
+                .one(txn)
+                .await?;
+            let Some(order) = found else { return Ok(Step::Waiting(provider_order.clone())) };
+            match checkout::settle_paypal_capture_in(txn, &order, capture).await? {
+                Ok(transition) => {
+                    let message = describe(transition.0);
+                    applied.absorb(transition, order.id);
+                    Step::Done(message, vec![])
+                }
+                Err(_) => Step::Done("amount mismatch recorded", vec![]),
+            }
+        }
+        PaymentEvent::Other => Step::Done("ignored", vec![]),
+    })
+}
+
+fn describe(transition: PaidTransition) -> &'static str {
+    match transition {
+        PaidTransition::Paid => "paid",
+        PaidTransition::AlreadyDone => "already paid",
+        PaidTransition::RefundDue => "paid after its tickets were gone: refund owed",
     }
 }
 
-/// The order a Checkout Session event is about: `metadata.order_id`, checked against
-/// the session id stored on it. `Err` holds the session id when the order does not
-/// carry it yet (or at all).
-async fn session_order(txn: &DatabaseTransaction, session: &Value) -> ServiceResult<Result<i64, Option<String>>> {
-    let session_id = session["id"].as_str().map(str::to_owned);
-    let Some(order_id) = session["metadata"]["order_id"].as_str().and_then(|v| v.parse::<i64>().ok()) else {
-        return Ok(Err(session_id));
-    };
+/// The order a checkout session event is about: the order id from its metadata, checked
+/// against the session id stored on it. `None` while the order does not carry it.
+async fn session_order(txn: &DatabaseTransaction, session: &str, order_id: Option<i64>) -> ServiceResult<Option<i64>> {
+    let Some(order_id) = order_id else { return Ok(None) };
     let found = order::Entity::find_by_id(order_id).one(txn).await?;
-    Ok(match found {
-        Some(o) if o.provider_ref.is_some() && o.provider_ref == session_id => Ok(o.id),
-        _ => Err(session_id),
-    })
+    Ok(found.filter(|o| o.provider_ref.as_deref() == Some(session)).map(|o| o.id))
 }
 
 async fn order_by_payment(txn: &DatabaseTransaction, payment_ref: &str) -> ServiceResult<Option<order::Model>> {
@@ -222,7 +266,7 @@ async fn record_refund(
     refund_id: &str,
     amount: i64,
 ) -> ServiceResult<&'static str> {
-    match checkout::record_refund_in(txn, order, amount, Some(refund_id), Some("stripe dashboard")).await {
+    match checkout::record_refund_in(txn, order, amount, Some(refund_id), Some("provider dashboard")).await {
         Ok(true) => Ok("refund recorded"),
         Ok(false) => Ok("refund already recorded"),
         Err(ServiceError::User(_)) => {
@@ -231,117 +275,4 @@ async fn record_refund(
         }
         Err(e) => Err(e),
     }
-}
-
-async fn apply_stripe(
-    txn: &DatabaseTransaction,
-    kind: &str,
-    object: &Value,
-    applied: &mut Applied,
-) -> ServiceResult<Step> {
-    let payment_ref = object["payment_intent"].as_str();
-    let waiting = |reference: Option<String>| match reference {
-        Some(reference) => Step::Waiting(reference),
-        None => Step::Done("not about a payment of ours", vec![]),
-    };
-    Ok(match kind {
-        "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
-            let order_id = match session_order(txn, object).await? {
-                Ok(id) => id,
-                Err(session) => return Ok(waiting(session)),
-            };
-            let attached: Vec<String> = payment_ref.map(str::to_owned).into_iter().collect();
-            let paid =
-                object["payment_status"].as_str() == Some("paid") || kind == "checkout.session.async_payment_succeeded";
-            if paid {
-                let transition = checkout::mark_paid_in(txn, order_id, payment_ref).await?;
-                let message = match transition.0 {
-                    PaidTransition::Paid => "paid",
-                    PaidTransition::AlreadyDone => "already paid",
-                    PaidTransition::RefundDue => "paid after its tickets were gone: refund owed",
-                };
-                applied.absorb(transition, order_id);
-                Step::Done(message, attached)
-            } else {
-                checkout::await_async_payment_in(txn, order_id, payment_ref).await?;
-                Step::Done("awaiting asynchronous payment", attached)
-            }
-        }
-        "checkout.session.async_payment_failed" => match session_order(txn, object).await? {
-            Ok(order_id) => {
-                checkout::mark_unpaid_in(txn, order_id, "CANCELLED", Some("asynchronous payment failed")).await?;
-                Step::Done("payment failed", vec![])
-            }
-            Err(session) => waiting(session),
-        },
-        "checkout.session.expired" => match session_order(txn, object).await? {
-            Ok(order_id) => {
-                checkout::mark_unpaid_in(txn, order_id, "EXPIRED", None).await?;
-                Step::Done("expired", vec![])
-            }
-            Err(session) => waiting(session),
-        },
-        // Since API version 2022-11-15 a charge no longer lists its refunds: refunds made
-        // in the dashboard arrive as refund events whose object is the refund.
-        "refund.created" | "refund.updated" => {
-            let status = object["status"].as_str().unwrap_or("");
-            let (Some(refund_id), Some(amount)) = (object["id"].as_str(), object["amount"].as_i64()) else {
-                return Ok(Step::Done("ignored", vec![]));
-            };
-            if !matches!(status, "succeeded" | "pending") {
-                return Ok(Step::Done("ignored", vec![]));
-            }
-            let Some(pi) = payment_ref else { return Ok(Step::Done("ignored", vec![])) };
-            match order_by_payment(txn, pi).await? {
-                Some(order) => Step::Done(record_refund(txn, &order, refund_id, amount).await?, vec![]),
-                None => Step::Waiting(pi.to_owned()),
-            }
-        }
-        "charge.refunded" => {
-            let Some(pi) = payment_ref else { return Ok(Step::Done("ignored", vec![])) };
-            let Some(order) = order_by_payment(txn, pi).await? else { return Ok(Step::Waiting(pi.to_owned())) };
-            for refund in object["refunds"]["data"].as_array().into_iter().flatten() {
-                let (Some(refund_id), Some(amount)) = (refund["id"].as_str(), refund["amount"].as_i64()) else {
-                    continue;
-                };
-                let current = order::Entity::find_by_id(order.id).one(txn).await?.unwrap_or(order.clone());
-                record_refund(txn, &current, refund_id, amount).await?;
-            }
-            Step::Done("refunds recorded", vec![])
-        }
-        _ => Step::Done("ignored", vec![]),
-    })
-}
-
-async fn apply_paypal(
-    txn: &DatabaseTransaction,
-    kind: &str,
-    resource: &Value,
-    applied: &mut Applied,
-) -> ServiceResult<Step> {
-    if kind != "PAYMENT.CAPTURE.COMPLETED" {
-        return Ok(Step::Done("ignored", vec![]));
-    }
-    let Some(paypal_order) = resource["supplementary_data"]["related_ids"]["order_id"].as_str() else {
-        return Ok(Step::Done("not about a payment of ours", vec![]));
-    };
-    let found = order::Entity::find()
-        .filter(order::Column::Provider.eq("PAYPAL"))
-        .filter(order::Column::ProviderRef.eq(paypal_order))
-        .one(txn)
-        .await?;
-    let Some(order) = found else { return Ok(Step::Waiting(paypal_order.to_owned())) };
-    let Ok(capture) = paypal::parse_capture(resource) else { return Ok(Step::Done("unreadable capture", vec![])) };
-    Ok(match checkout::settle_paypal_capture_in(txn, &order, &capture).await? {
-        Ok(transition) => {
-            let message = match transition.0 {
-                PaidTransition::Paid => "paid",
-                PaidTransition::AlreadyDone => "already paid",
-                PaidTransition::RefundDue => "paid after its tickets were gone: refund owed",
-            };
-            applied.absorb(transition, order.id);
-            Step::Done(message, vec![])
-        }
-        Err(_) => Step::Done("amount mismatch recorded", vec![]),
-    })
 }

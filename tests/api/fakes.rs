@@ -137,6 +137,10 @@ async fn receive(shared: &Shared, path: &str, headers: &HeaderMap, body: &Bytes)
     if !recorded.headers.contains_key("idempotency-key") {
         return Err(stripe_error("this fake expects an Idempotency-Key on every POST"));
     }
+    // The API version is pinned: event and object shapes must be the ones we parse.
+    if recorded.headers.get("stripe-version").map(String::as_str) != Some(tixshop::payments::stripe::API_VERSION) {
+        return Err(stripe_error("this fake expects the pinned Stripe-Version on every request"));
+    }
     Ok(recorded)
 }
 
@@ -199,15 +203,18 @@ async fn stripe_session(State(shared): State<Shared>, headers: HeaderMap, body: 
     }
     let id = next_id(&shared, "cs");
     shared.sessions.lock().unwrap().insert(id.clone(), "open");
-    axum::Json(json!({
+    let mut session = stripe_object(json!({
         "id": id,
         "object": "checkout.session",
+        "status": "open",
         "url": format!("https://checkout.stripe.test/c/pay/{id}"),
         "amount_total": total,
         "currency": currency,
-        "metadata": { "order_id": request.field("metadata[order_id]") },
-    }))
-    .into_response()
+        "expires_at": expires,
+        "metadata": { "order_id": request.field("metadata[order_id]"), "order_number": request.field("metadata[order_number]") },
+    }));
+    session["created"] = json!(now);
+    axum::Json(session).into_response()
 }
 
 async fn stripe_refund(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
@@ -220,8 +227,10 @@ async fn stripe_refund(State(shared): State<Shared>, headers: HeaderMap, body: B
     else {
         return stripe_error("payment_intent and an integer amount are required");
     };
-    axum::Json(json!({ "id": next_id(&shared, "re"), "object": "refund", "payment_intent": pi, "amount": amount, "status": "succeeded" }))
-        .into_response()
+    axum::Json(stripe_object(
+        json!({ "id": next_id(&shared, "re"), "object": "refund", "payment_intent": pi, "amount": amount, "status": "succeeded" }),
+    ))
+    .into_response()
 }
 
 /// `POST /v1/checkout/sessions/{id}/expire`: only an open session can be expired.
@@ -236,7 +245,8 @@ async fn stripe_expire(shared: Shared, headers: HeaderMap, id: String, body: Byt
             .into_response(),
         Some("open") => {
             sessions.insert(id.clone(), "expired");
-            axum::Json(json!({ "id": id, "object": "checkout.session", "status": "expired" })).into_response()
+            axum::Json(stripe_object(json!({ "id": id, "object": "checkout.session", "status": "expired" })))
+                .into_response()
         }
         Some(status) => {
             stripe_error(&format!("Only Checkout Sessions with a status of open can be expired; this one is {status}."))
@@ -244,9 +254,45 @@ async fn stripe_expire(shared: Shared, headers: HeaderMap, id: String, body: Byt
     }
 }
 
-/// A signed Stripe event as Stripe would POST it.
+/// `object` with the fields Stripe always sends for its type (and the parser requires),
+/// where the caller did not set them.
+pub fn stripe_object(mut object: Value) -> Value {
+    let defaults = match object["object"].as_str() {
+        Some("checkout.session") => json!({
+            "created": 1_700_000_000, "expires_at": 1_700_001_800, "livemode": false, "mode": "payment",
+            "payment_status": "unpaid", "status": "open", "automatic_tax": { "enabled": false },
+            "custom_fields": [], "custom_text": {}, "payment_method_types": ["card"], "shipping_options": [],
+        }),
+        Some("refund") => json!({ "created": 1_700_000_000, "currency": "eur" }),
+        Some("charge") => json!({
+            "amount": 0, "amount_captured": 0, "amount_refunded": 0, "billing_details": {}, "captured": true,
+            "created": 1_700_000_000, "currency": "eur", "disputed": false, "livemode": false, "metadata": {},
+            "paid": true, "refunded": false, "status": "succeeded",
+        }),
+        _ => json!({}),
+    };
+    for (key, value) in defaults.as_object().unwrap() {
+        if object.get(key).is_none_or(Value::is_null) {
+            object[key] = value.clone();
+        }
+    }
+    // A charge's refunds are a list object.
+    if object["object"] == "charge"
+        && let Some(data) = object["refunds"]["data"].as_array().cloned()
+    {
+        let data: Vec<Value> = data.into_iter().map(stripe_object).collect();
+        object["refunds"] = json!({ "object": "list", "data": data, "has_more": false, "url": "/v1/refunds" });
+    }
+    object
+}
+
+/// A Stripe event as Stripe would POST it (at the API version async-stripe speaks).
 pub fn stripe_event(id: &str, kind: &str, object: Value) -> Vec<u8> {
-    serde_json::to_vec(&json!({ "id": id, "object": "event", "type": kind, "data": { "object": object } })).unwrap()
+    serde_json::to_vec(&json!({
+        "id": id, "object": "event", "api_version": tixshop::payments::stripe::API_VERSION, "created": 1_700_000_000,
+        "livemode": false, "pending_webhooks": 1, "type": kind, "data": { "object": stripe_object(object) },
+    }))
+    .unwrap()
 }
 
 #[derive(Clone, Default)]
