@@ -114,13 +114,6 @@ impl RateLimiter {
         }
     }
 
-    /// Whether a key is limited right now (attempts that fail silently, such as link
-    /// captures, skip the work when it is).
-    pub async fn is_limited(&self, keys: &[String]) -> Result<bool, DbErr> {
-        let failures = self.failures(keys).await?;
-        Ok(keys.iter().any(|k| failures.get(k).copied().unwrap_or(0) >= self.limit))
-    }
-
     /// Counts one failure under `key` in one statement: a new window when the old one
     /// is over, otherwise one more.
     async fn record_failure(&self, key: &str) -> Result<(), DbErr> {
@@ -181,7 +174,8 @@ impl RateLimiter {
     }
 
     /// Keys with an attempt under way on this instance (bounded by concurrency).
-    pub fn keys_in_flight(&self) -> usize {
+    #[cfg(test)]
+    fn keys_in_flight(&self) -> usize {
         self.lock().attempts.len()
     }
 }

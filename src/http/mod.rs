@@ -63,8 +63,13 @@ impl AppState {
         }
         if let (Some(id), Some(secret)) = (&config.paypal_client_id, &config.paypal_client_secret) {
             let timeout = std::time::Duration::from_secs(config.provider_timeout_secs);
-            providers.paypal =
-                Some(Arc::new(PaypalClient::new(config.paypal_api_base.clone(), id.clone(), secret.clone(), timeout)));
+            providers.paypal = Some(Arc::new(PaypalClient::new(
+                config.paypal_api_base.clone(),
+                id.clone(),
+                secret.clone(),
+                config.paypal_webhook_id.clone(),
+                timeout,
+            )));
         }
         let providers = Arc::new(providers);
         let checkout = CheckoutSettings { pending_ttl: chrono::Duration::minutes(config.pending_order_minutes.into()) };

@@ -18,7 +18,7 @@ pub struct Providers {
     /// Stripe, when a secret key is configured.
     pub stripe: Option<Arc<dyn PaymentProvider>>,
     /// PayPal, when client credentials are configured.
-    pub paypal: Option<Arc<paypal::PaypalClient>>,
+    pub paypal: Option<Arc<dyn PaymentProvider>>,
 }
 
 impl Providers {
@@ -26,7 +26,7 @@ impl Providers {
     pub fn get(&self, kind: Provider) -> Option<Arc<dyn PaymentProvider>> {
         match kind {
             Provider::Stripe => self.stripe.clone(),
-            Provider::Paypal => self.paypal.clone().map(|p| p as Arc<dyn PaymentProvider>),
+            Provider::Paypal => self.paypal.clone(),
             Provider::Free => None,
         }
     }
@@ -107,6 +107,19 @@ pub struct CheckoutRedirect {
     pub redirect_url: String,
 }
 
+/// A payment a provider captured, as it reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Capture {
+    /// The capture id (what refunds take).
+    pub capture_id: String,
+    /// `COMPLETED`, `PENDING`, `DECLINED`, …
+    pub status: String,
+    /// Captured amount, minor units (None when unreadable).
+    pub amount: Option<i64>,
+    /// Captured currency.
+    pub currency: String,
+}
+
 /// A refund a provider reports.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReportedRefund {
@@ -157,7 +170,7 @@ pub enum PaymentEvent {
         /// The PayPal order (our `provider_ref`).
         provider_order: String,
         /// What was captured.
-        capture: paypal::Capture,
+        capture: Capture,
     },
     /// Nothing tixshop acts on (acknowledged).
     Other,
@@ -213,6 +226,20 @@ pub trait PaymentProvider: Send + Sync + std::fmt::Debug {
 
     /// Starts a payment for an order.
     async fn start(&self, request: &CheckoutRequest) -> Result<CheckoutRedirect, ProviderError>;
+
+    /// Captures a payment the buyer approved (providers where the shop captures, such as
+    /// PayPal); the others never get here.
+    async fn capture(&self, provider_ref: &str, idempotency_key: &str) -> Result<Capture, ProviderError> {
+        let _ = (provider_ref, idempotency_key);
+        Err(ProviderError::Unexpected { provider: "provider", message: "payments are not captured by the shop".into() })
+    }
+
+    /// Whether a webhook delivery (its headers and raw body) is genuine, for providers
+    /// that verify by asking them (PayPal); signature-verified ones never get here.
+    async fn verify_webhook(&self, headers: &[(&str, &str)], raw: &str) -> Result<bool, ProviderError> {
+        let _ = (headers, raw);
+        Ok(false)
+    }
 
     /// Ends a checkout session that was not paid, so it can no longer be (a cart has one
     /// payable session at a time). An error means it may be being paid right now.

@@ -6,23 +6,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{CheckoutRedirect, CheckoutRequest, PaymentEvent, PaymentProvider, ProviderError, ReceivedEvent};
+use super::{Capture, CheckoutRedirect, CheckoutRequest, PaymentEvent, PaymentProvider, ProviderError, ReceivedEvent};
 use crate::domain::{Currency, Money};
 
 const NAME: &str = "PayPal";
-
-/// A completed (or not) capture as PayPal reports it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Capture {
-    /// The capture id (what refunds take).
-    pub capture_id: String,
-    /// `COMPLETED`, `PENDING`, `DECLINED`, …
-    pub status: String,
-    /// Captured amount, minor units (None when unparseable).
-    pub amount: Option<i64>,
-    /// Captured currency.
-    pub currency: String,
-}
 
 /// The PayPal REST client.
 #[derive(Debug)]
@@ -31,6 +18,8 @@ pub struct PaypalClient {
     base: url::Url,
     client_id: String,
     client_secret: String,
+    /// The webhook's id at PayPal: verification asks about deliveries to it.
+    webhook_id: Option<String>,
     /// Cached access token and when it stops being valid.
     token: Mutex<Option<(String, Instant)>>,
 }
@@ -51,14 +40,21 @@ fn to_minor(value: &str, currency: &str) -> Option<i64> {
 }
 
 impl PaypalClient {
-    /// A client for `base` (e.g. `https://api-m.paypal.com`).
-    pub fn new(base: url::Url, client_id: String, client_secret: String, timeout: Duration) -> Self {
+    /// A client for `base` (e.g. `https://api-m.paypal.com`); `webhook_id` is needed to
+    /// verify webhooks.
+    pub fn new(
+        base: url::Url,
+        client_id: String,
+        client_secret: String,
+        webhook_id: Option<String>,
+        timeout: Duration,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(5))
             .build()
             .expect("a TLS client builds");
-        PaypalClient { http, base, client_id, client_secret, token: Mutex::new(None) }
+        PaypalClient { http, base, client_id, client_secret, webhook_id, token: Mutex::new(None) }
     }
 
     async fn access_token(&self) -> Result<String, ProviderError> {
@@ -108,8 +104,7 @@ impl PaypalClient {
         Self::read(response).await
     }
 
-    /// Captures an approved PayPal order.
-    pub async fn capture(&self, paypal_order_id: &str, request_id: &str) -> Result<Capture, ProviderError> {
+    async fn capture_order(&self, paypal_order_id: &str, request_id: &str) -> Result<Capture, ProviderError> {
         let body =
             self.post(&format!("/v2/checkout/orders/{paypal_order_id}/capture"), &json!({}), Some(request_id)).await?;
         parse_capture(&body["purchase_units"][0]["payments"]["captures"][0])
@@ -117,12 +112,10 @@ impl PaypalClient {
 
     /// Asks PayPal whether a webhook delivery is genuine. The event goes to PayPal exactly
     /// as it arrived (`raw_event`), not re-serialized, since the signature covers those bytes.
-    pub async fn verify_webhook(
-        &self,
-        headers: &[(&str, &str)],
-        webhook_id: &str,
-        raw_event: &str,
-    ) -> Result<bool, ProviderError> {
+    async fn verify_delivery(&self, headers: &[(&str, &str)], raw_event: &str) -> Result<bool, ProviderError> {
+        let Some(webhook_id) = self.webhook_id.as_deref() else {
+            return Err(unexpected("no webhook id configured"));
+        };
         let header =
             |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| *v).unwrap_or("");
         let text = |v: &str| serde_json::to_string(v).expect("strings serialize");
@@ -280,6 +273,14 @@ impl PaymentProvider for PaypalClient {
             .ok_or_else(|| unexpected("no approval link"))?
             .to_owned();
         Ok(CheckoutRedirect { provider_ref: id, redirect_url: link })
+    }
+
+    async fn capture(&self, provider_ref: &str, idempotency_key: &str) -> Result<Capture, ProviderError> {
+        self.capture_order(provider_ref, idempotency_key).await
+    }
+
+    async fn verify_webhook(&self, headers: &[(&str, &str)], raw: &str) -> Result<bool, ProviderError> {
+        self.verify_delivery(headers, raw).await
     }
 
     async fn expire(&self, _provider_ref: &str) -> Result<(), ProviderError> {

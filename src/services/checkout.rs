@@ -84,10 +84,21 @@ fn check_url(field: &str, value: &str) -> ServiceResult<String> {
     }
 }
 
+/// Characters of an order number: no 0/O or 1/I, so it can be read out on the phone.
+const ORDER_NUMBER_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+/// 8 characters of 32 = 40 bits: clashes are rare enough that a few redraws settle them.
+const ORDER_NUMBER_LENGTH: usize = 8;
+/// Redraws of an order number that clashed with another before giving up.
+const ORDER_NUMBER_RETRIES: u32 = 3;
+/// Stripe wants a session's `expires_at` at least 30 minutes after it receives the
+/// request: this margin keeps the default (30) valid whatever the clock and the network add.
+const PROVIDER_EXPIRY_MARGIN: Duration = Duration::minutes(2);
+
 fn order_number() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rng();
-    let code: String = (0..8).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+    let code: String = (0..ORDER_NUMBER_LENGTH)
+        .map(|_| ORDER_NUMBER_ALPHABET[rng.random_range(0..ORDER_NUMBER_ALPHABET.len())] as char)
+        .collect();
     format!("TX-{code}")
 }
 
@@ -401,7 +412,10 @@ async fn insert_order(
                 break saved;
             }
             // A clash of random order numbers: draw again.
-            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) && attempt < 3 => {
+            Err(e)
+                if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+                    && attempt < ORDER_NUMBER_RETRIES =>
+            {
                 savepoint.rollback().await?;
                 attempt += 1;
             }
@@ -518,9 +532,7 @@ pub async fn start(
             format!("Card payments start at {shown} {}; this total is below that.", view.currency),
         ));
     }
-    // Stripe wants expires_at at least 30 minutes after it receives the request: a little
-    // margin keeps the default (30) valid whatever the clock and the network add.
-    let expires_at = now() + settings.pending_ttl + Duration::minutes(2);
+    let expires_at = now() + settings.pending_ttl + PROVIDER_EXPIRY_MARGIN;
     let quantities = quantities(&view);
     let txn = begin_write(db).await?;
     // Cart, then code, then ticket types: every transaction locks in this order.
@@ -1091,7 +1103,7 @@ pub fn spawn_expiry(
 pub async fn settle_paypal_capture_in(
     txn: &DatabaseTransaction,
     order: &order::Model,
-    capture: &crate::payments::paypal::Capture,
+    capture: &crate::payments::Capture,
 ) -> ServiceResult<Result<(PaidTransition, Option<i64>), String>> {
     if capture.status == "PENDING" {
         // PayPal holds the payment for review: it stays payable and completes later.
