@@ -5,6 +5,7 @@ pub mod account;
 pub mod api_key;
 pub mod cart;
 pub mod cart_line;
+pub mod enums;
 pub mod event;
 pub mod order;
 pub mod order_item;

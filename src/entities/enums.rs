@@ -1,0 +1,107 @@
+//! The closed sets stored as text columns, as types: a status read from the database is
+//! one of these or the row does not load, and no code compares strings.
+
+use sea_orm::entity::prelude::*;
+
+/// Where an order stands (`orders.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+pub enum OrderStatus {
+    /// Awaiting payment at its provider; holds its tickets.
+    #[sea_orm(string_value = "PENDING")]
+    Pending,
+    /// Paid.
+    #[sea_orm(string_value = "PAID")]
+    Paid,
+    /// Paid, part of it refunded.
+    #[sea_orm(string_value = "PARTIALLY_REFUNDED")]
+    PartiallyRefunded,
+    /// Paid and refunded in full.
+    #[sea_orm(string_value = "REFUNDED")]
+    Refunded,
+    /// Not paid in time.
+    #[sea_orm(string_value = "EXPIRED")]
+    Expired,
+    /// Failed, replaced, or paid for tickets that were gone (and refunded).
+    #[sea_orm(string_value = "CANCELLED")]
+    Cancelled,
+}
+
+impl OrderStatus {
+    /// Paid, whether or not refunds followed.
+    pub fn is_paid(self) -> bool {
+        matches!(self, OrderStatus::Paid | OrderStatus::PartiallyRefunded | OrderStatus::Refunded)
+    }
+}
+
+/// Where a cart stands (`carts.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+pub enum CartStatus {
+    /// Being filled.
+    #[sea_orm(string_value = "OPEN")]
+    Open,
+    /// An order was paid from it.
+    #[sea_orm(string_value = "CHECKED_OUT")]
+    CheckedOut,
+}
+
+/// Where an outbound webhook delivery stands (`webhook_deliveries.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+pub enum DeliveryStatus {
+    /// Waiting for its (next) attempt.
+    #[sea_orm(string_value = "PENDING")]
+    Pending,
+    /// Answered 2xx.
+    #[sea_orm(string_value = "DELIVERED")]
+    Delivered,
+    /// Given up after the last attempt.
+    #[sea_orm(string_value = "FAILED")]
+    Failed,
+}
+
+/// Which provider an order pays through (`orders.provider`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+pub enum Provider {
+    /// Total 0: paid at once, nobody called.
+    #[sea_orm(string_value = "FREE")]
+    Free,
+    /// Stripe Checkout.
+    #[sea_orm(string_value = "STRIPE")]
+    Stripe,
+    /// PayPal Orders v2.
+    #[sea_orm(string_value = "PAYPAL")]
+    Paypal,
+}
+
+/// How a promo code discounts (`promo_codes.discount_type`, `orders.promo_discount_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+pub enum DiscountKind {
+    /// A percentage of the eligible lines.
+    #[sea_orm(string_value = "PERCENTAGE")]
+    Percentage,
+    /// A fixed amount off the eligible lines.
+    #[sea_orm(string_value = "FIXED_AMOUNT")]
+    FixedAmount,
+}
+
+impl From<DiscountKind> for crate::domain::promo::DiscountType {
+    fn from(kind: DiscountKind) -> Self {
+        match kind {
+            DiscountKind::Percentage => crate::domain::promo::DiscountType::Percentage,
+            DiscountKind::FixedAmount => crate::domain::promo::DiscountType::FixedAmount,
+        }
+    }
+}
+
+impl From<crate::domain::promo::DiscountType> for DiscountKind {
+    fn from(kind: crate::domain::promo::DiscountType) -> Self {
+        match kind {
+            crate::domain::promo::DiscountType::Percentage => DiscountKind::Percentage,
+            crate::domain::promo::DiscountType::FixedAmount => DiscountKind::FixedAmount,
+        }
+    }
+}
