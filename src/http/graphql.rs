@@ -25,7 +25,7 @@ use serde_json::json;
 
 use super::{AppState, input};
 use crate::graphql::Caller;
-use crate::graphql::cart::RequestContext;
+use crate::graphql::context::RequestContext;
 use crate::services::api_keys;
 use tower_sessions::Session;
 

@@ -4,7 +4,9 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod batch;
 pub mod capacity;
+pub mod capture;
 pub mod carts;
 pub mod checkout;
 pub mod demo;
