@@ -2,6 +2,7 @@
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
+use crate::domain::Currency;
 use crate::domain::account::NewAccount;
 use crate::entities::{account, event};
 
@@ -15,6 +16,12 @@ pub async fn find_by_slug(db: &impl ConnectionTrait, slug: &str) -> ServiceResul
 /// The account with this id, if any.
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> ServiceResult<Option<account::Model>> {
     Ok(account::Entity::find_by_id(id).one(db).await?)
+}
+
+/// The currency of the account with this id, if it exists.
+pub async fn currency(db: &impl ConnectionTrait, id: i64) -> ServiceResult<Option<Currency>> {
+    let Some(account) = find(db, id).await? else { return Ok(None) };
+    Ok(Some(super::stored_currency(&account.currency)?))
 }
 
 /// Opens a new account; the slug must be free.

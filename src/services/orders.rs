@@ -8,8 +8,8 @@ use sea_orm::sea_query::{Expr, ExprTrait, Func, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Money;
 use crate::domain::email::Email;
-use crate::domain::{Currency, Money};
 use crate::entities::order;
 
 use super::{ServiceError, ServiceResult, UserError, UserErrorCode};
@@ -172,8 +172,7 @@ pub async fn refund_amount(
     let order = find(db, account_id, order_id)
         .await?
         .ok_or_else(|| UserError::new("orderId", UserErrorCode::OrderNotFound, "no order with this id"))?;
-    let currency =
-        Currency::parse(&order.currency).map_err(|e| ServiceError::Db(sea_orm::DbErr::Custom(e.to_string())))?;
+    let currency = super::stored_currency(&order.currency)?;
     let amount = Money::parse(amount, currency)
         .map_err(|e| UserError::new("amount", UserErrorCode::InvalidRefundAmount, e.to_string()))?;
     Ok(amount.minor())

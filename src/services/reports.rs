@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 
-use super::{ServiceError, ServiceResult, accounts};
+use super::{ServiceResult, accounts};
 use crate::domain::Currency;
 
 /// How rows are grouped.
@@ -103,9 +103,7 @@ pub async fn for_account(
     to: DateTime<Utc>,
     group_by: GroupBy,
 ) -> ServiceResult<Option<Report>> {
-    let Some(account) = accounts::find(db, account_id).await? else { return Ok(None) };
-    let currency =
-        Currency::parse(&account.currency).map_err(|e| ServiceError::Db(sea_orm::DbErr::Custom(e.to_string())))?;
+    let Some(currency) = accounts::currency(db, account_id).await? else { return Ok(None) };
     let rows = promo_report(db, account_id, from, to, group_by).await?;
     Ok(Some(Report { currency, rows }))
 }

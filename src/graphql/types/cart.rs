@@ -5,10 +5,9 @@ use async_graphql::{Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::{Money, UserError, to_id};
-use crate::domain::promo::{DiscountType, PercentOff};
 use crate::services::UserErrorCode;
-use crate::services::capacity;
 use crate::services::carts::{self, PricedCartView, PromoState};
+use crate::services::{capacity, promo_codes};
 
 /// A unit price and how many tickets of a line are sold at it.
 #[derive(SimpleObject)]
@@ -215,11 +214,8 @@ impl Cart {
         }
         Some(AppliedPromo {
             code: code.code.clone(),
-            discount_type: DiscountType::parse(&code.discount_type).unwrap_or(DiscountType::Percentage).into(),
-            percent_off: code
-                .percent_off_bp
-                .and_then(|h| PercentOff::from_hundredths(h as u32).ok())
-                .map(|p| p.to_decimal().to_string()),
+            discount_type: promo_codes::discount_type(code).into(),
+            percent_off: promo_codes::percent_off(code).map(|p| p.to_decimal().to_string()),
             amount_off: code.amount_off.map(|a| Money::of(a, self.0.currency)),
             description: code.description.clone(),
         })

@@ -6,7 +6,7 @@ use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Simp
 use chrono::{DateTime, Utc};
 
 use crate::domain::Currency;
-use crate::domain::promo::{DiscountType as DomainDiscountType, PercentOff, PromoStatus as DomainStatus};
+use crate::domain::promo::PromoStatus as DomainStatus;
 use crate::entities::{account, promo_code};
 use crate::graphql::context::ContextExt;
 use crate::graphql::errors::{InputFields, internal};
@@ -110,15 +110,12 @@ impl PromoCode {
 
     /// Percentage or fixed amount.
     async fn discount_type(&self) -> DiscountType {
-        DomainDiscountType::parse(&self.row.discount_type).unwrap_or(DomainDiscountType::Percentage).into()
+        service::discount_type(&self.row).into()
     }
 
     /// For PERCENTAGE: the percentage as a decimal string, e.g. "15" or "12.5"; else null.
     async fn percent_off(&self) -> Option<String> {
-        self.row
-            .percent_off_bp
-            .and_then(|h| PercentOff::from_hundredths(h as u32).ok())
-            .map(|p| p.to_decimal().to_string())
+        service::percent_off(&self.row).map(|p| p.to_decimal().to_string())
     }
 
     /// For FIXED_AMOUNT: the amount off in the shop currency; else null.
@@ -163,7 +160,7 @@ impl PromoCode {
 
     /// Redemptions left before `usageLimit` (never below 0); null when unlimited.
     async fn remaining(&self) -> Option<i64> {
-        self.row.usage_limit.map(|l| (l - self.row.redemptions_count).max(0))
+        service::remaining(&self.row)
     }
 
     /// Derived state now.
