@@ -44,9 +44,9 @@ pub enum RestError {
     Internal,
 }
 
-/// `input.percentOff` → `percent_off`: REST speaks snake_case.
+/// `percentOff` → `percent_off`: REST speaks snake_case.
 fn rest_field(path: &[String]) -> String {
-    let last = path.iter().rfind(|p| p.as_str() != "input").cloned().unwrap_or_default();
+    let last = path.last().map(String::as_str).unwrap_or_default();
     let mut out = String::with_capacity(last.len() + 4);
     for c in last.chars() {
         if c.is_ascii_uppercase() {
@@ -484,7 +484,8 @@ mod tests {
 
     #[test]
     fn field_names_become_snake_case() {
-        assert_eq!(rest_field(&["input".into(), "percentOff".into()]), "percent_off");
+        assert_eq!(rest_field(&["percentOff".into()]), "percent_off");
+        assert_eq!(rest_field(&[]), "");
         assert_eq!(rest_field(&["id".into()]), "id");
         assert_eq!(user_error_code(UserErrorCode::InvalidPercentOff), "INVALID_PERCENT_OFF");
         assert_eq!(user_error_code(UserErrorCode::NotFound), "NOT_FOUND");

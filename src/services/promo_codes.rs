@@ -130,10 +130,6 @@ fn rule_code(rule: PromoRule) -> UserErrorCode {
     }
 }
 
-fn field_path(field: &str) -> String {
-    format!("input.{field}")
-}
-
 fn not_found(id: i64) -> ServiceError {
     UserError::new("id", UserErrorCode::NotFound, format!("no promo code with id {id} in this account")).into()
 }
@@ -160,9 +156,7 @@ async fn check(
     let valid = match promo::validate(fields, currency, now(), expiry_changed) {
         Ok(v) => Some(v),
         Err(violations) => {
-            errors.extend(
-                violations.into_iter().map(|v| UserError::new(&field_path(v.field), rule_code(v.rule), v.message)),
-            );
+            errors.extend(violations.into_iter().map(|v| UserError::new(v.field, rule_code(v.rule), v.message)));
             None
         }
     };
@@ -170,7 +164,7 @@ async fn check(
         let owned = event::Entity::find_by_id(event_id).filter(event::Column::AccountId.eq(account_id)).one(db).await?;
         if owned.is_none() {
             errors.push(UserError::new(
-                &field_path("eventId"),
+                "eventId",
                 UserErrorCode::EventNotFound,
                 format!("no event with id {event_id} in this account"),
             ));
@@ -196,7 +190,7 @@ async fn check(
 
 fn duplicate(code: &PromoCodeString) -> UserError {
     UserError::new(
-        &field_path("code"),
+        "code",
         UserErrorCode::DuplicateCode,
         format!("the code {code} already exists in this account (codes are case-insensitive)"),
     )
@@ -236,7 +230,7 @@ pub async fn create(
 ) -> ServiceResult<promo_code::Model> {
     let Some(discount_type) = input.discount_type else {
         return Err(UserError::new(
-            &field_path("discountType"),
+            "discountType",
             UserErrorCode::DiscountTypeMismatch,
             "discountType is required: PERCENTAGE or FIXED_AMOUNT",
         )
