@@ -26,5 +26,6 @@ pub mod http;
 pub mod payments;
 pub mod rate_limit;
 pub mod services;
+pub mod session_store;
 pub mod startup;
 pub mod telemetry;

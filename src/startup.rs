@@ -107,7 +107,7 @@ impl Application {
         // Expired cookie sessions are deleted hourly.
         let sessions = {
             use tower_sessions::session_store::ExpiredDeletion;
-            let store = crate::http::session_store::DbSessionStore::new(self.state.db.clone());
+            let store = crate::session_store::DbSessionStore::new(self.state.db.clone());
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
                 loop {

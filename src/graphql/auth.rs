@@ -1,8 +1,6 @@
 //! Who is calling, as resolved from the `Authorization` header (or the WebSocket's
 //! `connection_init` payload) before execution.
 
-use async_graphql::Context;
-
 use super::errors::{ErrorCode, client_error};
 use crate::services::api_keys::Principal;
 
@@ -19,12 +17,6 @@ pub enum Caller {
 }
 
 impl Caller {
-    /// The caller of this request.
-    pub fn of<'a>(ctx: &Context<'a>) -> &'a Caller {
-        static ANONYMOUS: Caller = Caller::Anonymous;
-        ctx.data_opt::<Caller>().unwrap_or(&ANONYMOUS)
-    }
-
     /// Whether a valid key was presented.
     pub fn has_valid_key(&self) -> bool {
         matches!(self, Caller::Key(_))

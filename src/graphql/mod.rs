@@ -2,21 +2,25 @@
 //!
 //! Resolvers stay thin: they check the caller, call a service, and map the result.
 
+pub mod accounts;
 pub mod auth;
 pub mod cart;
 pub mod checkout;
+pub mod context;
 pub mod errors;
 pub mod loaders;
 pub mod mutation;
 pub mod orders;
 pub mod promo;
 pub mod query;
+pub mod reports;
 pub mod types;
+pub mod webhooks;
 
-use async_graphql::dataloader::DataLoader;
 use std::sync::Arc;
 
 use async_graphql::Schema;
+use async_graphql::dataloader::DataLoader;
 use sea_orm::DatabaseConnection;
 
 pub use auth::Caller;
@@ -27,6 +31,13 @@ use crate::events::CartEvents;
 use crate::rate_limit::RateLimiter;
 use mutation::MutationRoot;
 use query::QueryRoot;
+
+/// Deepest recursion the parser may go to, before depth is even measured: a document
+/// nested deeper is refused instead of exhausting the stack.
+const MAX_PARSER_RECURSION: usize = 64;
+
+/// Most directives on one field: no real operation needs more, and each costs work.
+const MAX_DIRECTIVES: usize = 16;
 
 /// The executable schema.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
@@ -62,26 +73,23 @@ pub fn build(
     limits: Limits,
     open: bool,
 ) -> AppSchema {
-    let ticket_types = DataLoader::new(TicketTypesByEvent::new(db.clone()), tokio::spawn);
-    let events_by_id = DataLoader::new(EventById::new(db.clone()), tokio::spawn);
     let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
         .data(db.clone())
         .data(extras.events)
         .data(extras.providers)
         .data(extras.checkout)
+        .data(extras.webhooks)
         .data(limiter)
-        .data(ticket_types)
-        .data(events_by_id)
+        .data(DataLoader::new(TicketTypesByEvent(db.clone()), tokio::spawn))
+        .data(DataLoader::new(EventById(db.clone()), tokio::spawn))
         .data(DataLoader::new(OrderItemsByOrder(db.clone()), tokio::spawn))
         .data(DataLoader::new(RefundsByOrder(db.clone()), tokio::spawn))
         .data(DataLoader::new(PromoCodeById(db.clone()), tokio::spawn))
-        .data(DataLoader::new(AccountById(db.clone()), tokio::spawn))
-        .data(extras.webhooks)
+        .data(DataLoader::new(AccountById(db), tokio::spawn))
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
-        // Recursion in the parser itself, before depth is even measured.
-        .limit_recursive_depth(64)
-        .limit_directives(16);
+        .limit_recursive_depth(MAX_PARSER_RECURSION)
+        .limit_directives(MAX_DIRECTIVES);
     if !open {
         builder = builder.disable_introspection().disable_suggestions();
     }

@@ -5,29 +5,38 @@ use std::sync::Arc;
 use async_graphql::{Context, ID, Object};
 use sea_orm::DatabaseConnection;
 
-use super::auth::Caller;
-use super::errors::{self, ErrorCode, client_error};
+use super::context::ContextExt;
+use super::errors::{self, ErrorCode, client_error, input_errors, user_errors};
 use super::types::promo_code::{
     CreatePromoCodeInput, DeletePromoCodePayload, PromoCodeConnection, PromoCodeEdge, PromoCodeFilter,
     PromoCodePayload, UpdatePromoCodeInput, event_id, patch,
 };
-use super::types::user_error::user_errors;
 use super::types::{PageInfo, PromoCode, UserError, parse_id};
-use crate::entities::account;
-use crate::events::CartEvents;
+use crate::entities::{account, promo_code};
 use crate::services::promo_codes::{self as service, NewPromoCode, PromoCodePatch};
 use crate::services::{self, UserErrorCode, accounts};
 
 /// The caller's account row, shared by every code of a response.
 async fn account_of(ctx: &Context<'_>, account_id: i64) -> async_graphql::Result<Arc<account::Model>> {
-    let db = ctx.data_unchecked::<DatabaseConnection>();
+    let db = ctx.db();
     errors::query(accounts::find(db, account_id).await)?
         .map(Arc::new)
         .ok_or_else(|| client_error(ErrorCode::Unauthenticated, "the API key's account no longer exists"))
 }
 
-fn refused(errors: Vec<services::UserError>, dry_run: bool) -> PromoCodePayload {
-    PromoCodePayload { promo_code: None, dry_run, user_errors: user_errors(errors) }
+fn refused(user_errors: Vec<UserError>, dry_run: bool) -> PromoCodePayload {
+    PromoCodePayload { promo_code: None, dry_run, user_errors }
+}
+
+/// The payload of a write that went through (or would have, on a dry run).
+async fn written(
+    ctx: &Context<'_>,
+    account_id: i64,
+    row: promo_code::Model,
+    dry_run: bool,
+) -> async_graphql::Result<PromoCodePayload> {
+    let promo_code = PromoCode::new(row, account_of(ctx, account_id).await?);
+    Ok(PromoCodePayload { promo_code: Some(promo_code), dry_run, user_errors: vec![] })
 }
 
 /// Resolves "id or code" to an id of the caller's account.
@@ -76,7 +85,7 @@ impl PromoQuery {
         #[graphql(desc = "Page size, 1–200.", default = 50)] first: i32,
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
     ) -> async_graphql::Result<PromoCodeConnection> {
-        let principal = Caller::of(ctx).reader()?;
+        let principal = ctx.caller().reader()?;
         if !(1..=service::MAX_PAGE as i32).contains(&first) {
             return Err(client_error(ErrorCode::BadUserInput, "`first` must be between 1 and 200"));
         }
@@ -88,7 +97,7 @@ impl PromoQuery {
                     .map_err(|_| client_error(ErrorCode::BadUserInput, "`after` is not a cursor of this list"))?,
             ),
         };
-        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let db = ctx.db();
         let account = account_of(ctx, principal.account_id).await?;
         let filter = filter.unwrap_or_default().into();
         let page = errors::query(service::list(db, principal.account_id, &filter, first as u64, after).await)?;
@@ -112,8 +121,8 @@ impl PromoQuery {
         #[graphql(desc = "The code's id.")] id: Option<ID>,
         #[graphql(desc = "The code string, any case, e.g. \"news10\".")] code: Option<String>,
     ) -> async_graphql::Result<Option<PromoCode>> {
-        let principal = Caller::of(ctx).reader()?;
-        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let principal = ctx.caller().reader()?;
+        let db = ctx.db();
         let row = match (id, code) {
             (Some(id), None) => match parse_id(&id) {
                 Some(id) => errors::query(service::find(db, principal.account_id, id).await)?,
@@ -148,8 +157,8 @@ impl PromoMutation {
         )]
         dry_run: bool,
     ) -> async_graphql::Result<PromoCodePayload> {
-        let principal = Caller::of(ctx).admin()?;
-        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let principal = ctx.caller().admin()?;
+        let db = ctx.db();
         let new = NewPromoCode {
             code: input.code,
             discount_type: Some(input.discount_type.into()),
@@ -162,12 +171,8 @@ impl PromoMutation {
             description: input.description,
         };
         match errors::split(service::create(db, principal.account_id, new, dry_run).await)? {
-            Ok(row) => Ok(PromoCodePayload {
-                promo_code: Some(PromoCode::new(row, account_of(ctx, principal.account_id).await?)),
-                dry_run,
-                user_errors: vec![],
-            }),
-            Err(e) => Ok(refused(e, dry_run)),
+            Ok(row) => written(ctx, principal.account_id, row, dry_run).await,
+            Err(e) => Ok(refused(input_errors::<CreatePromoCodeInput>(e), dry_run)),
         }
     }
 
@@ -183,11 +188,15 @@ impl PromoMutation {
         )]
         dry_run: bool,
     ) -> async_graphql::Result<PromoCodePayload> {
-        let principal = Caller::of(ctx).admin()?;
-        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let principal = ctx.caller().admin()?;
+        let db = ctx.db();
         let Some(id) = parse_id(&id) else {
             return Ok(refused(
-                vec![services::UserError::new("id", UserErrorCode::NotFound, "no promo code with this id")],
+                user_errors(vec![services::UserError::new(
+                    "id",
+                    UserErrorCode::NotFound,
+                    "no promo code with this id",
+                )]),
                 dry_run,
             ));
         };
@@ -203,16 +212,9 @@ impl PromoMutation {
             description: patch(input.description, |v| v),
             active: input.active,
         };
-        match errors::split(
-            service::update(db, ctx.data_unchecked::<Arc<CartEvents>>(), principal.account_id, id, changes, dry_run)
-                .await,
-        )? {
-            Ok(row) => Ok(PromoCodePayload {
-                promo_code: Some(PromoCode::new(row, account_of(ctx, principal.account_id).await?)),
-                dry_run,
-                user_errors: vec![],
-            }),
-            Err(e) => Ok(refused(e, dry_run)),
+        match errors::split(service::update(db, ctx.events(), principal.account_id, id, changes, dry_run).await)? {
+            Ok(row) => written(ctx, principal.account_id, row, dry_run).await,
+            Err(e) => Ok(refused(input_errors::<UpdatePromoCodeInput>(e), dry_run)),
         }
     }
 
@@ -248,8 +250,8 @@ impl PromoMutation {
         #[graphql(desc = "The code's id.")] id: ID,
         #[graphql(desc = "When true, report what would happen; nothing is written.", default = false)] dry_run: bool,
     ) -> async_graphql::Result<DeletePromoCodePayload> {
-        let principal = Caller::of(ctx).admin()?;
-        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let principal = ctx.caller().admin()?;
+        let db = ctx.db();
         let refused = |errors: Vec<UserError>| DeletePromoCodePayload {
             deletion: None,
             promo_code: None,
@@ -263,9 +265,7 @@ impl PromoMutation {
                 "no promo code with this id",
             )])));
         };
-        match errors::split(
-            service::delete(db, ctx.data_unchecked::<Arc<CartEvents>>(), principal.account_id, id, dry_run).await,
-        )? {
+        match errors::split(service::delete(db, ctx.events(), principal.account_id, id, dry_run).await)? {
             Ok((row, deletion)) => Ok(DeletePromoCodePayload {
                 deletion: Some(deletion.into()),
                 promo_code: Some(PromoCode::new(row, account_of(ctx, principal.account_id).await?)),
@@ -284,21 +284,14 @@ async fn set_active(
     active: bool,
     dry_run: bool,
 ) -> async_graphql::Result<PromoCodePayload> {
-    let principal = Caller::of(ctx).admin()?;
-    let db = ctx.data_unchecked::<DatabaseConnection>();
+    let principal = ctx.caller().admin()?;
+    let db = ctx.db();
     let id = match resolve(db, principal.account_id, id, code).await? {
         Ok(id) => id,
-        Err(e) => return Ok(refused(e, dry_run)),
+        Err(e) => return Ok(refused(user_errors(e), dry_run)),
     };
-    match errors::split(
-        service::set_active(db, ctx.data_unchecked::<Arc<CartEvents>>(), principal.account_id, id, active, dry_run)
-            .await,
-    )? {
-        Ok(row) => Ok(PromoCodePayload {
-            promo_code: Some(PromoCode::new(row, account_of(ctx, principal.account_id).await?)),
-            dry_run,
-            user_errors: vec![],
-        }),
-        Err(e) => Ok(refused(e, dry_run)),
+    match errors::split(service::set_active(db, ctx.events(), principal.account_id, id, active, dry_run).await)? {
+        Ok(row) => written(ctx, principal.account_id, row, dry_run).await,
+        Err(e) => Ok(refused(user_errors(e), dry_run)),
     }
 }

@@ -23,10 +23,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 
+use super::auth::{self, Credential};
 use super::{AppState, input};
 use crate::graphql::Caller;
-use crate::graphql::cart::RequestContext;
-use crate::services::api_keys;
+use crate::graphql::context::RequestContext;
+use crate::services::ServiceError;
 use tower_sessions::Session;
 
 /// Most operations in one batched POST.
@@ -38,39 +39,21 @@ fn reject(status: StatusCode, code: &str, message: &str) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// Resolves the `Authorization: Bearer <key>` header into a caller.
+/// The caller of a request, from its `Authorization` header.
 async fn caller_from_headers(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(Caller::Anonymous);
-    };
-    let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
-    let Some(token) = token else {
-        return Ok(Caller::InvalidKey);
-    };
-    caller_from_token(state, token).await
-}
-
-async fn caller_from_token(state: &AppState, token: &str) -> Result<Caller, Response> {
-    match api_keys::authenticate(&state.db, token).await {
-        Ok(Some(principal)) => {
-            // Bookkeeping only, at most once a minute per key: never make the caller wait.
-            if principal.use_is_stale() {
-                let db = state.db.clone();
-                let key_id = principal.key_id;
-                tokio::spawn(async move {
-                    if let Err(e) = api_keys::touch(&db, key_id).await {
-                        tracing::warn!(error = %e, "could not record API key use");
-                    }
-                });
-            }
-            Ok(Caller::Key(principal))
-        }
-        Ok(None) => Ok(Caller::InvalidKey),
+    match auth::credential(state, headers).await {
+        Ok(Credential::Absent) => Ok(Caller::Anonymous),
+        Ok(Credential::Malformed | Credential::Unknown) => Ok(Caller::InvalidKey),
+        Ok(Credential::Valid(principal)) => Ok(Caller::Key(principal)),
         Err(e) => {
-            tracing::error!(error = ?e, "API key lookup failed");
+            log_lookup_failure(&e);
             Err(reject(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error"))
         }
     }
+}
+
+fn log_lookup_failure(e: &ServiceError) {
+    tracing::error!(error = ?e, "API key lookup failed");
 }
 
 /// The client's address: the peer, or, behind a trusted proxy, the last
@@ -253,16 +236,22 @@ pub async fn ws_handler(
         });
         GraphQLWebSocket::new_with_pair(sink, stream, schema, protocol)
             .on_connection_init(move |payload| async move {
+                // The key may come with or without the `Bearer ` scheme.
                 let token = payload
                     .get("Authorization")
                     .or_else(|| payload.get("authorization"))
                     .and_then(|v| v.as_str())
-                    .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_owned());
+                    .map(|v| auth::bearer_token(v).unwrap_or(v.trim()).to_owned());
                 let caller = match token {
                     None => Caller::Anonymous,
-                    Some(token) => caller_from_token(&state, &token)
-                        .await
-                        .map_err(|_| async_graphql::Error::new("internal error"))?,
+                    Some(token) => match auth::check(&state, &token).await {
+                        Ok(Some(principal)) => Caller::Key(principal),
+                        Ok(None) => Caller::InvalidKey,
+                        Err(e) => {
+                            log_lookup_failure(&e);
+                            return Err(async_graphql::Error::new("internal error"));
+                        }
+                    },
                 };
                 // A key that does not authenticate is refused, never downgraded to anonymous.
                 if matches!(caller, Caller::InvalidKey) {

@@ -1,12 +1,12 @@
 //! The HTTP edge: router, GraphQL over HTTP and WebSocket, health checks.
 
+pub mod auth;
 pub mod capture;
 pub mod graphql;
 pub mod health;
 pub mod input;
 pub mod reports;
 pub mod rest;
-pub mod session_store;
 pub mod storefront;
 pub mod webhooks;
 
@@ -121,7 +121,7 @@ pub fn router(state: AppState) -> Router {
     let secure = cross_site || state.config.base_url().scheme() == "https";
     let same_site =
         if cross_site { tower_sessions::cookie::SameSite::None } else { tower_sessions::cookie::SameSite::Lax };
-    let sessions = SessionManagerLayer::new(session_store::DbSessionStore::new(state.db.clone()))
+    let sessions = SessionManagerLayer::new(crate::session_store::DbSessionStore::new(state.db.clone()))
         .with_name("tixshop_session")
         .with_secure(secure)
         .with_same_site(same_site)

@@ -5,23 +5,22 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
 
 use super::AppState;
+use super::auth::{self, Credential};
 use super::rest::RestError;
-use crate::domain::Currency;
-use crate::entities::order;
-use crate::services::api_keys;
+use crate::services::invoices::{self, Access};
 use crate::services::reports::{self, GroupBy};
-use crate::services::{accounts, invoices};
 
+/// The account of the request's API key; `None` without a key.
 async fn key_account(state: &AppState, headers: &HeaderMap) -> Result<Option<i64>, RestError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
-    let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim).unwrap_or_default();
-    match api_keys::authenticate(&state.db, token).await? {
-        Some(principal) => Ok(Some(principal.account_id)),
-        None => Err(RestError::Unauthenticated("the API key is unknown or revoked")),
+    match auth::credential(state, headers).await? {
+        Credential::Absent => Ok(None),
+        Credential::Valid(principal) => Ok(Some(principal.account_id)),
+        Credential::Malformed | Credential::Unknown => {
+            Err(RestError::Unauthenticated("the API key is unknown or revoked"))
+        }
     }
 }
 
@@ -50,15 +49,15 @@ pub async fn promo_codes_csv(
         "code_and_utm_source" => GroupBy::CodeAndUtmSource,
         other => return Err(RestError::Malformed(format!("group_by `{other}` is not code or code_and_utm_source"))),
     };
-    let account = accounts::find(&state.db, account_id).await?.ok_or(RestError::Unauthenticated("no such account"))?;
-    let currency = Currency::parse(&account.currency).map_err(|_| RestError::Internal)?;
-    let rows = reports::promo_report(&state.db, account_id, params.from, params.to, group_by).await?;
-    let csv = reports::to_csv(&rows, currency, group_by);
+    let report = reports::for_account(&state.db, account_id, params.from, params.to, group_by)
+        .await?
+        .ok_or(RestError::Unauthenticated("no such account"))?;
+    let csv = reports::to_csv(&report.rows, report.currency, group_by);
     Ok((
         StatusCode::OK,
         [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"promo_codes.csv\"".to_owned()),
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"promo_codes.csv\""),
         ],
         csv,
     )
@@ -83,13 +82,11 @@ pub async fn invoice_html(
     let (Path(id), Query(params)) = (id?, params?);
     let not_found = || RestError::NotFound("no such invoice".into());
     let id = id.parse::<i64>().map_err(|_| not_found())?;
-    let mut query = order::Entity::find_by_id(id);
-    match (key_account(&state, &headers).await?, params.token) {
-        (Some(account_id), _) => query = query.filter(order::Column::AccountId.eq(account_id)),
-        (None, Some(token)) if !token.is_empty() => query = query.filter(order::Column::AccessToken.eq(token)),
+    let access = match (key_account(&state, &headers).await?, params.token) {
+        (Some(account_id), _) => Access::Account(account_id),
+        (None, Some(token)) if !token.is_empty() => Access::Token(token),
         _ => return Err(RestError::Unauthenticated("send an API key, or the order's token as ?token=")),
-    }
-    let order = query.one(&state.db).await.map_err(crate::services::ServiceError::from)?.ok_or_else(not_found)?;
-    let invoice = invoices::build(&state.db, &order).await?;
+    };
+    let invoice = invoices::find_for(&state.db, id, &access).await?.ok_or_else(not_found)?;
     Ok(Html(invoices::to_html(&invoice)).into_response())
 }

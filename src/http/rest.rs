@@ -8,18 +8,20 @@
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
 
 use super::AppState;
-use crate::domain::promo::{DiscountType, PercentOff};
-use crate::domain::{Currency, Money};
-use crate::entities::{account, promo_code};
-use crate::services::api_keys::{self, Principal};
-use crate::services::promo_codes::{self as service, Deletion, ListFilter, NewPromoCode, PromoCodePatch, StatusFilter};
+use super::auth::{self, Credential};
+use crate::domain::Currency;
+use crate::domain::promo::DiscountType;
+use crate::services::api_keys::Principal;
+use crate::services::promo_codes::{
+    self as service, Deletion, ListFilter, NewPromoCode, PromoCodePatch, PromoCodeView, StatusFilter,
+};
 use crate::services::{ServiceError, UserError, UserErrorCode, accounts, now};
 
 /// An error answered with a status and the JSON envelope
@@ -42,9 +44,9 @@ pub enum RestError {
     Internal,
 }
 
-/// `input.percentOff` → `percent_off`: REST speaks snake_case.
+/// `percentOff` → `percent_off`: REST speaks snake_case.
 fn rest_field(path: &[String]) -> String {
-    let last = path.iter().rfind(|p| p.as_str() != "input").cloned().unwrap_or_default();
+    let last = path.last().map(String::as_str).unwrap_or_default();
     let mut out = String::with_capacity(last.len() + 4);
     for c in last.chars() {
         if c.is_ascii_uppercase() {
@@ -164,16 +166,12 @@ pub async fn refuse_nul(request: axum::extract::Request, next: axum::middleware:
 }
 
 async fn principal(state: &AppState, headers: &HeaderMap) -> Result<Principal, RestError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .ok_or(RestError::Unauthenticated("send `Authorization: Bearer <key>`"))?
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(RestError::Unauthenticated("the Authorization header must be `Bearer <key>`"))?;
-    api_keys::authenticate(&state.db, token.trim())
-        .await?
-        .ok_or(RestError::Unauthenticated("the API key is unknown or revoked"))
+    match auth::credential(state, headers).await? {
+        Credential::Valid(principal) => Ok(principal),
+        Credential::Absent => Err(RestError::Unauthenticated("send `Authorization: Bearer <key>`")),
+        Credential::Malformed => Err(RestError::Unauthenticated("the Authorization header must be `Bearer <key>`")),
+        Credential::Unknown => Err(RestError::Unauthenticated("the API key is unknown or revoked")),
+    }
 }
 
 async fn writer(state: &AppState, headers: &HeaderMap) -> Result<Principal, RestError> {
@@ -181,8 +179,8 @@ async fn writer(state: &AppState, headers: &HeaderMap) -> Result<Principal, Rest
     if p.scope.can_write() { Ok(p) } else { Err(RestError::Forbidden) }
 }
 
-async fn account_of(state: &AppState, p: &Principal) -> Result<account::Model, RestError> {
-    accounts::find(&state.db, p.account_id)
+async fn currency_of(state: &AppState, p: &Principal) -> Result<Currency, RestError> {
+    accounts::currency(&state.db, p.account_id)
         .await?
         .ok_or(RestError::Unauthenticated("the key's account no longer exists"))
 }
@@ -210,30 +208,29 @@ pub struct PromoCodeJson {
     deleted_at: Option<DateTime<Utc>>,
 }
 
-fn to_json(row: promo_code::Model, account: &account::Model) -> PromoCodeJson {
-    let currency = Currency::parse(&account.currency).ok();
-    PromoCodeJson {
-        id: row.id,
-        discount_type: DiscountType::parse(&row.discount_type).unwrap_or(DiscountType::Percentage).as_str(),
-        percent_off: row
-            .percent_off_bp
-            .and_then(|h| PercentOff::from_hundredths(h as u32).ok())
-            .map(|p| p.to_decimal().to_string()),
-        amount_off: row.amount_off.zip(currency).map(|(a, c)| Money::from_minor(a, c).to_string()),
-        currency: account.currency.clone(),
-        event_id: row.event_id,
-        expires_at: row.expires_at,
-        usage_limit: row.usage_limit,
-        max_per_customer: row.max_per_customer,
-        redemptions_count: row.redemptions_count,
-        remaining: row.usage_limit.map(|l| (l - row.redemptions_count).max(0)),
-        status: service::status(&row, now()).as_str(),
-        active: row.active,
-        description: row.description.clone(),
-        created_at: row.created_at,
-        updated_at: row.updated_at,
-        deleted_at: row.deleted_at,
-        code: row.code,
+impl From<PromoCodeView> for PromoCodeJson {
+    fn from(view: PromoCodeView) -> Self {
+        let row = view.row;
+        PromoCodeJson {
+            id: row.id,
+            code: row.code,
+            discount_type: view.discount_type.as_str(),
+            percent_off: view.percent_off.map(|p| p.to_decimal().to_string()),
+            amount_off: view.amount_off.map(|a| a.to_string()),
+            currency: view.currency.code().to_owned(),
+            event_id: row.event_id,
+            expires_at: row.expires_at,
+            usage_limit: row.usage_limit,
+            max_per_customer: row.max_per_customer,
+            redemptions_count: row.redemptions_count,
+            remaining: view.remaining,
+            status: view.status.as_str(),
+            active: row.active,
+            description: row.description,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            deleted_at: row.deleted_at,
+        }
     }
 }
 
@@ -377,10 +374,11 @@ pub async fn list(
         search: params.search,
         event_id: params.event_id,
     };
-    let account = account_of(&state, &p).await?;
+    let currency = currency_of(&state, &p).await?;
     let page = service::list(&state.db, p.account_id, &filter, limit, params.cursor).await?;
     let next_cursor = page.has_next.then(|| page.items.last().map(|r| r.id.to_string())).flatten();
-    let data: Vec<PromoCodeJson> = page.items.into_iter().map(|r| to_json(r, &account)).collect();
+    let at = now();
+    let data: Vec<PromoCodeJson> = page.items.into_iter().map(|r| PromoCodeView::new(r, currency, at).into()).collect();
     Ok(Json(json!({ "data": data, "next_cursor": next_cursor })))
 }
 
@@ -406,9 +404,9 @@ pub async fn create(
         description: body.description,
     };
     let row = service::create(&state.db, p.account_id, new, params.dry_run).await?;
-    let account = account_of(&state, &p).await?;
+    let currency = currency_of(&state, &p).await?;
     let status = if params.dry_run { StatusCode::OK } else { StatusCode::CREATED };
-    Ok((status, Json(to_json(row, &account))))
+    Ok((status, Json(PromoCodeJson::from(PromoCodeView::new(row, currency, now())))))
 }
 
 /// `GET /admin/promo_codes/{id}` (deleted codes too).
@@ -421,8 +419,8 @@ pub async fn show(
     let p = principal(&state, &headers).await?;
     let numeric = path_id(&id)?;
     let row = service::find(&state.db, p.account_id, numeric).await?.ok_or_else(|| not_found(&id))?;
-    let account = account_of(&state, &p).await?;
-    Ok(Json(to_json(row, &account)))
+    let currency = currency_of(&state, &p).await?;
+    Ok(Json(PromoCodeJson::from(PromoCodeView::new(row, currency, now()))))
 }
 
 /// `PATCH /admin/promo_codes/{id}`: absent fields stay, `null` clears.
@@ -451,8 +449,8 @@ pub async fn update(
         active: body.active,
     };
     let row = service::update(&state.db, &state.events, p.account_id, numeric, patch, params.dry_run).await?;
-    let account = account_of(&state, &p).await?;
-    Ok(Json(to_json(row, &account)))
+    let currency = currency_of(&state, &p).await?;
+    Ok(Json(PromoCodeJson::from(PromoCodeView::new(row, currency, now()))))
 }
 
 /// `DELETE /admin/promo_codes/{id}`: 204 when removed; 200 with
@@ -475,8 +473,8 @@ pub async fn delete(
     if deletion == Deletion::Hard && !params.dry_run {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let account = account_of(&state, &p).await?;
-    Ok(Json(json!({ "deletion": kind, "dry_run": params.dry_run, "promo_code": to_json(row, &account) }))
+    let currency = currency_of(&state, &p).await?;
+    Ok(Json(json!({ "deletion": kind, "dry_run": params.dry_run, "promo_code": PromoCodeJson::from(PromoCodeView::new(row, currency, now())) }))
         .into_response())
 }
 
@@ -486,7 +484,8 @@ mod tests {
 
     #[test]
     fn field_names_become_snake_case() {
-        assert_eq!(rest_field(&["input".into(), "percentOff".into()]), "percent_off");
+        assert_eq!(rest_field(&["percentOff".into()]), "percent_off");
+        assert_eq!(rest_field(&[]), "");
         assert_eq!(rest_field(&["id".into()]), "id");
         assert_eq!(user_error_code(UserErrorCode::InvalidPercentOff), "INVALID_PERCENT_OFF");
         assert_eq!(user_error_code(UserErrorCode::NotFound), "NOT_FOUND");

@@ -1,11 +1,10 @@
 //! Accounts (shops), their events and ticket types.
 
-use std::collections::HashMap;
-
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
+use crate::domain::Currency;
 use crate::domain::account::NewAccount;
-use crate::entities::{account, event, ticket_type};
+use crate::entities::{account, event};
 
 use super::{ServiceResult, UserError, UserErrorCode, now};
 
@@ -17,6 +16,12 @@ pub async fn find_by_slug(db: &impl ConnectionTrait, slug: &str) -> ServiceResul
 /// The account with this id, if any.
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> ServiceResult<Option<account::Model>> {
     Ok(account::Entity::find_by_id(id).one(db).await?)
+}
+
+/// The currency of the account with this id, if it exists.
+pub async fn currency(db: &impl ConnectionTrait, id: i64) -> ServiceResult<Option<Currency>> {
+    let Some(account) = find(db, id).await? else { return Ok(None) };
+    Ok(Some(super::stored_currency(&account.currency)?))
 }
 
 /// Opens a new account; the slug must be free.
@@ -46,21 +51,4 @@ pub async fn events(db: &impl ConnectionTrait, account_id: i64) -> ServiceResult
         .order_by_asc(event::Column::Id)
         .all(db)
         .await?)
-}
-
-/// The ticket types of several events in one query, grouped by event id.
-pub async fn ticket_types_by_event(
-    db: &impl ConnectionTrait,
-    event_ids: &[i64],
-) -> ServiceResult<HashMap<i64, Vec<ticket_type::Model>>> {
-    let rows = ticket_type::Entity::find()
-        .filter(ticket_type::Column::EventId.is_in(event_ids.iter().copied()))
-        .order_by_asc(ticket_type::Column::Id)
-        .all(db)
-        .await?;
-    let mut grouped: HashMap<i64, Vec<ticket_type::Model>> = HashMap::new();
-    for row in rows {
-        grouped.entry(row.event_id).or_default().push(row);
-    }
-    Ok(grouped)
 }

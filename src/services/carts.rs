@@ -5,8 +5,6 @@
 //! `applyPromo` costs four statements at most: load, find the code, (count the buyer's
 //! uses when the code has a per-customer cap and the email is known), update.
 
-use std::sync::Arc;
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -21,9 +19,10 @@ use crate::domain::email::Email;
 use crate::domain::pricing::{self, LineInput, PricedCart, VatMode};
 use crate::domain::promo::{self, ApplyRefusal, Discount, PercentOff, PromoCodeString, PromoDiscount, PromoLifecycle};
 use crate::domain::{Currency, VatRate};
-use crate::entities::{account, cart, cart_line, order, promo_code, promo_link_visit, ticket_type};
+use crate::entities::{account, cart, cart_line, order, promo_code, ticket_type};
 use crate::events::CartEvents;
 
+use super::capture::{Capture, clean};
 use super::{ServiceError, ServiceResult, UserError, UserErrorCode, accounts, capacity, now};
 
 /// Most tickets of one type in one cart.
@@ -69,22 +68,6 @@ pub struct PricedCartView {
     /// When the attached code expires, if it does and is still valid: the subscription
     /// sets a timer for it.
     pub promo_expires_at: Option<DateTime<Utc>>,
-}
-
-/// Values captured from a `?promo=…&utm_…` link into the buyer's session.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Capture {
-    /// The shop whose link it was: captured values apply only to its carts.
-    #[serde(default)]
-    pub account_id: Option<i64>,
-    /// The captured code (already known to be a live code of the shop).
-    pub promo: Option<String>,
-    /// `utm_source`.
-    pub utm_source: Option<String>,
-    /// `utm_medium`.
-    pub utm_medium: Option<String>,
-    /// `utm_campaign`.
-    pub utm_campaign: Option<String>,
 }
 
 fn cart_not_found() -> ServiceError {
@@ -286,10 +269,6 @@ fn new_token() -> String {
     format!("cart_{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
-fn clean_utm(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().chars().take(100).collect::<String>()).filter(|v| !v.is_empty())
-}
-
 /// Opens a cart in `shop_slug`. Captured link values are recorded, and a captured code
 /// is applied when it is valid (silently ignored otherwise).
 pub async fn create(
@@ -311,9 +290,9 @@ pub async fn create(
         account_id: Set(shop.id),
         session_id: Set(session_id),
         status: Set("OPEN".into()),
-        utm_source: Set(clean_utm(capture.utm_source)),
-        utm_medium: Set(clean_utm(capture.utm_medium)),
-        utm_campaign: Set(clean_utm(capture.utm_campaign)),
+        utm_source: Set(clean(capture.utm_source)),
+        utm_medium: Set(clean(capture.utm_medium)),
+        utm_campaign: Set(clean(capture.utm_campaign)),
         created_at: Set(at),
         updated_at: Set(at),
         ..Default::default()
@@ -364,11 +343,8 @@ pub async fn adopt_capture(
     let mut changed = false;
     if snapshot.cart.utm_source.is_none() && snapshot.cart.utm_medium.is_none() && snapshot.cart.utm_campaign.is_none()
     {
-        let (source, medium, campaign) = (
-            clean_utm(capture.utm_source.clone()),
-            clean_utm(capture.utm_medium.clone()),
-            clean_utm(capture.utm_campaign.clone()),
-        );
+        let (source, medium, campaign) =
+            (clean(capture.utm_source.clone()), clean(capture.utm_medium.clone()), clean(capture.utm_campaign.clone()));
         if source.is_some() || medium.is_some() || campaign.is_some() {
             cart::Entity::update_many()
                 .col_expr(cart::Column::UtmSource, Expr::value(source))
@@ -571,48 +547,3 @@ pub async fn open_carts_with_code(db: &impl ConnectionTrait, promo_code_id: i64)
         .all(db)
         .await?)
 }
-
-/// Records a `?promo=` link visit for `code` of `shop_id` once per session; returns the
-/// code string when it is a live, currently valid code of the shop (else `None`, silently).
-pub async fn capture_visit(
-    db: &DatabaseConnection,
-    shop_id: i64,
-    session_id: &str,
-    code: &str,
-    utm: &Capture,
-) -> ServiceResult<Option<String>> {
-    let Ok(parsed) = PromoCodeString::parse(code) else { return Ok(None) };
-    let Some(row) = promo_code::Entity::find()
-        .filter(promo_code::Column::AccountId.eq(shop_id))
-        .filter(promo_code::Column::Code.eq(parsed.as_str()))
-        .filter(promo_code::Column::DeletedAt.is_null())
-        .one(db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    if promo::check_apply(&lifecycle(&row), None, None, now()).is_err() {
-        return Ok(None);
-    }
-    promo_link_visit::Entity::insert(promo_link_visit::ActiveModel {
-        account_id: Set(shop_id),
-        promo_code_id: Set(row.id),
-        session_id: Set(session_id.to_owned()),
-        utm_source: Set(clean_utm(utm.utm_source.clone())),
-        utm_medium: Set(clean_utm(utm.utm_medium.clone())),
-        utm_campaign: Set(clean_utm(utm.utm_campaign.clone())),
-        created_at: Set(now()),
-        ..Default::default()
-    })
-    .on_conflict(
-        OnConflict::columns([promo_link_visit::Column::PromoCodeId, promo_link_visit::Column::SessionId])
-            .do_nothing()
-            .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await?;
-    Ok(Some(row.code))
-}
-
-/// Shared handle type for the event bus.
-pub type Events = Arc<CartEvents>;

@@ -81,7 +81,7 @@ fn internal(e: impl std::fmt::Display) -> ServiceError {
 }
 
 /// Builds the invoice of an order from its snapshot.
-pub async fn build(db: &impl ConnectionTrait, order: &order::Model) -> ServiceResult<Invoice> {
+async fn build(db: &impl ConnectionTrait, order: &order::Model) -> ServiceResult<Invoice> {
     let items = order_item::Entity::find()
         .filter(order_item::Column::OrderId.eq(order.id))
         .order_by_asc(order_item::Column::Id)
@@ -89,6 +89,29 @@ pub async fn build(db: &impl ConnectionTrait, order: &order::Model) -> ServiceRe
         .await?;
     let seller = account::Entity::find_by_id(order.account_id).one(db).await?.map(|a| a.name).unwrap_or_default();
     from_snapshot(order, &items, &seller)
+}
+
+/// Who asks for an invoice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// An API key of this account.
+    Account(i64),
+    /// The order's own access token, handed to the buyer at checkout.
+    Token(String),
+}
+
+/// The invoice of order `order_id` when `access` may see it; `None` otherwise, the same
+/// as for an order that does not exist.
+pub async fn find_for(db: &impl ConnectionTrait, order_id: i64, access: &Access) -> ServiceResult<Option<Invoice>> {
+    let query = order::Entity::find_by_id(order_id);
+    let query = match access {
+        Access::Account(account_id) => query.filter(order::Column::AccountId.eq(*account_id)),
+        Access::Token(token) => query.filter(order::Column::AccessToken.eq(token.as_str())),
+    };
+    match query.one(db).await? {
+        Some(order) => Ok(Some(build(db, &order).await?)),
+        None => Ok(None),
+    }
 }
 
 /// The invoice from an order row and its items (pure).

@@ -4,7 +4,9 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod batch;
 pub mod capacity;
+pub mod capture;
 pub mod carts;
 pub mod checkout;
 pub mod demo;
@@ -23,6 +25,12 @@ pub use error::{ServiceError, ServiceResult, UserError, UserErrorCode};
 pub fn now() -> chrono::DateTime<chrono::Utc> {
     use chrono::{SubsecRound, Utc};
     Utc::now().trunc_subsecs(6)
+}
+
+/// A currency code read back from the database; one that does not parse is our fault,
+/// not the caller's.
+pub(crate) fn stored_currency(code: &str) -> ServiceResult<crate::domain::Currency> {
+    crate::domain::Currency::parse(code).map_err(|e| ServiceError::Db(sea_orm::DbErr::Custom(e.to_string())))
 }
 
 /// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: it takes the

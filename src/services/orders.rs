@@ -8,10 +8,15 @@ use sea_orm::sea_query::{Expr, ExprTrait, Func, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Money;
 use crate::domain::email::Email;
 use crate::entities::order;
 
-use super::{ServiceResult, UserError, UserErrorCode};
+use super::{ServiceError, ServiceResult, UserError, UserErrorCode};
+
+/// Largest page of the order list: a page is loaded with its items and refunds, so it
+/// stays a size one response can carry.
+pub const MAX_PAGE: u64 = 200;
 
 /// Filters of the order list (all optional, combined with AND).
 #[derive(Debug, Clone, Default)]
@@ -82,7 +87,7 @@ pub struct Page {
     pub has_next: bool,
 }
 
-fn invalid_cursor() -> super::ServiceError {
+fn invalid_cursor() -> ServiceError {
     UserError::new("after", UserErrorCode::Invalid, "`after` is not a cursor of this list and order").into()
 }
 
@@ -144,9 +149,31 @@ pub async fn list(
         query = query.filter(Condition::any().add(beyond).add(Condition::all().add(key.clone().eq(value)).add(tie)));
     }
     let direction = if descending { Order::Desc } else { Order::Asc };
-    let first = first.clamp(1, 200);
+    let first = first.clamp(1, MAX_PAGE);
     let mut items = query.order_by(key, direction.clone()).order_by(C::Id, direction).limit(first + 1).all(db).await?;
     let has_next = items.len() as u64 > first;
     items.truncate(first as usize);
     Ok(Page { items, has_next })
+}
+
+/// One of the account's orders; an order of another account is `None` like a missing one.
+pub async fn find(db: &impl ConnectionTrait, account_id: i64, id: i64) -> ServiceResult<Option<order::Model>> {
+    Ok(order::Entity::find_by_id(id).filter(order::Column::AccountId.eq(account_id)).one(db).await?)
+}
+
+/// A refund amount for one of the account's orders: a decimal string in the order's
+/// currency, in minor units. Whether the order can refund it is checked by the refund.
+pub async fn refund_amount(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    order_id: i64,
+    amount: &str,
+) -> ServiceResult<i64> {
+    let order = find(db, account_id, order_id)
+        .await?
+        .ok_or_else(|| UserError::new("orderId", UserErrorCode::OrderNotFound, "no order with this id"))?;
+    let currency = super::stored_currency(&order.currency)?;
+    let amount = Money::parse(amount, currency)
+        .map_err(|e| UserError::new("amount", UserErrorCode::InvalidRefundAmount, e.to_string()))?;
+    Ok(amount.minor())
 }

@@ -11,8 +11,8 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TryIntoModel,
 };
 
-use crate::domain::Currency;
-use crate::domain::promo::{self, DiscountType, PromoCodeString, PromoFields, PromoRule, ValidPromo};
+use crate::domain::promo::{self, DiscountType, PercentOff, PromoCodeString, PromoFields, PromoRule, ValidPromo};
+use crate::domain::{Currency, Money};
 use crate::entities::{account, event, order, promo_code, redemption};
 
 use super::{ServiceError, ServiceResult, UserError, UserErrorCode, carts, now};
@@ -130,10 +130,6 @@ fn rule_code(rule: PromoRule) -> UserErrorCode {
     }
 }
 
-fn field_path(field: &str) -> String {
-    format!("input.{field}")
-}
-
 fn not_found(id: i64) -> ServiceError {
     UserError::new("id", UserErrorCode::NotFound, format!("no promo code with id {id} in this account")).into()
 }
@@ -143,7 +139,7 @@ async fn account_currency(db: &impl ConnectionTrait, account_id: i64) -> Service
         .one(db)
         .await?
         .ok_or(ServiceError::Db(DbErr::RecordNotFound(format!("account {account_id}"))))?;
-    Currency::parse(&account.currency).map_err(|e| ServiceError::Db(DbErr::Custom(e.to_string())))
+    super::stored_currency(&account.currency)
 }
 
 /// Validates `fields` and the account-level rules (event ownership, uniqueness).
@@ -160,9 +156,7 @@ async fn check(
     let valid = match promo::validate(fields, currency, now(), expiry_changed) {
         Ok(v) => Some(v),
         Err(violations) => {
-            errors.extend(
-                violations.into_iter().map(|v| UserError::new(&field_path(v.field), rule_code(v.rule), v.message)),
-            );
+            errors.extend(violations.into_iter().map(|v| UserError::new(v.field, rule_code(v.rule), v.message)));
             None
         }
     };
@@ -170,7 +164,7 @@ async fn check(
         let owned = event::Entity::find_by_id(event_id).filter(event::Column::AccountId.eq(account_id)).one(db).await?;
         if owned.is_none() {
             errors.push(UserError::new(
-                &field_path("eventId"),
+                "eventId",
                 UserErrorCode::EventNotFound,
                 format!("no event with id {event_id} in this account"),
             ));
@@ -196,7 +190,7 @@ async fn check(
 
 fn duplicate(code: &PromoCodeString) -> UserError {
     UserError::new(
-        &field_path("code"),
+        "code",
         UserErrorCode::DuplicateCode,
         format!("the code {code} already exists in this account (codes are case-insensitive)"),
     )
@@ -236,7 +230,7 @@ pub async fn create(
 ) -> ServiceResult<promo_code::Model> {
     let Some(discount_type) = input.discount_type else {
         return Err(UserError::new(
-            &field_path("discountType"),
+            "discountType",
             UserErrorCode::DiscountTypeMismatch,
             "discountType is required: PERCENTAGE or FIXED_AMOUNT",
         )
@@ -473,12 +467,55 @@ pub async fn list(
 
 /// A row's derived status at `at`.
 pub fn status(row: &promo_code::Model, at: DateTime<Utc>) -> promo::PromoStatus {
-    promo::PromoLifecycle {
-        active: row.active,
-        deleted: row.deleted_at.is_some(),
-        expires_at: row.expires_at,
-        usage_limit: row.usage_limit,
-        redemptions_count: row.redemptions_count,
+    carts::lifecycle(row).status(at)
+}
+
+/// A row's discount type (a stored value this code did not write reads as a percentage).
+pub fn discount_type(row: &promo_code::Model) -> DiscountType {
+    DiscountType::parse(&row.discount_type).unwrap_or(DiscountType::Percentage)
+}
+
+/// A row's percentage, for PERCENTAGE codes.
+pub fn percent_off(row: &promo_code::Model) -> Option<PercentOff> {
+    row.percent_off_bp.and_then(|h| u32::try_from(h).ok()).and_then(|h| PercentOff::from_hundredths(h).ok())
+}
+
+/// Redemptions left before the usage limit (never below 0); `None` when unlimited.
+pub fn remaining(row: &promo_code::Model) -> Option<i64> {
+    row.usage_limit.map(|limit| Ord::max(limit - row.redemptions_count, 0))
+}
+
+/// A code with what is derived from it, as an edge shows it: its amount in the
+/// account's currency, its status at one instant, the redemptions left.
+#[derive(Debug, Clone)]
+pub struct PromoCodeView {
+    /// The row as stored.
+    pub row: promo_code::Model,
+    /// The account's currency.
+    pub currency: Currency,
+    /// Percentage or fixed amount.
+    pub discount_type: DiscountType,
+    /// For PERCENTAGE codes.
+    pub percent_off: Option<PercentOff>,
+    /// For FIXED_AMOUNT codes.
+    pub amount_off: Option<Money>,
+    /// Redemptions left; `None` when unlimited.
+    pub remaining: Option<i64>,
+    /// The status at the instant the view was made.
+    pub status: promo::PromoStatus,
+}
+
+impl PromoCodeView {
+    /// The view of `row` of an account in `currency`, at `at`.
+    pub fn new(row: promo_code::Model, currency: Currency, at: DateTime<Utc>) -> Self {
+        PromoCodeView {
+            currency,
+            discount_type: discount_type(&row),
+            percent_off: percent_off(&row),
+            amount_off: row.amount_off.map(|minor| Money::from_minor(minor, currency)),
+            remaining: remaining(&row),
+            status: status(&row, at),
+            row,
+        }
     }
-    .status(at)
 }

@@ -18,7 +18,8 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 
-use super::ServiceResult;
+use super::{ServiceResult, accounts};
+use crate::domain::Currency;
 
 /// How rows are grouped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +85,28 @@ enum CodeKey {
 
 /// A row's key: the code and the utm_source.
 type RowKey = (CodeKey, Option<String>);
+
+/// The report of one account, with the currency its amounts are in.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The account's currency.
+    pub currency: Currency,
+    /// The rows, by code (and utm_source).
+    pub rows: Vec<ReportRow>,
+}
+
+/// The report of `account_id` (see [`promo_report`]); `None` when the account is gone.
+pub async fn for_account(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    group_by: GroupBy,
+) -> ServiceResult<Option<Report>> {
+    let Some(currency) = accounts::currency(db, account_id).await? else { return Ok(None) };
+    let rows = promo_report(db, account_id, from, to, group_by).await?;
+    Ok(Some(Report { currency, rows }))
+}
 
 /// The report for orders (and link visits) created in `[from, to)`. An order counts as
 /// a link order whatever the time of its visit.

@@ -102,20 +102,20 @@ const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// addresses to connect to: the delivery pins them ([`pinned_client`]) so the name is
 /// not resolved a second time, which a DNS-rebinding host could answer differently.
 pub async fn resolve_checked(raw: &str, allow_private: bool) -> ServiceResult<(url::Url, Vec<SocketAddr>)> {
-    let url = url::Url::parse(raw.trim()).map_err(|_| user("input.url", "the URL does not parse"))?;
+    let url = url::Url::parse(raw.trim()).map_err(|_| user("url", "the URL does not parse"))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(user("input.url", "webhook URLs are http:// or https://"));
+        return Err(user("url", "webhook URLs are http:// or https://"));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(user("input.url", "webhook URLs carry no credentials; verify the signature instead"));
+        return Err(user("url", "webhook URLs carry no credentials; verify the signature instead"));
     }
     let port = url.port_or_known_default().unwrap_or(443);
     let mut addresses: Vec<SocketAddr> = match url.host() {
-        None => return Err(user("input.url", "the URL has no host")),
+        None => return Err(user("url", "the URL has no host")),
         Some(url::Host::Ipv4(ip)) => vec![SocketAddr::new(ip.into(), port)],
         Some(url::Host::Ipv6(ip)) => vec![SocketAddr::new(ip.into(), port)],
         Some(url::Host::Domain(name)) => {
-            let unresolved = || user("input.url", format!("{name} does not resolve"));
+            let unresolved = || user("url", format!("{name} does not resolve"));
             tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((name, port)))
                 .await
                 .map_err(|_| unresolved())?
@@ -128,14 +128,14 @@ pub async fn resolve_checked(raw: &str, allow_private: bool) -> ServiceResult<(u
     addresses.retain(|a| seen.insert(*a));
     let host = url.host_str().unwrap_or_default();
     if addresses.is_empty() {
-        return Err(user("input.url", format!("{host} resolves to no address")));
+        return Err(user("url", format!("{host} resolves to no address")));
     }
     if !allow_private && let Some(bad) = addresses.iter().find(|a| is_forbidden(a.ip())) {
         let what = match url.host() {
             Some(url::Host::Domain(name)) => format!("{name} resolves to a forbidden address ({})", bad.ip()),
             _ => format!("{host} is a forbidden address"),
         };
-        return Err(user("input.url", format!("{what}: webhooks reach public addresses only")));
+        return Err(user("url", format!("{what}: webhooks reach public addresses only")));
     }
     Ok((url, addresses))
 }
@@ -172,11 +172,11 @@ fn refusal(error: ServiceError) -> String {
 
 fn check_events(events: &[String]) -> ServiceResult<String> {
     if events.is_empty() {
-        return Err(UserError::new("input.events", UserErrorCode::Invalid, "subscribe to at least one event").into());
+        return Err(UserError::new("events", UserErrorCode::Invalid, "subscribe to at least one event").into());
     }
     for e in events {
         if !EVENT_TYPES.contains(&e.as_str()) {
-            return Err(UserError::new("input.events", UserErrorCode::Invalid, format!("unknown event `{e}`")).into());
+            return Err(UserError::new("events", UserErrorCode::Invalid, format!("unknown event `{e}`")).into());
         }
     }
     let mut sorted = events.to_vec();

@@ -2,10 +2,16 @@
 //! documents every field for the people and assistants reading the schema.
 
 pub mod api_key;
+pub mod cart;
+pub mod checkout;
+pub mod invoice;
 pub mod money;
+pub mod order;
 pub mod promo_code;
+pub mod report;
 pub mod shop;
 pub mod user_error;
+pub mod webhook;
 
 pub use api_key::{ApiKey, ApiKeyScope};
 pub use money::Money;
@@ -26,6 +32,19 @@ pub struct PageInfo {
     pub start_cursor: Option<String>,
     /// Cursor of the last item of this page: pass it as `after` for the next page.
     pub end_cursor: Option<String>,
+}
+
+impl PageInfo {
+    /// A page whose first and last cursors are these; `after_given` when it follows a
+    /// cursor, `has_next_page` when more items follow it.
+    pub fn new(after_given: bool, has_next_page: bool, start: Option<&str>, end: Option<&str>) -> Self {
+        PageInfo {
+            has_previous_page: after_given,
+            has_next_page,
+            start_cursor: start.map(str::to_owned),
+            end_cursor: end.map(str::to_owned),
+        }
+    }
 }
 
 /// Parses an `ID` argument into a row id; `None` for anything but a positive integer.

@@ -14,6 +14,13 @@ pub struct Money {
     pub currency: String,
 }
 
+impl Money {
+    /// `minor` units of `currency`.
+    pub fn of(minor: i64, currency: domain::Currency) -> Self {
+        domain::Money::from_minor(minor, currency).into()
+    }
+}
+
 impl From<domain::Money> for Money {
     fn from(m: domain::Money) -> Self {
         Money { amount: m.to_string(), currency: m.currency().code().to_owned() }

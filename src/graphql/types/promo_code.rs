@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use crate::domain::promo::{DiscountType as DomainDiscountType, PercentOff, PromoStatus as DomainStatus};
-use crate::domain::{Currency, Money as DomainMoney};
+use crate::domain::Currency;
+use crate::domain::promo::PromoStatus as DomainStatus;
 use crate::entities::{account, promo_code};
-use crate::graphql::errors::internal;
+use crate::graphql::context::ContextExt;
+use crate::graphql::errors::{InputFields, internal};
 use crate::graphql::loaders::EventById;
 use crate::services::now;
 use crate::services::promo_codes::{self as service, StatusFilter};
@@ -110,21 +110,18 @@ impl PromoCode {
 
     /// Percentage or fixed amount.
     async fn discount_type(&self) -> DiscountType {
-        DomainDiscountType::parse(&self.row.discount_type).unwrap_or(DomainDiscountType::Percentage).into()
+        service::discount_type(&self.row).into()
     }
 
     /// For PERCENTAGE: the percentage as a decimal string, e.g. "15" or "12.5"; else null.
     async fn percent_off(&self) -> Option<String> {
-        self.row
-            .percent_off_bp
-            .and_then(|h| PercentOff::from_hundredths(h as u32).ok())
-            .map(|p| p.to_decimal().to_string())
+        service::percent_off(&self.row).map(|p| p.to_decimal().to_string())
     }
 
     /// For FIXED_AMOUNT: the amount off in the shop currency; else null.
     async fn amount_off(&self) -> async_graphql::Result<Option<Money>> {
         let currency = self.currency()?;
-        Ok(self.row.amount_off.map(|a| DomainMoney::from_minor(a, currency).into()))
+        Ok(self.row.amount_off.map(|a| Money::of(a, currency)))
     }
 
     /// The one event the code applies to; null = every event of the shop.
@@ -135,11 +132,10 @@ impl PromoCode {
     /// The scope event itself; null = every event.
     async fn event(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Event>> {
         let Some(event_id) = self.row.event_id else { return Ok(None) };
-        let loader = ctx.data_unchecked::<DataLoader<EventById>>();
+        let loader = ctx.loader::<EventById>();
         let row = loader.load_one(event_id).await.map_err(|e| internal(&*e))?;
-        Ok(row.map(|e| {
-            Event::new(e, self.currency().unwrap_or_else(|_| Currency::parse("EUR").unwrap()), self.account.vat_rate_bp)
-        }))
+        let currency = self.currency()?;
+        Ok(row.map(|e| Event::new(e, currency, self.account.vat_rate_bp)))
     }
 
     /// After this instant (UTC, RFC 3339) the code stops applying; null = never.
@@ -164,7 +160,7 @@ impl PromoCode {
 
     /// Redemptions left before `usageLimit` (never below 0); null when unlimited.
     async fn remaining(&self) -> Option<i64> {
-        self.row.usage_limit.map(|l| (l - self.row.redemptions_count).max(0))
+        service::remaining(&self.row)
     }
 
     /// Derived state now.
@@ -225,6 +221,20 @@ pub struct CreatePromoCodeInput {
     pub description: Option<String>,
 }
 
+impl InputFields for CreatePromoCodeInput {
+    const FIELDS: &'static [&'static str] = &[
+        "code",
+        "discountType",
+        "percentOff",
+        "amountOff",
+        "eventId",
+        "expiresAt",
+        "usageLimit",
+        "maxPerCustomer",
+        "description",
+    ];
+}
+
 /// Changes to a promo code: omitted fields stay as they are; `null` clears a field.
 #[derive(Debug, InputObject)]
 pub struct UpdatePromoCodeInput {
@@ -249,6 +259,21 @@ pub struct UpdatePromoCodeInput {
     pub description: MaybeUndefined<String>,
     /// Activate (true) or deactivate (false).
     pub active: Option<bool>,
+}
+
+impl InputFields for UpdatePromoCodeInput {
+    const FIELDS: &'static [&'static str] = &[
+        "code",
+        "discountType",
+        "percentOff",
+        "amountOff",
+        "eventId",
+        "expiresAt",
+        "usageLimit",
+        "maxPerCustomer",
+        "description",
+        "active",
+    ];
 }
 
 /// Filters of `promoCodes`.

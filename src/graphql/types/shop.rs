@@ -1,12 +1,11 @@
 //! The public storefront: a shop, its events and their ticket types.
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
-use sea_orm::DatabaseConnection;
 
-use crate::domain::{Currency, Money as DomainMoney, VatRate};
+use crate::domain::{Currency, VatRate};
 use crate::entities::{account, event, ticket_type};
+use crate::graphql::context::ContextExt;
 use crate::graphql::errors::{self, internal};
 use crate::graphql::loaders::TicketTypesByEvent;
 use crate::services::accounts;
@@ -57,7 +56,7 @@ impl Shop {
 
     /// The shop's events, soonest first.
     async fn events(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Event>> {
-        let db = ctx.data_unchecked::<DatabaseConnection>();
+        let db = ctx.db();
         let currency = self.parsed_currency()?;
         let default_vat = self.0.vat_rate_bp;
         let rows = errors::query(accounts::events(db, self.0.id).await)?;
@@ -104,7 +103,7 @@ impl Event {
 
     /// The ticket types on sale for it.
     async fn ticket_types(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TicketType>> {
-        let loader = ctx.data_unchecked::<DataLoader<TicketTypesByEvent>>();
+        let loader = ctx.loader::<TicketTypesByEvent>();
         let rows = loader.load_one(self.row.id).await.map_err(|e| internal(&*e))?.unwrap_or_default();
         Ok(rows
             .into_iter()
@@ -135,7 +134,7 @@ impl TicketType {
 
     /// Unit price before any discount; gross or net as the shop's `pricesIncludeVat` says.
     async fn price(&self) -> Money {
-        DomainMoney::from_minor(self.row.price, self.currency).into()
+        Money::of(self.row.price, self.currency)
     }
 
     /// VAT rate in percent as a decimal string, e.g. "19.00".

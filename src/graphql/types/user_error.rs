@@ -100,8 +100,3 @@ impl From<services::UserError> for UserError {
         UserError { field: e.field, code: e.code.into(), message: e.message }
     }
 }
-
-/// Converts a list of service user errors.
-pub fn user_errors(errors: Vec<services::UserError>) -> Vec<UserError> {
-    errors.into_iter().map(UserError::from).collect()
-}
