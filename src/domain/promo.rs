@@ -89,25 +89,6 @@ pub enum DiscountType {
     FixedAmount,
 }
 
-impl DiscountType {
-    /// Stored form.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            DiscountType::Percentage => "PERCENTAGE",
-            DiscountType::FixedAmount => "FIXED_AMOUNT",
-        }
-    }
-
-    /// Parses the stored form.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "PERCENTAGE" => Some(DiscountType::Percentage),
-            "FIXED_AMOUNT" => Some(DiscountType::FixedAmount),
-            _ => None,
-        }
-    }
-}
-
 /// The discount a code gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Discount {

@@ -1,6 +1,8 @@
 //! `carts` table. A buyer's cart; `token` is its public, unguessable id.
 use sea_orm::entity::prelude::*;
 
+use super::enums::CartStatus;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "carts")]
 pub struct Model {
@@ -15,7 +17,7 @@ pub struct Model {
     pub utm_medium: Option<String>,
     pub utm_campaign: Option<String>,
     /// `OPEN`, `CHECKED_OUT` or `CLOSED`.
-    pub status: String,
+    pub status: CartStatus,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

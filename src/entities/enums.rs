@@ -105,3 +105,15 @@ impl From<crate::domain::promo::DiscountType> for DiscountKind {
         }
     }
 }
+
+/// The stored form, e.g. `PAID` (messages, logs).
+macro_rules! display_stored_form {
+    ($($ty:ty),*) => {$(
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&sea_orm::ActiveEnum::to_value(self))
+            }
+        }
+    )*};
+}
+display_stored_form!(OrderStatus, CartStatus, DeliveryStatus, Provider, DiscountKind);

@@ -1,6 +1,8 @@
 //! `orders` table. An order with its price and promo snapshot.
 use sea_orm::entity::prelude::*;
 
+use super::enums::{DiscountKind, OrderStatus, Provider};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "orders")]
 pub struct Model {
@@ -15,8 +17,8 @@ pub struct Model {
     pub email: String,
     /// The normalized buyer identity used for per-customer caps.
     pub customer_key: String,
-    pub status: String,
-    pub provider: String,
+    pub status: OrderStatus,
+    pub provider: Provider,
     /// Checkout object at the provider: Stripe session `cs_…`, PayPal order id.
     pub provider_ref: Option<String>,
     /// Payment at the provider: Stripe PaymentIntent `pi_…`, PayPal capture id.
@@ -33,7 +35,7 @@ pub struct Model {
     pub refunded_amount: i64,
     pub promo_code_id: Option<i64>,
     pub promo_code: Option<String>,
-    pub promo_discount_type: Option<String>,
+    pub promo_discount_type: Option<DiscountKind>,
     pub promo_percent_off_bp: Option<i32>,
     pub promo_amount_off: Option<i64>,
     pub over_cap: bool,

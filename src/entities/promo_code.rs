@@ -1,6 +1,8 @@
 //! `promo_codes` table. A promo code of an account.
 use sea_orm::entity::prelude::*;
 
+use super::enums::DiscountKind;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "promo_codes")]
 pub struct Model {
@@ -10,7 +12,7 @@ pub struct Model {
     /// Upper-case, trimmed.
     pub code: String,
     /// `PERCENTAGE` or `FIXED_AMOUNT`.
-    pub discount_type: String,
+    pub discount_type: DiscountKind,
     /// Hundredths of a percent (1550 = 15.50 %), for PERCENTAGE.
     pub percent_off_bp: Option<i32>,
     /// Minor units, for FIXED_AMOUNT.

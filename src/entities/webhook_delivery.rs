@@ -1,6 +1,8 @@
 //! `webhook_deliveries` table. One event to one endpoint (the outbox row).
 use sea_orm::entity::prelude::*;
 
+use super::enums::DeliveryStatus;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "webhook_deliveries")]
 pub struct Model {
@@ -12,7 +14,7 @@ pub struct Model {
     pub message_id: String,
     pub event_type: String,
     pub payload: String,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub next_attempt_at: DateTimeUtc,
     pub locked_until: Option<DateTimeUtc>,

@@ -190,7 +190,7 @@ async fn currency_of(state: &AppState, p: &Principal) -> Result<Currency, RestEr
 pub struct PromoCodeJson {
     id: i64,
     code: String,
-    discount_type: &'static str,
+    discount_type: DiscountTypeJson,
     percent_off: Option<String>,
     amount_off: Option<String>,
     currency: String,
@@ -214,7 +214,7 @@ impl From<PromoCodeView> for PromoCodeJson {
         PromoCodeJson {
             id: row.id,
             code: row.code,
-            discount_type: view.discount_type.as_str(),
+            discount_type: view.discount_type.into(),
             percent_off: view.percent_off.map(|p| p.to_decimal().to_string()),
             amount_off: view.amount_off.map(|a| a.to_string()),
             currency: view.currency.code().to_owned(),
@@ -252,12 +252,23 @@ impl From<DecimalInput> for String {
     }
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+/// The discount type on the wire: upper-case, lower-case accepted on input.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 enum DiscountTypeJson {
-    #[serde(rename = "PERCENTAGE", alias = "percentage")]
+    #[serde(alias = "percentage")]
     Percentage,
-    #[serde(rename = "FIXED_AMOUNT", alias = "fixed_amount")]
+    #[serde(alias = "fixed_amount")]
     FixedAmount,
+}
+
+impl From<DiscountType> for DiscountTypeJson {
+    fn from(d: DiscountType) -> Self {
+        match d {
+            DiscountType::Percentage => DiscountTypeJson::Percentage,
+            DiscountType::FixedAmount => DiscountTypeJson::FixedAmount,
+        }
+    }
 }
 
 impl From<DiscountTypeJson> for DiscountType {

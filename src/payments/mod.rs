@@ -32,37 +32,7 @@ impl Providers {
     }
 }
 
-/// Which provider an order pays through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Provider {
-    /// Total 0: paid at once, nobody called.
-    Free,
-    /// Stripe Checkout.
-    Stripe,
-    /// PayPal Orders v2.
-    Paypal,
-}
-
-impl Provider {
-    /// Stored form.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Provider::Free => "FREE",
-            Provider::Stripe => "STRIPE",
-            Provider::Paypal => "PAYPAL",
-        }
-    }
-
-    /// Parses the stored form.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "FREE" => Some(Provider::Free),
-            "STRIPE" => Some(Provider::Stripe),
-            "PAYPAL" => Some(Provider::Paypal),
-            _ => None,
-        }
-    }
-}
+pub use crate::entities::enums::Provider;
 
 /// One line item as the provider shows it: a name, a unit amount, a quantity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,12 +82,25 @@ pub struct CheckoutRedirect {
 pub struct Capture {
     /// The capture id (what refunds take).
     pub capture_id: String,
-    /// `COMPLETED`, `PENDING`, `DECLINED`, …
-    pub status: String,
+    /// Where the capture stands.
+    pub status: CaptureStatus,
     /// Captured amount, minor units (None when unreadable).
     pub amount: Option<i64>,
     /// Captured currency.
     pub currency: String,
+}
+
+/// Where a capture stands, as the provider says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CaptureStatus {
+    /// The money was taken.
+    Completed,
+    /// Held for review; completes (or not) later.
+    Pending,
+    /// Declined, failed, or anything else: no money taken.
+    #[serde(other)]
+    NotCaptured,
 }
 
 /// A refund a provider reports.

@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{Capture, CheckoutRedirect, CheckoutRequest, PaymentEvent, PaymentProvider, ProviderError, ReceivedEvent};
+use super::{
+    Capture, CaptureStatus, CheckoutRedirect, CheckoutRequest, PaymentEvent, PaymentProvider, ProviderError,
+    ReceivedEvent,
+};
 use crate::domain::{Currency, Money};
 
 const NAME: &str = "PayPal";
@@ -170,11 +173,15 @@ struct SupplementaryData {
 #[derive(Debug, Clone, serde::Deserialize)]
 struct CaptureObject {
     id: String,
-    #[serde(default)]
-    status: String,
+    #[serde(default = "not_captured")]
+    status: CaptureStatus,
     amount: Option<Amount>,
     #[serde(default)]
     supplementary_data: SupplementaryData,
+}
+
+fn not_captured() -> CaptureStatus {
+    CaptureStatus::NotCaptured
 }
 
 impl From<CaptureObject> for Capture {

@@ -19,6 +19,7 @@ use crate::domain::email::Email;
 use crate::domain::pricing::{self, LineInput, PricedCart, VatMode};
 use crate::domain::promo::{self, ApplyRefusal, Discount, PercentOff, PromoCodeString, PromoDiscount, PromoLifecycle};
 use crate::domain::{Currency, VatRate};
+use crate::entities::enums::{CartStatus, OrderStatus};
 use crate::entities::{account, cart, cart_line, order, promo_code, ticket_type};
 use crate::events::CartEvents;
 
@@ -176,7 +177,7 @@ pub fn price(snapshot: CartSnapshot, at: DateTime<Utc>) -> ServiceResult<PricedC
 
 async fn load_open(db: &impl ConnectionTrait, token: &str) -> ServiceResult<CartSnapshot> {
     let snapshot = load(db, token).await?.ok_or_else(cart_not_found)?;
-    if snapshot.cart.status != "OPEN" {
+    if snapshot.cart.status != CartStatus::Open {
         return Err(UserError::new(
             "cartId",
             UserErrorCode::CartClosed,
@@ -208,7 +209,7 @@ pub async fn customer_uses_except(
     use sea_orm::Condition;
     let at = now();
     let mut pending = Condition::all()
-        .add(order::Column::Status.eq("PENDING"))
+        .add(order::Column::Status.eq(OrderStatus::Pending))
         .add(Condition::any().add(order::Column::ExpiresAt.is_null()).add(order::Column::ExpiresAt.gt(at)));
     if let Some(cart_id) = except_cart {
         pending =
@@ -217,7 +218,11 @@ pub async fn customer_uses_except(
     let count = order::Entity::find()
         .filter(order::Column::PromoCodeId.eq(promo_code_id))
         .filter(order::Column::CustomerKey.eq(customer_key))
-        .filter(Condition::any().add(order::Column::Status.is_in(["PAID", "PARTIALLY_REFUNDED"])).add(pending))
+        .filter(
+            Condition::any()
+                .add(order::Column::Status.is_in([OrderStatus::Paid, OrderStatus::PartiallyRefunded]))
+                .add(pending),
+        )
         .count(db)
         .await?;
     Ok(count as i64)
@@ -289,7 +294,7 @@ pub async fn create(
         token: Set(token.clone()),
         account_id: Set(shop.id),
         session_id: Set(session_id),
-        status: Set("OPEN".into()),
+        status: Set(CartStatus::Open),
         utm_source: Set(clean(capture.utm_source)),
         utm_medium: Set(clean(capture.utm_medium)),
         utm_campaign: Set(clean(capture.utm_campaign)),
@@ -337,7 +342,7 @@ pub async fn adopt_capture(
     capture: &Capture,
 ) -> ServiceResult<()> {
     let Some(snapshot) = load(db, token).await? else { return Ok(()) };
-    if Some(snapshot.cart.account_id) != capture.account_id || snapshot.cart.status != "OPEN" {
+    if Some(snapshot.cart.account_id) != capture.account_id || snapshot.cart.status != CartStatus::Open {
         return Ok(());
     }
     let mut changed = false;
@@ -542,7 +547,7 @@ pub async fn open_carts_with_code(db: &impl ConnectionTrait, promo_code_id: i64)
         .select_only()
         .column(cart::Column::Id)
         .filter(cart::Column::PromoCodeId.eq(promo_code_id))
-        .filter(cart::Column::Status.eq("OPEN"))
+        .filter(cart::Column::Status.eq(CartStatus::Open))
         .into_tuple::<i64>()
         .all(db)
         .await?)

@@ -20,9 +20,10 @@ use sea_orm::{
 use crate::domain::email::Email;
 use crate::domain::pricing::{VatMode, allocate_proportionally};
 use crate::domain::promo::{self, ApplyRefusal};
+use crate::entities::enums::{CartStatus, OrderStatus};
 use crate::entities::{cart, order, order_item, promo_code, redemption, refund};
 use crate::events::CartEvents;
-use crate::payments::{CheckoutRequest, Provider, ProviderLine, Providers};
+use crate::payments::{CaptureStatus, CheckoutRequest, Provider, ProviderLine, Providers};
 
 use super::carts::{self, PricedCartView, PromoState};
 use super::{ServiceError, ServiceResult, UserError, UserErrorCode, begin_write, capacity, now};
@@ -114,7 +115,7 @@ fn access_token() -> String {
 async fn pending_with_code(db: &impl ConnectionTrait, promo_code_id: i64, except_cart: i64) -> ServiceResult<i64> {
     Ok(order::Entity::find()
         .filter(order::Column::PromoCodeId.eq(promo_code_id))
-        .filter(order::Column::Status.eq("PENDING"))
+        .filter(order::Column::Status.eq(OrderStatus::Pending))
         .filter(Condition::any().add(order::Column::ExpiresAt.is_null()).add(order::Column::ExpiresAt.gt(now())))
         .filter(Condition::any().add(order::Column::CartId.is_null()).add(order::Column::CartId.ne(except_cart)))
         .count(db)
@@ -213,7 +214,7 @@ fn in_progress() -> ServiceError {
 async fn live_pending(db: &DatabaseConnection, cart_id: i64) -> ServiceResult<Option<order::Model>> {
     let Some(found) = order::Entity::find()
         .filter(order::Column::CartId.eq(cart_id))
-        .filter(order::Column::Status.eq("PENDING"))
+        .filter(order::Column::Status.eq(OrderStatus::Pending))
         .one(db)
         .await?
     else {
@@ -221,7 +222,7 @@ async fn live_pending(db: &DatabaseConnection, cart_id: i64) -> ServiceResult<Op
     };
     if found.expires_at.is_some_and(|at| at <= now()) {
         let txn = begin_write(db).await?;
-        mark_unpaid_in(&txn, found.id, "EXPIRED", None).await?;
+        mark_unpaid_in(&txn, found.id, OrderStatus::Expired, None).await?;
         txn.commit().await?;
         return Ok(None);
     }
@@ -238,7 +239,7 @@ async fn same_payment(
 ) -> ServiceResult<bool> {
     let applied = view.snapshot.promo.as_ref().filter(|_| view.promo_state == PromoState::Applied).map(|p| p.id);
     let fresh_enough = earlier.expires_at.is_some_and(|at| at > now() + REUSE_MARGIN);
-    if earlier.provider != provider.as_str()
+    if earlier.provider != provider
         || earlier.redirect_url.is_none()
         || !fresh_enough
         || earlier.total != view.priced.total
@@ -282,7 +283,7 @@ async fn settle_earlier_pending(
         None if earlier.created_at > now() - ABANDONED_START => return Err(in_progress()),
         None => {}
         Some(reference) => {
-            let kind = Provider::parse(&earlier.provider).unwrap_or(Provider::Free);
+            let kind = earlier.provider;
             let client = providers.get(kind).ok_or_else(|| {
                 user("cartId", UserErrorCode::PaymentUnavailable, "The earlier payment's provider is not configured.")
             })?;
@@ -294,7 +295,7 @@ async fn settle_earlier_pending(
         }
     }
     let txn = begin_write(db).await?;
-    mark_unpaid_in(&txn, earlier.id, "CANCELLED", Some("replaced by a new checkout of its cart")).await?;
+    mark_unpaid_in(&txn, earlier.id, OrderStatus::Cancelled, Some("replaced by a new checkout of its cart")).await?;
     txn.commit().await?;
     Ok(None)
 }
@@ -363,7 +364,7 @@ async fn insert_order(
     view: &PricedCartView,
     email: &Email,
     provider: Provider,
-    status: &str,
+    status: OrderStatus,
     expires_at: Option<DateTime<Utc>>,
 ) -> ServiceResult<order::Model> {
     let at = now();
@@ -379,7 +380,7 @@ async fn insert_order(
             email: Set(email.as_str().to_owned()),
             customer_key: Set(email.customer_key()),
             status: Set(status.to_owned()),
-            provider: Set(provider.as_str().to_owned()),
+            provider: Set(provider),
             currency: Set(view.currency.code().to_owned()),
             prices_include_vat: Set(view.snapshot.account.prices_include_vat),
             subtotal: Set(view.priced.subtotal),
@@ -391,7 +392,7 @@ async fn insert_order(
             refunded_amount: Set(0),
             promo_code_id: Set(promo.map(|p| p.id)),
             promo_code: Set(promo.map(|p| p.code.clone())),
-            promo_discount_type: Set(promo.map(|p| p.discount_type.clone())),
+            promo_discount_type: Set(promo.map(|p| p.discount_type)),
             promo_percent_off_bp: Set(promo.and_then(|p| p.percent_off_bp)),
             promo_amount_off: Set(promo.and_then(|p| p.amount_off)),
             over_cap: Set(false),
@@ -399,7 +400,7 @@ async fn insert_order(
             utm_medium: Set(cart.utm_medium.clone()),
             utm_campaign: Set(cart.utm_campaign.clone()),
             expires_at: Set(expires_at),
-            paid_at: Set((status == "PAID").then_some(at)),
+            paid_at: Set((status == OrderStatus::Paid).then_some(at)),
             created_at: Set(at),
             updated_at: Set(at),
             ..Default::default()
@@ -439,7 +440,7 @@ async fn insert_order(
 async fn close_cart(txn: &DatabaseTransaction, order: &order::Model) -> ServiceResult<Option<i64>> {
     if let Some(cart_id) = order.cart_id {
         cart::Entity::update_many()
-            .col_expr(cart::Column::Status, Expr::value("CHECKED_OUT"))
+            .col_expr(cart::Column::Status, Expr::value(CartStatus::CheckedOut))
             .col_expr(cart::Column::UpdatedAt, Expr::value(now()))
             .filter(cart::Column::Id.eq(cart_id))
             .exec(txn)
@@ -492,12 +493,11 @@ pub async fn start(
     token: &str,
     input: CheckoutInput,
 ) -> ServiceResult<CheckoutOutcome> {
-    let email =
-        Email::parse(&input.email).map_err(|e| user("input.email", UserErrorCode::InvalidEmail, e.to_string()))?;
+    let email = Email::parse(&input.email).map_err(|e| user("email", UserErrorCode::InvalidEmail, e.to_string()))?;
     let snapshot = carts::load(db, token).await?.ok_or_else(|| {
         user("cartId", UserErrorCode::CartNotFound, "This cart does not exist (anymore). Please start a new one.")
     })?;
-    if snapshot.cart.status != "OPEN" {
+    if snapshot.cart.status != CartStatus::Open {
         return Err(user("cartId", UserErrorCode::CartClosed, "This cart has already been checked out."));
     }
     if snapshot.lines.is_empty() {
@@ -518,16 +518,16 @@ pub async fn start(
         return free_path(db, events, &view, &email).await.map(CheckoutOutcome::Paid);
     }
 
-    let success_url = check_url("input.successUrl", &input.success_url)?;
-    let cancel_url = check_url("input.cancelUrl", &input.cancel_url)?;
+    let success_url = check_url("successUrl", &input.success_url)?;
+    let cancel_url = check_url("cancelUrl", &input.cancel_url)?;
     let Some(provider) = providers.get(input.provider) else {
-        return Err(user("input.provider", UserErrorCode::PaymentUnavailable, "This payment method is not available."));
+        return Err(user("provider", UserErrorCode::PaymentUnavailable, "This payment method is not available."));
     };
     let minimum = provider.minimum_charge(view.currency.code());
     if view.priced.total < minimum {
         let shown = crate::domain::Money::from_minor(minimum, view.currency);
         return Err(user(
-            "input.provider",
+            "provider",
             UserErrorCode::AmountBelowMinimum,
             format!("Card payments start at {shown} {}; this total is below that.", view.currency),
         ));
@@ -539,7 +539,7 @@ pub async fn start(
     lock_row(&txn, "carts", view.snapshot.cart.id).await?;
     let concurrent = order::Entity::find()
         .filter(order::Column::CartId.eq(view.snapshot.cart.id))
-        .filter(order::Column::Status.eq("PENDING"))
+        .filter(order::Column::Status.eq(OrderStatus::Pending))
         .count(&txn)
         .await?;
     if concurrent > 0 {
@@ -550,7 +550,7 @@ pub async fn start(
         txn.rollback().await?;
         return Err(drop_code(db, events, &view, refusal).await?);
     }
-    let pending = insert_order(&txn, &view, &email, input.provider, "PENDING", Some(expires_at)).await?;
+    let pending = insert_order(&txn, &view, &email, input.provider, OrderStatus::Pending, Some(expires_at)).await?;
     if let Err(shortfall) = capacity::hold(&txn, &quantities).await? {
         txn.rollback().await?;
         return Err(capacity::shortfall_refusal(db, "cartId", shortfall, &quantities).await?);
@@ -589,10 +589,10 @@ pub async fn start(
         Err(e) => {
             tracing::error!(error = %e, order_id = pending.id, "payment provider refused to start a payment");
             let txn = begin_write(db).await?;
-            mark_unpaid_in(&txn, pending.id, "CANCELLED", Some(&format!("provider error: {e}"))).await?;
+            mark_unpaid_in(&txn, pending.id, OrderStatus::Cancelled, Some(&format!("provider error: {e}"))).await?;
             txn.commit().await?;
             Err(user(
-                "input.provider",
+                "provider",
                 UserErrorCode::PaymentUnavailable,
                 "The payment service is not reachable right now. Nothing was charged; please try again.",
             ))
@@ -645,9 +645,9 @@ async fn free_path(
     let txn = begin_write(db).await?;
     // Claim the cart first: a double click cannot make two free orders of one cart.
     let claimed = cart::Entity::update_many()
-        .col_expr(cart::Column::Status, Expr::value("CHECKED_OUT"))
+        .col_expr(cart::Column::Status, Expr::value(CartStatus::CheckedOut))
         .filter(cart::Column::Id.eq(view.snapshot.cart.id))
-        .filter(cart::Column::Status.eq("OPEN"))
+        .filter(cart::Column::Status.eq(CartStatus::Open))
         .exec(&txn)
         .await?;
     if claimed.rows_affected == 0 {
@@ -692,7 +692,7 @@ async fn free_path(
             ));
         }
     }
-    let order = insert_order(&txn, view, email, Provider::Free, "PAID", None).await?;
+    let order = insert_order(&txn, view, email, Provider::Free, OrderStatus::Paid, None).await?;
     if let Some(code_id) = order.promo_code_id {
         redemption::ActiveModel {
             account_id: Set(order.account_id),
@@ -734,20 +734,20 @@ pub async fn mark_paid_in(
     let Some(order) = order::Entity::find_by_id(order_id).one(txn).await? else {
         return Ok((PaidTransition::AlreadyDone, None));
     };
-    let held = match order.status.as_str() {
-        "PENDING" => true,
-        "EXPIRED" | "CANCELLED" if !order.refund_due && order.refunded_amount == 0 => false,
+    let held = match order.status {
+        OrderStatus::Pending => true,
+        OrderStatus::Expired | OrderStatus::Cancelled if !order.refund_due && order.refunded_amount == 0 => false,
         _ => return Ok((PaidTransition::AlreadyDone, None)),
     };
     let at = now();
     let mut update = order::Entity::update_many()
-        .col_expr(order::Column::Status, Expr::value("PAID"))
+        .col_expr(order::Column::Status, Expr::value(OrderStatus::Paid))
         .col_expr(order::Column::PaidAt, Expr::value(at))
         .col_expr(order::Column::FailureReason, Expr::value(Option::<String>::None))
         .col_expr(order::Column::UpdatedAt, Expr::value(at))
         .filter(order::Column::Id.eq(order_id))
         // Guarded on what was read: of two concurrent confirmations one changes nothing.
-        .filter(order::Column::Status.eq(order.status.as_str()))
+        .filter(order::Column::Status.eq(order.status))
         .filter(order::Column::RefundDue.eq(false));
     if let Some(reference) = payment_ref {
         update = update.col_expr(order::Column::PaymentRef, Expr::value(reference));
@@ -770,7 +770,7 @@ pub async fn mark_paid_in(
         savepoint.rollback().await?;
         tracing::warn!(order_id, "a late payment found its tickets sold out: refunding it");
         order::Entity::update_many()
-            .col_expr(order::Column::Status, Expr::value("CANCELLED"))
+            .col_expr(order::Column::Status, Expr::value(OrderStatus::Cancelled))
             .col_expr(order::Column::PaidAt, Expr::value(Option::<DateTime<Utc>>::None))
             .col_expr(order::Column::RefundDue, Expr::value(true))
             .col_expr(
@@ -793,14 +793,14 @@ pub async fn mark_paid_in(
 pub async fn mark_unpaid_in(
     txn: &DatabaseTransaction,
     order_id: i64,
-    status: &str,
+    status: OrderStatus,
     reason: Option<&str>,
 ) -> ServiceResult<bool> {
     let mut update = order::Entity::update_many()
         .col_expr(order::Column::Status, Expr::value(status))
         .col_expr(order::Column::UpdatedAt, Expr::value(now()))
         .filter(order::Column::Id.eq(order_id))
-        .filter(order::Column::Status.eq("PENDING"));
+        .filter(order::Column::Status.eq(OrderStatus::Pending));
     if let Some(reason) = reason {
         update = update.col_expr(order::Column::FailureReason, Expr::value(reason));
     }
@@ -824,13 +824,13 @@ pub async fn await_async_payment_in(
         .col_expr(order::Column::ExpiresAt, Expr::value(Option::<DateTime<Utc>>::None))
         .col_expr(order::Column::UpdatedAt, Expr::value(now()))
         .filter(order::Column::Id.eq(order_id))
-        .filter(order::Column::Status.is_in(["PENDING", "EXPIRED"]));
+        .filter(order::Column::Status.is_in([OrderStatus::Pending, OrderStatus::Expired]));
     if let Some(reference) = payment_ref {
         update = update.col_expr(order::Column::PaymentRef, Expr::value(reference));
     }
     update.exec(txn).await?;
     let Some(order) = order::Entity::find_by_id(order_id).one(txn).await? else { return Ok(()) };
-    if order.status != "EXPIRED" {
+    if order.status != OrderStatus::Expired {
         return Ok(());
     }
     let quantities = capacity::of_order(txn, order_id).await?;
@@ -840,9 +840,9 @@ pub async fn await_async_payment_in(
         return Ok(());
     }
     order::Entity::update_many()
-        .col_expr(order::Column::Status, Expr::value("PENDING"))
+        .col_expr(order::Column::Status, Expr::value(OrderStatus::Pending))
         .filter(order::Column::Id.eq(order_id))
-        .filter(order::Column::Status.eq("EXPIRED"))
+        .filter(order::Column::Status.eq(OrderStatus::Expired))
         .exec(&savepoint)
         .await?;
     savepoint.commit().await?;
@@ -858,7 +858,7 @@ pub async fn expire_stale(db: &DatabaseConnection) -> ServiceResult<u64> {
     let stale: Vec<i64> = order::Entity::find()
         .select_only()
         .column(order::Column::Id)
-        .filter(order::Column::Status.eq("PENDING"))
+        .filter(order::Column::Status.eq(OrderStatus::Pending))
         .filter(order::Column::ExpiresAt.lte(now()))
         .limit(EXPIRE_BATCH)
         .into_tuple()
@@ -867,7 +867,7 @@ pub async fn expire_stale(db: &DatabaseConnection) -> ServiceResult<u64> {
     let mut expired = 0;
     for id in stale {
         let txn = begin_write(db).await?;
-        if mark_unpaid_in(&txn, id, "EXPIRED", None).await? {
+        if mark_unpaid_in(&txn, id, OrderStatus::Expired, None).await? {
             expired += 1;
         }
         txn.commit().await?;
@@ -884,7 +884,7 @@ pub async fn settle_refund_due(db: &DatabaseConnection, providers: &Providers, o
         return Ok(false);
     };
     let amount = order.total - order.refunded_amount;
-    let kind = Provider::parse(&order.provider).unwrap_or(Provider::Free);
+    let kind = order.provider;
     let refund_id = match (providers.get(kind), order.payment_ref.as_deref()) {
         (Some(client), Some(payment_ref)) if amount > 0 => {
             let key = format!("tixshop-auto-refund-{}", order.id);
@@ -981,7 +981,7 @@ pub async fn record_refund_in(
         .col_expr(order::Column::RefundedAmount, Expr::col(order::Column::RefundedAmount).add(amount))
         .col_expr(order::Column::UpdatedAt, Expr::value(now()))
         .filter(order::Column::Id.eq(order.id))
-        .filter(order::Column::Status.is_in(["PAID", "PARTIALLY_REFUNDED"]))
+        .filter(order::Column::Status.is_in([OrderStatus::Paid, OrderStatus::PartiallyRefunded]))
         .filter(Expr::col(order::Column::RefundedAmount).add(amount).lte(Expr::col(order::Column::Total)))
         .exec(txn)
         .await?;
@@ -992,9 +992,12 @@ pub async fn record_refund_in(
     order::Entity::update_many()
         .col_expr(
             order::Column::Status,
-            Expr::case(Expr::col(order::Column::RefundedAmount).gte(Expr::col(order::Column::Total)), "REFUNDED")
-                .finally("PARTIALLY_REFUNDED")
-                .into(),
+            Expr::case(
+                Expr::col(order::Column::RefundedAmount).gte(Expr::col(order::Column::Total)),
+                OrderStatus::Refunded,
+            )
+            .finally(OrderStatus::PartiallyRefunded)
+            .into(),
         )
         .filter(order::Column::Id.eq(order.id))
         .exec(txn)
@@ -1017,7 +1020,7 @@ pub async fn refund_order(
         order::Entity::find_by_id(order_id).filter(order::Column::AccountId.eq(account_id)).one(db).await?.ok_or_else(
             || user("orderId", UserErrorCode::OrderNotFound, format!("no order with id {order_id} in this account")),
         )?;
-    if !matches!(order.status.as_str(), "PAID" | "PARTIALLY_REFUNDED") {
+    if !matches!(order.status, OrderStatus::Paid | OrderStatus::PartiallyRefunded) {
         return Err(user(
             "orderId",
             UserErrorCode::InvalidOrderState,
@@ -1038,8 +1041,7 @@ pub async fn refund_order(
             ),
         ));
     }
-    let provider = Provider::parse(&order.provider).unwrap_or(Provider::Free);
-    let provider_ref = match provider {
+    let provider_ref = match order.provider {
         Provider::Free => None,
         kind => {
             let client = providers.get(kind).ok_or_else(|| {
@@ -1105,13 +1107,13 @@ pub async fn settle_paypal_capture_in(
     order: &order::Model,
     capture: &crate::payments::Capture,
 ) -> ServiceResult<Result<(PaidTransition, Option<i64>), String>> {
-    if capture.status == "PENDING" {
+    if capture.status == CaptureStatus::Pending {
         // PayPal holds the payment for review: it stays payable and completes later.
         await_async_payment_in(txn, order.id, Some(&capture.capture_id)).await?;
         return Ok(Ok((PaidTransition::AlreadyDone, None)));
     }
-    let mismatch = if capture.status != "COMPLETED" {
-        Some(format!("PayPal capture {} is {}", capture.capture_id, capture.status))
+    let mismatch = if capture.status != CaptureStatus::Completed {
+        Some(format!("PayPal capture {} is {:?}", capture.capture_id, capture.status))
     } else if capture.amount != Some(order.total) || !capture.currency.eq_ignore_ascii_case(&order.currency) {
         let shown = capture.amount.map_or_else(|| "an unreadable amount".to_owned(), |a| format!("{a} minor units"));
         Some(format!(
@@ -1127,7 +1129,7 @@ pub async fn settle_paypal_capture_in(
             .col_expr(order::Column::FailureReason, Expr::value(reason.clone()))
             .col_expr(order::Column::UpdatedAt, Expr::value(now()))
             .filter(order::Column::Id.eq(order.id))
-            .filter(order::Column::Status.is_in(["PENDING", "EXPIRED"]))
+            .filter(order::Column::Status.is_in([OrderStatus::Pending, OrderStatus::Expired]))
             .exec(txn)
             .await?;
         return Ok(Err(reason));
@@ -1145,16 +1147,16 @@ pub async fn capture_paypal(
     access_token: &str,
 ) -> ServiceResult<order::Model> {
     let order = order::Entity::find_by_id(order_id)
-        .filter(order::Column::Provider.eq(Provider::Paypal.as_str()))
+        .filter(order::Column::Provider.eq(Provider::Paypal))
         // The buyer's capability from `checkout`: order ids alone are guessable.
         .filter(order::Column::AccessToken.eq(access_token))
         .one(db)
         .await?
         .ok_or_else(|| user("orderId", UserErrorCode::OrderNotFound, "no PayPal order with this id"))?;
-    if matches!(order.status.as_str(), "PAID" | "PARTIALLY_REFUNDED" | "REFUNDED") {
+    if order.status.is_paid() {
         return Ok(order);
     }
-    if !matches!(order.status.as_str(), "PENDING" | "EXPIRED") {
+    if !matches!(order.status, OrderStatus::Pending | OrderStatus::Expired) {
         return Err(user(
             "orderId",
             UserErrorCode::InvalidOrderState,

@@ -8,6 +8,7 @@ use sea_orm::{ActiveModelTrait, DbErr, EntityTrait, PaginatorTrait, Set, SqlErr}
 
 use crate::domain::account::NewAccount;
 use crate::domain::api_key::{KeyName, Scope};
+use crate::entities::enums::DiscountKind;
 use crate::entities::{account, event, promo_code, ticket_type};
 
 use super::api_keys::{self, CreatedKey};
@@ -104,7 +105,7 @@ async fn seed(txn: &sea_orm::DatabaseTransaction) -> ServiceResult<CreatedKey> {
         promo_code::ActiveModel {
             account_id: Set(shop.id),
             code: Set(code.into()),
-            discount_type: Set(if percent.is_some() { "PERCENTAGE" } else { "FIXED_AMOUNT" }.into()),
+            discount_type: Set(if percent.is_some() { DiscountKind::Percentage } else { DiscountKind::FixedAmount }),
             percent_off_bp: Set(percent),
             amount_off: Set(amount),
             event_id: Set(None),

@@ -25,8 +25,8 @@ pub struct OrderFilter {
     pub promo_code: Option<String>,
     /// Exact `utm_source`.
     pub utm_source: Option<String>,
-    /// Order status, e.g. `PAID`.
-    pub status: Option<String>,
+    /// Orders in this state.
+    pub status: Option<crate::entities::enums::OrderStatus>,
     /// The buyer, by email; aliases of the same mailbox match too.
     pub email: Option<String>,
     /// Created at or after.
@@ -109,7 +109,7 @@ pub async fn list(
     if let Some(source) = filter.utm_source.as_deref().filter(|s| !s.is_empty()) {
         query = query.filter(C::UtmSource.eq(source));
     }
-    if let Some(status) = filter.status.as_deref() {
+    if let Some(status) = filter.status {
         query = query.filter(C::Status.eq(status));
     }
     if let Some(email) = filter.email.as_deref() {

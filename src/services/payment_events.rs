@@ -15,6 +15,7 @@ use sea_orm::{
     ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr,
 };
 
+use crate::entities::enums::{OrderStatus, Provider};
 use crate::entities::{order, payment_event};
 use crate::events::CartEvents;
 use crate::payments::{PaymentEvent, Providers, ReceivedEvent};
@@ -197,14 +198,15 @@ async fn apply(txn: &DatabaseTransaction, event: &PaymentEvent, applied: &mut Ap
         }
         PaymentEvent::PaymentFailed { session, order_id } => match session_order(txn, session, *order_id).await? {
             Some(order_id) => {
-                checkout::mark_unpaid_in(txn, order_id, "CANCELLED", Some("asynchronous payment failed")).await?;
+                checkout::mark_unpaid_in(txn, order_id, OrderStatus::Cancelled, Some("asynchronous payment failed"))
+                    .await?;
                 Step::Done("payment failed", vec![])
             }
             None => Step::Waiting(session.clone()),
         },
         PaymentEvent::SessionExpired { session, order_id } => match session_order(txn, session, *order_id).await? {
             Some(order_id) => {
-                checkout::mark_unpaid_in(txn, order_id, "EXPIRED", None).await?;
+                checkout::mark_unpaid_in(txn, order_id, OrderStatus::Expired, None).await?;
                 Step::Done("expired", vec![])
             }
             None => Step::Waiting(session.clone()),
@@ -220,7 +222,7 @@ async fn apply(txn: &DatabaseTransaction, event: &PaymentEvent, applied: &mut Ap
         }
         PaymentEvent::CaptureCompleted { provider_order, capture } => {
             let found = order::Entity::find()
-                .filter(order::Column::Provider.eq("PAYPAL"))
+                .filter(order::Column::Provider.eq(Provider::Paypal))
                 .filter(order::Column::ProviderRef.eq(provider_order.as_str()))
                 .one(txn)
                 .await?;

@@ -210,7 +210,7 @@ fn apply(row: &mut promo_code::ActiveModel, valid: &ValidPromo, event_id: Option
         promo::Discount::FixedAmount(a) => (None, Some(a)),
     };
     row.code = Set(valid.code.as_str().to_owned());
-    row.discount_type = Set(valid.discount.discount_type().as_str().to_owned());
+    row.discount_type = Set(valid.discount.discount_type().into());
     row.percent_off_bp = Set(percent);
     row.amount_off = Set(amount);
     row.event_id = Set(event_id);
@@ -299,7 +299,7 @@ pub async fn update(
 ) -> ServiceResult<promo_code::Model> {
     let txn = super::begin_write(db).await?;
     let current = find(&txn, account_id, id).await?.filter(|c| c.deleted_at.is_none()).ok_or_else(|| not_found(id))?;
-    let stored_type = DiscountType::parse(&current.discount_type).unwrap_or(DiscountType::Percentage);
+    let stored_type = DiscountType::from(current.discount_type);
     let discount_type = patch.discount_type.unwrap_or(stored_type);
     let type_changed = discount_type != stored_type;
     let currency = account_currency(&txn, account_id).await?;
@@ -470,9 +470,9 @@ pub fn status(row: &promo_code::Model, at: DateTime<Utc>) -> promo::PromoStatus 
     carts::lifecycle(row).status(at)
 }
 
-/// A row's discount type (a stored value this code did not write reads as a percentage).
+/// A row's discount type.
 pub fn discount_type(row: &promo_code::Model) -> DiscountType {
-    DiscountType::parse(&row.discount_type).unwrap_or(DiscountType::Percentage)
+    row.discount_type.into()
 }
 
 /// A row's percentage, for PERCENTAGE codes.

@@ -25,6 +25,7 @@ use sha2::Sha256;
 
 use crate::domain::promo::PercentOff;
 use crate::domain::{Currency, Money, VatRate};
+use crate::entities::enums::DeliveryStatus;
 use crate::entities::{order, order_item, webhook_attempt, webhook_delivery, webhook_endpoint};
 
 use super::{ServiceError, ServiceResult, UserError, UserErrorCode, begin_write, now};
@@ -324,7 +325,7 @@ pub async fn redeliver(
             ))
         })?;
     let mut row: webhook_delivery::ActiveModel = found.into();
-    row.status = Set("PENDING".into());
+    row.status = Set(DeliveryStatus::Pending);
     row.next_attempt_at = Set(now());
     row.locked_until = Set(None);
     row.updated_at = Set(now());
@@ -343,7 +344,7 @@ pub fn order_payload(order: &order::Model, items: &[order_item::Model]) -> Value
     json!({
         "id": order.id.to_string(),
         "number": order.number,
-        "status": order.status,
+        "status": order.status.to_string(),
         "email": order.email,
         "currency": order.currency,
         "prices_include_vat": order.prices_include_vat,
@@ -356,7 +357,7 @@ pub fn order_payload(order: &order::Model, items: &[order_item::Model]) -> Value
         "promo_code": order.promo_code,
         "promo": order.promo_code.as_ref().map(|code| json!({
             "code": code,
-            "discount_type": order.promo_discount_type,
+            "discount_type": order.promo_discount_type.map(|kind| kind.to_string()),
             "percent_off": order.promo_percent_off_bp.and_then(|h| PercentOff::from_hundredths(h as u32).ok()).map(|p| p.to_decimal().to_string()),
             "amount_off": order.promo_amount_off.map(m),
         })),
@@ -411,7 +412,7 @@ pub async fn enqueue_order_event(db: &impl ConnectionTrait, order_id: i64, event
             message_id: Set(format!("msg_{}", hex::encode(id))),
             event_type: Set(event_type.to_owned()),
             payload: Set(payload.clone()),
-            status: Set("PENDING".into()),
+            status: Set(DeliveryStatus::Pending),
             attempts: Set(0),
             next_attempt_at: Set(at),
             created_at: Set(at),
@@ -528,10 +529,10 @@ async fn deliver(db: &DatabaseConnection, settings: &WebhookSettings, id: i64) -
         .filter(webhook_delivery::Column::Id.eq(id));
     update = if result.is_ok() {
         update
-            .col_expr(webhook_delivery::Column::Status, Expr::value("DELIVERED"))
+            .col_expr(webhook_delivery::Column::Status, Expr::value(DeliveryStatus::Delivered))
             .col_expr(webhook_delivery::Column::DeliveredAt, Expr::value(at))
     } else if attempts >= settings.max_attempts || endpoint.is_none() {
-        update.col_expr(webhook_delivery::Column::Status, Expr::value("FAILED"))
+        update.col_expr(webhook_delivery::Column::Status, Expr::value(DeliveryStatus::Failed))
     } else {
         let factor = 2_u32.saturating_pow((attempts - 1).clamp(0, 20) as u32);
         let delay = settings.retry_base.saturating_mul(factor).min(Duration::from_secs(6 * 3600));

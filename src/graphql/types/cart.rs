@@ -113,7 +113,10 @@ impl Cart {
 
     /// OPEN while it can be changed.
     async fn status(&self) -> CartStatus {
-        if self.0.snapshot.cart.status == "OPEN" { CartStatus::Open } else { CartStatus::CheckedOut }
+        match self.0.snapshot.cart.status {
+            crate::entities::enums::CartStatus::Open => CartStatus::Open,
+            crate::entities::enums::CartStatus::CheckedOut => CartStatus::CheckedOut,
+        }
     }
 
     /// The shop's slug.

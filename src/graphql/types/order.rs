@@ -134,17 +134,17 @@ impl Order {
         &self.0.number
     }
 
-    /// PENDING, PAID, PARTIALLY_REFUNDED, REFUNDED, CANCELLED or EXPIRED.
-    async fn status(&self) -> &str {
-        &self.0.status
+    /// Where the order stands.
+    async fn status(&self) -> OrderStatus {
+        self.0.status.into()
     }
 
     /// How it was paid.
     async fn provider(&self) -> PaymentProviderKind {
-        match Provider::parse(&self.0.provider) {
-            Some(Provider::Stripe) => PaymentProviderKind::Stripe,
-            Some(Provider::Paypal) => PaymentProviderKind::Paypal,
-            _ => PaymentProviderKind::Free,
+        match self.0.provider {
+            Provider::Stripe => PaymentProviderKind::Stripe,
+            Provider::Paypal => PaymentProviderKind::Paypal,
+            Provider::Free => PaymentProviderKind::Free,
         }
     }
 
@@ -306,6 +306,7 @@ impl Order {
 
 /// Order states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "crate::entities::enums::OrderStatus")]
 pub enum OrderStatus {
     /// Waiting for the payment provider.
     Pending,
@@ -319,19 +320,6 @@ pub enum OrderStatus {
     Cancelled,
     /// Not paid in time.
     Expired,
-}
-
-impl OrderStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            OrderStatus::Pending => "PENDING",
-            OrderStatus::Paid => "PAID",
-            OrderStatus::PartiallyRefunded => "PARTIALLY_REFUNDED",
-            OrderStatus::Refunded => "REFUNDED",
-            OrderStatus::Cancelled => "CANCELLED",
-            OrderStatus::Expired => "EXPIRED",
-        }
-    }
 }
 
 /// Filters of `orders`; all optional, combined.
@@ -408,7 +396,7 @@ impl From<OrderFilter> for ServiceFilter {
         ServiceFilter {
             promo_code: f.promo_code,
             utm_source: f.utm_source,
-            status: f.status.map(|s| s.as_str().to_owned()),
+            status: f.status.map(Into::into),
             email: f.email,
             created_after: f.created_after,
             created_before: f.created_before,

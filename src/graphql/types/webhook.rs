@@ -83,7 +83,7 @@ impl WebhookDelivery {
             endpoint_id: to_id(d.endpoint_id),
             message_id: d.message_id,
             event_type: d.event_type,
-            status: d.status,
+            status: d.status.to_string(),
             attempt_count: d.attempts,
             next_attempt_at: d.next_attempt_at,
             delivered_at: d.delivered_at,
