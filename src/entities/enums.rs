@@ -117,3 +117,40 @@ macro_rules! display_stored_form {
     )*};
 }
 display_stored_form!(OrderStatus, CartStatus, DeliveryStatus, Provider, DiscountKind);
+
+/// An ISO 4217 currency as stored (`accounts.currency`, `orders.currency`): parsed once,
+/// when the row is read, so no caller re-parses (or guesses) it. A row whose code is not
+/// a known currency fails to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, DeriveValueType)]
+#[sea_orm(value_type = "String", from_str = "CurrencyCode::from_code", to_str = "CurrencyCode::stored_code")]
+pub struct CurrencyCode(pub crate::domain::Currency);
+
+impl CurrencyCode {
+    fn from_code(code: &str) -> Result<Self, crate::domain::MoneyError> {
+        crate::domain::Currency::parse(code).map(CurrencyCode)
+    }
+
+    fn stored_code(&self) -> String {
+        self.0.code().to_owned()
+    }
+}
+
+impl std::ops::Deref for CurrencyCode {
+    type Target = crate::domain::Currency;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl From<crate::domain::Currency> for CurrencyCode {
+    fn from(currency: crate::domain::Currency) -> Self {
+        CurrencyCode(currency)
+    }
+}
+
+impl std::fmt::Display for CurrencyCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}

@@ -1,7 +1,7 @@
 //! `orders` table. An order with its price and promo snapshot.
 use sea_orm::entity::prelude::*;
 
-use super::enums::{DiscountKind, OrderStatus, Provider};
+use super::enums::{CurrencyCode, DiscountKind, OrderStatus, Provider};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "orders")]
@@ -23,7 +23,7 @@ pub struct Model {
     pub provider_ref: Option<String>,
     /// Payment at the provider: Stripe PaymentIntent `pi_…`, PayPal capture id.
     pub payment_ref: Option<String>,
-    pub currency: String,
+    pub currency: CurrencyCode,
     pub prices_include_vat: bool,
     pub subtotal: i64,
     pub discount_amount: i64,

@@ -21,7 +21,7 @@ pub async fn find(db: &impl ConnectionTrait, id: i64) -> ServiceResult<Option<ac
 /// The currency of the account with this id, if it exists.
 pub async fn currency(db: &impl ConnectionTrait, id: i64) -> ServiceResult<Option<Currency>> {
     let Some(account) = find(db, id).await? else { return Ok(None) };
-    Ok(Some(super::stored_currency(&account.currency)?))
+    Ok(Some(*account.currency))
 }
 
 /// Opens a new account; the slug must be free.
@@ -34,7 +34,7 @@ pub async fn create(db: &impl ConnectionTrait, new: &NewAccount) -> ServiceResul
     let row = account::ActiveModel {
         slug: Set(new.slug.as_str().to_owned()),
         name: Set(new.name.clone()),
-        currency: Set(new.currency.code().to_owned()),
+        currency: Set(new.currency.into()),
         vat_rate_bp: Set(new.vat_rate.basis_points() as i32),
         prices_include_vat: Set(new.prices_include_vat),
         created_at: Set(now()),

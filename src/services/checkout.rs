@@ -381,7 +381,7 @@ async fn insert_order(
             customer_key: Set(email.customer_key()),
             status: Set(status.to_owned()),
             provider: Set(provider),
-            currency: Set(view.currency.code().to_owned()),
+            currency: Set(view.currency.into()),
             prices_include_vat: Set(view.snapshot.account.prices_include_vat),
             subtotal: Set(view.priced.subtotal),
             discount_amount: Set(view.priced.discount),
@@ -560,7 +560,7 @@ pub async fn start(
     let request = CheckoutRequest {
         order_id: pending.id,
         order_number: pending.number.clone(),
-        currency: pending.currency.clone(),
+        currency: pending.currency.code().to_owned(),
         email: pending.email.clone(),
         lines: provider_lines(db, &pending).await?,
         total: pending.total,
@@ -888,7 +888,7 @@ pub async fn settle_refund_due(db: &DatabaseConnection, providers: &Providers, o
     let refund_id = match (providers.get(kind), order.payment_ref.as_deref()) {
         (Some(client), Some(payment_ref)) if amount > 0 => {
             let key = format!("tixshop-auto-refund-{}", order.id);
-            match client.refund(payment_ref, amount, &order.currency, &key).await {
+            match client.refund(payment_ref, amount, order.currency.code(), &key).await {
                 Ok(id) => Some(id),
                 Err(e) => {
                     tracing::error!(error = %e, order_id, "an owed refund was refused by the provider; will retry");
@@ -1051,7 +1051,7 @@ pub async fn refund_order(
                 user("orderId", UserErrorCode::InvalidOrderState, "the order has no payment reference to refund")
             })?;
             let key = format!("tixshop-refund-{}-{}-{}", order.id, order.refunded_amount, amount);
-            match client.refund(&payment_ref, amount, &order.currency, &key).await {
+            match client.refund(&payment_ref, amount, order.currency.code(), &key).await {
                 Ok(id) => Some(id),
                 Err(e) => {
                     tracing::error!(error = %e, order_id, "refund refused by the provider");
@@ -1071,7 +1071,7 @@ pub async fn refund_order(
 }
 
 fn currency(order: &order::Model) -> ServiceResult<crate::domain::Currency> {
-    crate::domain::Currency::parse(&order.currency).map_err(|e| ServiceError::Db(sea_orm::DbErr::Custom(e.to_string())))
+    Ok(*order.currency)
 }
 
 /// Runs the expiry sweep every `every` until the process ends: stale pending orders
@@ -1114,7 +1114,7 @@ pub async fn settle_paypal_capture_in(
     }
     let mismatch = if capture.status != CaptureStatus::Completed {
         Some(format!("PayPal capture {} is {:?}", capture.capture_id, capture.status))
-    } else if capture.amount != Some(order.total) || !capture.currency.eq_ignore_ascii_case(&order.currency) {
+    } else if capture.amount != Some(order.total) || !capture.currency.eq_ignore_ascii_case(order.currency.code()) {
         let shown = capture.amount.map_or_else(|| "an unreadable amount".to_owned(), |a| format!("{a} minor units"));
         Some(format!(
             "PayPal captured {shown} {} but the order is {} minor units {}",

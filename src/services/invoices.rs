@@ -7,7 +7,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 use serde::Serialize;
 
 use crate::domain::promo::PercentOff;
-use crate::domain::{Currency, Money, VatRate};
+use crate::domain::{Money, VatRate};
 use crate::entities::{account, order, order_item};
 
 use super::{ServiceError, ServiceResult};
@@ -116,7 +116,7 @@ pub async fn find_for(db: &impl ConnectionTrait, order_id: i64, access: &Access)
 
 /// The invoice from an order row and its items (pure).
 pub fn from_snapshot(order: &order::Model, items: &[order_item::Model], seller: &str) -> Result<Invoice, ServiceError> {
-    let currency = Currency::parse(&order.currency).map_err(internal)?;
+    let currency = *order.currency;
     let money = |minor: i64| Money::from_minor(minor, currency).to_string();
     let rate = |bp: i32| VatRate::from_basis_points(bp.into()).map(|r| r.to_string()).map_err(internal);
     let mut by_rate: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
@@ -158,7 +158,7 @@ pub fn from_snapshot(order: &order::Model, items: &[order_item::Model], seller: 
         issued_at: order.paid_at.unwrap_or(order.created_at),
         seller: seller.to_owned(),
         buyer: order.email.clone(),
-        currency: order.currency.clone(),
+        currency: order.currency.code().to_owned(),
         lines,
         subtotal: money(order.subtotal),
         promo,

@@ -27,12 +27,6 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-/// A currency code read back from the database; one that does not parse is our fault,
-/// not the caller's.
-pub(crate) fn stored_currency(code: &str) -> ServiceResult<crate::domain::Currency> {
-    crate::domain::Currency::parse(code).map_err(|e| ServiceError::Db(sea_orm::DbErr::Custom(e.to_string())))
-}
-
 /// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: it takes the
 /// write lock up front (waiting per the busy timeout), where a deferred transaction
 /// that read first would fail with SQLITE_BUSY when another connection committed in

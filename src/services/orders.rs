@@ -172,7 +172,7 @@ pub async fn refund_amount(
     let order = find(db, account_id, order_id)
         .await?
         .ok_or_else(|| UserError::new("orderId", UserErrorCode::OrderNotFound, "no order with this id"))?;
-    let currency = super::stored_currency(&order.currency)?;
+    let currency = *order.currency;
     let amount = Money::parse(amount, currency)
         .map_err(|e| UserError::new("amount", UserErrorCode::InvalidRefundAmount, e.to_string()))?;
     Ok(amount.minor())

@@ -139,7 +139,7 @@ async fn account_currency(db: &impl ConnectionTrait, account_id: i64) -> Service
         .one(db)
         .await?
         .ok_or(ServiceError::Db(DbErr::RecordNotFound(format!("account {account_id}"))))?;
-    super::stored_currency(&account.currency)
+    Ok(*account.currency)
 }
 
 /// Validates `fields` and the account-level rules (event ownership, uniqueness).

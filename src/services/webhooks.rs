@@ -338,7 +338,7 @@ fn money(minor: i64, currency: Currency) -> String {
 
 /// The `data` of an order event: enough for a CRM to rebuild the order without calling back.
 pub fn order_payload(order: &order::Model, items: &[order_item::Model]) -> Value {
-    let currency = Currency::parse(&order.currency).unwrap_or_else(|_| Currency::parse("EUR").expect("EUR exists"));
+    let currency = *order.currency;
     let m = |minor: i64| money(minor, currency);
     let rate = |bp: i32| VatRate::from_basis_points(bp.into()).map(|r| r.to_string()).unwrap_or_default();
     json!({
@@ -346,7 +346,7 @@ pub fn order_payload(order: &order::Model, items: &[order_item::Model]) -> Value
         "number": order.number,
         "status": order.status.to_string(),
         "email": order.email,
-        "currency": order.currency,
+        "currency": order.currency.code(),
         "prices_include_vat": order.prices_include_vat,
         "subtotal": m(order.subtotal),
         "discount_amount": m(order.discount_amount),

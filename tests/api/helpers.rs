@@ -223,7 +223,7 @@ pub async fn insert_paid_order(app: &TestApp, promo_code_id: i64, email: &str) {
         customer_key: Set(Email::parse(email).unwrap().customer_key()),
         status: Set(tixshop::entities::enums::OrderStatus::Paid),
         provider: Set(tixshop::entities::enums::Provider::Free),
-        currency: Set("EUR".into()),
+        currency: Set(tixshop::domain::Currency::parse("EUR").unwrap().into()),
         prices_include_vat: Set(true),
         subtotal: Set(1999),
         discount_amount: Set(1999),

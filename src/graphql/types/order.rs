@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::invoice::Invoice;
 use super::{Money, PageInfo, PromoCode, to_id};
-use crate::domain::{Currency, VatRate};
+use crate::domain::VatRate;
 use crate::entities::{account, order, order_item, promo_code, refund};
 use crate::graphql::context::ContextExt;
 use crate::graphql::errors::internal;
@@ -115,7 +115,7 @@ impl Order {
     }
 
     fn money(&self, minor: i64) -> async_graphql::Result<Money> {
-        let currency = Currency::parse(&self.0.currency).map_err(|e| internal(&e))?;
+        let currency = *self.0.currency;
         Ok(Money::of(minor, currency))
     }
 }
@@ -155,7 +155,7 @@ impl Order {
 
     /// ISO 4217 currency.
     async fn currency(&self) -> &str {
-        &self.0.currency
+        self.0.currency.code()
     }
 
     /// Σ original prices, before the discount.

@@ -17,7 +17,7 @@ pub struct Shop(pub account::Model);
 
 impl Shop {
     fn parsed_currency(&self) -> async_graphql::Result<Currency> {
-        Currency::parse(&self.0.currency).map_err(|e| internal(&e))
+        Ok(*self.0.currency)
     }
 }
 
@@ -41,7 +41,7 @@ impl Shop {
 
     /// ISO 4217 code of every price in this shop.
     async fn currency(&self) -> &str {
-        &self.0.currency
+        self.0.currency.code()
     }
 
     /// True when prices include VAT (gross), false when VAT is added on top (net).
