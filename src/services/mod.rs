@@ -27,10 +27,15 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-/// A currency code read back from the database; one that does not parse is our fault,
-/// not the caller's.
+/// A failure that is ours, not the caller's (a stored value that does not parse, a
+/// template or CSV writer failing): logged by the edge, shown as "internal error".
+pub(crate) fn internal(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Db(sea_orm::DbErr::Custom(e.to_string()))
+}
+
+/// A currency code read back from the database; one that does not parse is our fault.
 pub(crate) fn stored_currency(code: &str) -> ServiceResult<crate::domain::Currency> {
-    crate::domain::Currency::parse(code).map_err(|e| ServiceError::Db(sea_orm::DbErr::Custom(e.to_string())))
+    crate::domain::Currency::parse(code).map_err(internal)
 }
 
 /// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: it takes the
