@@ -52,7 +52,7 @@ pub async fn promo_codes_csv(
     let report = reports::for_account(&state.db, account_id, params.from, params.to, group_by)
         .await?
         .ok_or(RestError::Unauthenticated("no such account"))?;
-    let csv = reports::to_csv(&report.rows, report.currency, group_by);
+    let csv = reports::to_csv(&report, group_by)?;
     Ok((
         StatusCode::OK,
         [
@@ -88,5 +88,5 @@ pub async fn invoice_html(
         _ => return Err(RestError::Unauthenticated("send an API key, or the order's token as ?token=")),
     };
     let invoice = invoices::find_for(&state.db, id, &access).await?.ok_or_else(not_found)?;
-    Ok(Html(invoices::to_html(&invoice)).into_response())
+    Ok(Html(invoices::to_html(&invoice)?).into_response())
 }

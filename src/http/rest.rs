@@ -59,19 +59,12 @@ fn rest_field(path: &[String]) -> String {
     out
 }
 
-fn user_error_code(code: UserErrorCode) -> String {
-    let debug = format!("{code:?}");
-    rest_field(&[debug[..1].to_lowercase() + &debug[1..]]).to_uppercase()
-}
-
 impl IntoResponse for RestError {
     fn into_response(self) -> Response {
         let envelope = |status: StatusCode, code: &str, message: String, errors: Vec<UserError>| {
             let errors: Vec<_> = errors
                 .iter()
-                .map(
-                    |e| json!({ "field": rest_field(&e.field), "code": user_error_code(e.code), "message": e.message }),
-                )
+                .map(|e| json!({ "field": rest_field(&e.field), "code": e.code.as_str(), "message": e.message }))
                 .collect();
             (status, Json(json!({ "error": { "code": code, "message": message, "errors": errors } }))).into_response()
         };
@@ -498,7 +491,5 @@ mod tests {
         assert_eq!(rest_field(&["percentOff".into()]), "percent_off");
         assert_eq!(rest_field(&[]), "");
         assert_eq!(rest_field(&["id".into()]), "id");
-        assert_eq!(user_error_code(UserErrorCode::InvalidPercentOff), "INVALID_PERCENT_OFF");
-        assert_eq!(user_error_code(UserErrorCode::NotFound), "NOT_FOUND");
     }
 }

@@ -124,3 +124,49 @@ impl From<UserError> for ServiceError {
 
 /// Result of a service call.
 pub type ServiceResult<T> = Result<T, ServiceError>;
+
+impl UserErrorCode {
+    /// The code as the APIs spell it (SCREAMING_SNAKE_CASE), e.g. `INVALID_PERCENT_OFF`.
+    /// Written out, not derived from the variant's name: clients branch on these, so
+    /// renaming a variant must not change what they see.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            UserErrorCode::Invalid => "INVALID",
+            UserErrorCode::NotFound => "NOT_FOUND",
+            UserErrorCode::Taken => "TAKEN",
+            UserErrorCode::InvalidCode => "INVALID_CODE",
+            UserErrorCode::DuplicateCode => "DUPLICATE_CODE",
+            UserErrorCode::InvalidPercentOff => "INVALID_PERCENT_OFF",
+            UserErrorCode::InvalidAmountOff => "INVALID_AMOUNT_OFF",
+            UserErrorCode::DiscountTypeMismatch => "DISCOUNT_TYPE_MISMATCH",
+            UserErrorCode::EventNotFound => "EVENT_NOT_FOUND",
+            UserErrorCode::ExpiresAtInPast => "EXPIRES_AT_IN_PAST",
+            UserErrorCode::InvalidUsageLimit => "INVALID_USAGE_LIMIT",
+            UserErrorCode::InvalidMaxPerCustomer => "INVALID_MAX_PER_CUSTOMER",
+            UserErrorCode::Unknown => "UNKNOWN",
+            UserErrorCode::Inactive => "INACTIVE",
+            UserErrorCode::Expired => "EXPIRED",
+            UserErrorCode::UsageLimitReached => "USAGE_LIMIT_REACHED",
+            UserErrorCode::NotApplicable => "NOT_APPLICABLE",
+            UserErrorCode::CustomerLimitReached => "CUSTOMER_LIMIT_REACHED",
+            UserErrorCode::RateLimited => "RATE_LIMITED",
+            UserErrorCode::InvalidEmail => "INVALID_EMAIL",
+            UserErrorCode::InvalidQuantity => "INVALID_QUANTITY",
+            UserErrorCode::CartNotFound => "CART_NOT_FOUND",
+            UserErrorCode::CartClosed => "CART_CLOSED",
+            UserErrorCode::TicketTypeNotFound => "TICKET_TYPE_NOT_FOUND",
+            UserErrorCode::ShopNotFound => "SHOP_NOT_FOUND",
+            UserErrorCode::EmptyCart => "EMPTY_CART",
+            UserErrorCode::InvalidUrl => "INVALID_URL",
+            UserErrorCode::AmountBelowMinimum => "AMOUNT_BELOW_MINIMUM",
+            UserErrorCode::PaymentUnavailable => "PAYMENT_UNAVAILABLE",
+            UserErrorCode::OrderNotFound => "ORDER_NOT_FOUND",
+            UserErrorCode::InvalidRefundAmount => "INVALID_REFUND_AMOUNT",
+            UserErrorCode::InvalidOrderState => "INVALID_ORDER_STATE",
+            UserErrorCode::AmountMismatch => "AMOUNT_MISMATCH",
+            UserErrorCode::SoldOut => "SOLD_OUT",
+            UserErrorCode::NotEnoughTickets => "NOT_ENOUGH_TICKETS",
+            UserErrorCode::PaymentInProgress => "PAYMENT_IN_PROGRESS",
+        }
+    }
+}

@@ -10,7 +10,7 @@ use crate::domain::promo::PercentOff;
 use crate::domain::{Money, VatRate};
 use crate::entities::{account, order, order_item};
 
-use super::{ServiceError, ServiceResult};
+use super::{ServiceError, ServiceResult, internal};
 
 /// One invoice line: a price point of an order item, at its discounted price.
 #[derive(Debug, Clone, Serialize)]
@@ -74,10 +74,6 @@ pub struct Invoice {
     pub vat: Vec<InvoiceVat>,
     /// What was paid.
     pub total: String,
-}
-
-fn internal(e: impl std::fmt::Display) -> ServiceError {
-    ServiceError::Db(sea_orm::DbErr::Custom(e.to_string()))
 }
 
 /// Builds the invoice of an order from its snapshot.
@@ -168,59 +164,85 @@ pub fn from_snapshot(order: &order::Model, items: &[order_item::Model], seller: 
     })
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+/// The invoice page; `templates/invoice.html` escapes every value it prints.
+#[derive(askama::Template)]
+#[template(path = "invoice.html")]
+struct InvoicePage<'a> {
+    invoice: &'a Invoice,
+    date: String,
 }
 
-/// The invoice as a printable HTML page (every value escaped).
-pub fn to_html(invoice: &Invoice) -> String {
-    let c = escape(&invoice.currency);
-    let mut rows = String::new();
-    for line in &invoice.lines {
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td class=n>{}</td><td class=n>{} {c}</td><td class=n>{}%</td><td class=n>{} {c}</td></tr>\n",
-            escape(&line.description),
-            line.quantity,
-            escape(&line.unit_price),
-            escape(&line.vat_rate),
-            escape(&line.line_total)
-        ));
+/// The invoice as a printable HTML page.
+pub fn to_html(invoice: &Invoice) -> ServiceResult<String> {
+    let page = InvoicePage { invoice, date: invoice.issued_at.format("%Y-%m-%d").to_string() };
+    askama::Template::render(&page).map_err(internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invoice(text: &str) -> Invoice {
+        Invoice {
+            number: "TX-7F3K9Q2A".into(),
+            issued_at: chrono::DateTime::parse_from_rfc3339("2026-10-01T12:00:00Z").unwrap().to_utc(),
+            seller: format!("Seller {text}"),
+            buyer: format!("{text}@example.com"),
+            currency: "EUR".into(),
+            lines: vec![
+                InvoiceLine {
+                    description: format!("Standing {text}"),
+                    quantity: 2,
+                    unit_price: "9.17".into(),
+                    line_total: "18.34".into(),
+                    vat_rate: "19.00".into(),
+                },
+                InvoiceLine {
+                    description: "Seated".into(),
+                    quantity: 1,
+                    unit_price: "9.16".into(),
+                    line_total: "9.16".into(),
+                    vat_rate: "7.00".into(),
+                },
+            ],
+            subtotal: "30.00".into(),
+            promo: Some(InvoicePromo {
+                code: text.into(),
+                label: format!("Promo code {text} (10%)"),
+                discount_amount: "2.50".into(),
+            }),
+            net: "23.97".into(),
+            vat: vec![
+                InvoiceVat { rate: "7.00".into(), net: "8.56".into(), vat: "0.60".into() },
+                InvoiceVat { rate: "19.00".into(), net: "15.41".into(), vat: "2.93".into() },
+            ],
+            total: "27.50".into(),
+        }
     }
-    let mut totals = format!(
-        "<tr><td colspan=4>Subtotal (before discount)</td><td class=n>{} {c}</td></tr>\n",
-        escape(&invoice.subtotal)
-    );
-    if let Some(promo) = &invoice.promo {
-        totals.push_str(&format!(
-            "<tr class=promo><td colspan=4>{}</td><td class=n>−{} {c}</td></tr>\n",
-            escape(&promo.label),
-            escape(&promo.discount_amount)
-        ));
+
+    #[test]
+    fn the_page_shows_every_line_and_total() {
+        let html = to_html(&invoice("NEWS10")).unwrap();
+        for shown in [
+            "<title>Invoice TX-7F3K9Q2A</title>",
+            "Seller: Seller NEWS10<br>Buyer: NEWS10@example.com<br>Date: 2026-10-01",
+            "<tr><td>Standing NEWS10</td><td class=n>2</td><td class=n>9.17 EUR</td><td class=n>19.00%</td><td class=n>18.34 EUR</td></tr>\n",
+            "<tr><td colspan=4>Subtotal (before discount)</td><td class=n>30.00 EUR</td></tr>\n",
+            "<tr class=promo><td colspan=4>Promo code NEWS10 (10%)</td><td class=n>−2.50 EUR</td></tr>\n",
+            "<tr><td colspan=4>VAT 7.00% on 8.56 EUR</td><td class=n>0.60 EUR</td></tr>\n",
+            "<tr class=total><td colspan=4>Total</td><td class=n>27.50 EUR</td></tr>\n",
+        ] {
+            assert!(html.contains(shown), "{shown} in {html}");
+        }
     }
-    totals.push_str(&format!("<tr><td colspan=4>Net</td><td class=n>{} {c}</td></tr>\n", escape(&invoice.net)));
-    for vat in &invoice.vat {
-        totals.push_str(&format!(
-            "<tr><td colspan=4>VAT {}% on {} {c}</td><td class=n>{} {c}</td></tr>\n",
-            escape(&vat.rate),
-            escape(&vat.net),
-            escape(&vat.vat)
-        ));
+
+    #[test]
+    fn script_in_a_code_description_or_email_is_escaped() {
+        let html = to_html(&invoice("<script>alert('x')</script>")).unwrap();
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("Standing &#60;script&#62;alert(&#39;x&#39;)&#60;/script&#62;</td>"), "{html}");
+        assert!(html.contains("Promo code &#60;script&#62;"), "{html}");
+        assert!(html.contains("Buyer: &#60;script&#62;"), "{html}");
+        assert!(html.contains("Seller: Seller &#60;script&#62;"), "{html}");
     }
-    totals.push_str(&format!(
-        "<tr class=total><td colspan=4>Total</td><td class=n>{} {c}</td></tr>\n",
-        escape(&invoice.total)
-    ));
-    format!(
-        "<!doctype html>\n<html lang=en><head><meta charset=utf-8><title>Invoice {number}</title>\n\
-         <style>body{{font:15px system-ui,sans-serif;max-width:720px;margin:32px auto}}table{{width:100%;border-collapse:collapse}}\
-         td,th{{padding:6px;border-bottom:1px solid #ddd;text-align:left}}.n{{text-align:right}}.total td{{font-weight:700}}\
-         .promo td{{color:#1d7a3a}}</style></head><body>\n\
-         <h1>Invoice {number}</h1>\n<p>Seller: {seller}<br>Buyer: {buyer}<br>Date: {date}</p>\n\
-         <table><thead><tr><th>Item</th><th class=n>Qty</th><th class=n>Unit price</th><th class=n>VAT</th><th class=n>Amount</th></tr></thead>\n\
-         <tbody>\n{rows}</tbody><tfoot>\n{totals}</tfoot></table></body></html>\n",
-        number = escape(&invoice.number),
-        seller = escape(&invoice.seller),
-        buyer = escape(&invoice.buyer),
-        date = invoice.issued_at.format("%Y-%m-%d"),
-    )
 }

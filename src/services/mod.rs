@@ -27,6 +27,12 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
+/// A failure that is ours, not the caller's (a template or CSV writer failing): logged
+/// by the edge with its cause chain, shown as "internal error".
+pub(crate) fn internal(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Internal(anyhow::anyhow!(e.to_string()))
+}
+
 /// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: it takes the
 /// write lock up front (waiting per the busy timeout), where a deferred transaction
 /// that read first would fail with SQLITE_BUSY when another connection committed in

@@ -19,7 +19,7 @@ use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 
 use super::{ServiceResult, accounts};
-use crate::domain::Currency;
+use crate::domain::{Currency, Money};
 
 /// How rows are grouped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,48 +204,112 @@ pub async fn promo_report(
     Ok(rows)
 }
 
-/// The report as CSV (RFC 4180), amounts as decimal strings. Columns added later come
-/// last, so existing columns keep their positions; `redeemed_as` is space-separated.
-pub fn to_csv(rows: &[ReportRow], currency: crate::domain::Currency, group_by: GroupBy) -> String {
-    let money = |minor: i64| crate::domain::Money::from_minor(minor, currency).to_string();
-    let field = |s: &str| {
-        // Quote when needed; neutralize spreadsheet formulas.
-        let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_owned() };
-        if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
-    };
-    let mut out = String::from("code,");
-    if group_by == GroupBy::CodeAndUtmSource {
-        out.push_str("utm_source,");
+/// What a spreadsheet reads as the start of a formula (or, for tab and carriage return,
+/// strips before looking for one): a text cell starting with one is prefixed with `'`.
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A text cell that no spreadsheet runs as a formula.
+fn text_cell(value: &str) -> String {
+    if value.starts_with(FORMULA_STARTS) { format!("'{value}") } else { value.to_owned() }
+}
+
+/// The report as CSV (RFC 4180, CRLF record ends), amounts as decimal strings. Columns
+/// added later come last, so existing columns keep their positions; `redeemed_as` is
+/// space-separated.
+pub fn to_csv(report: &Report, group_by: GroupBy) -> ServiceResult<String> {
+    let by_source = group_by == GroupBy::CodeAndUtmSource;
+    let currency = report.currency;
+    let money = |minor: i64| Money::from_minor(minor, currency).to_string();
+    let mut csv = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(vec![]);
+    let mut header = vec!["code"];
+    if by_source {
+        header.push("utm_source");
     }
-    out.push_str(
-        "currency,link_visits,orders,conversion,tickets,revenue,discount,refunds,redemptions_ever,redemptions_active,over_cap,\
-         link_orders,revenue_net_of_refunds,redeemed_as,promo_code_id\r\n",
-    );
-    for r in rows {
-        out.push_str(&field(&r.code));
-        out.push(',');
-        if group_by == GroupBy::CodeAndUtmSource {
-            out.push_str(&field(r.utm_source.as_deref().unwrap_or("")));
-            out.push(',');
+    header.extend([
+        "currency",
+        "link_visits",
+        "orders",
+        "conversion",
+        "tickets",
+        "revenue",
+        "discount",
+        "refunds",
+        "redemptions_ever",
+        "redemptions_active",
+        "over_cap",
+        "link_orders",
+        "revenue_net_of_refunds",
+        "redeemed_as",
+        "promo_code_id",
+    ]);
+    csv.write_record(&header).map_err(super::internal)?;
+    for r in &report.rows {
+        let mut record = vec![text_cell(&r.code)];
+        if by_source {
+            record.push(text_cell(r.utm_source.as_deref().unwrap_or("")));
         }
-        out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\r\n",
-            currency.code(),
-            r.link_visits,
-            r.orders,
+        record.extend([
+            currency.code().to_owned(),
+            r.link_visits.to_string(),
+            r.orders.to_string(),
             r.conversion().map(|c| format!("{c:.4}")).unwrap_or_default(),
-            r.tickets,
+            r.tickets.to_string(),
             money(r.revenue),
             money(r.discount),
             money(r.refunds),
-            r.redemptions_ever,
-            r.redemptions_active,
-            r.over_cap,
-            r.link_orders,
+            r.redemptions_ever.to_string(),
+            r.redemptions_active.to_string(),
+            r.over_cap.to_string(),
+            r.link_orders.to_string(),
             money(r.revenue_net_of_refunds()),
-            field(&r.redeemed_as.join(" ")),
-            r.promo_code_id.map(|id| id.to_string()).unwrap_or_default()
-        ));
+            text_cell(&r.redeemed_as.join(" ")),
+            r.promo_code_id.map(|id| id.to_string()).unwrap_or_default(),
+        ]);
+        csv.write_record(&record).map_err(super::internal)?;
     }
-    out
+    let bytes = csv.into_inner().map_err(super::internal)?;
+    String::from_utf8(bytes).map_err(super::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(codes: &[&str]) -> Report {
+        let rows = codes
+            .iter()
+            .map(|code| ReportRow {
+                promo_code_id: Some(7),
+                code: (*code).to_owned(),
+                redeemed_as: vec![(*code).to_owned()],
+                orders: 1,
+                revenue: 1250,
+                ..ReportRow::default()
+            })
+            .collect();
+        Report { currency: Currency::parse("EUR").unwrap(), rows }
+    }
+
+    #[test]
+    fn rows_end_in_crlf_and_quote_what_needs_it() {
+        let csv = to_csv(&report(&["NEWS10", "A,B \"C\""]), GroupBy::Code).unwrap();
+        let records: Vec<&str> = csv.split_terminator("\r\n").collect();
+        assert_eq!(records.len(), 3, "{csv:?}");
+        assert!(records[0].starts_with("code,currency,link_visits,"));
+        assert_eq!(records[1], "NEWS10,EUR,0,1,,0,12.50,0.00,0.00,0,0,0,0,12.50,NEWS10,7");
+        assert!(records[2].starts_with("\"A,B \"\"C\"\"\",EUR,"), "{csv:?}");
+    }
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_as_formulas_are_defused() {
+        let starts = ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1"];
+        let csv = to_csv(&report(&starts), GroupBy::Code).unwrap();
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        let codes: Vec<String> = reader.records().map(|r| r.unwrap()[0].to_owned()).collect();
+        let expected: Vec<String> = starts.iter().map(|s| format!("'{s}")).collect();
+        assert_eq!(codes, expected);
+        let redeemed: Vec<String> =
+            csv::Reader::from_reader(csv.as_bytes()).records().map(|r| r.unwrap()[14].to_owned()).collect();
+        assert_eq!(redeemed, expected, "redeemed_as too");
+    }
 }

@@ -100,3 +100,17 @@ impl From<services::UserError> for UserError {
         UserError { field: e.field, code: e.code.into(), message: e.message }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::resolver_utils::EnumType;
+
+    use super::*;
+
+    #[test]
+    fn every_code_is_spelled_as_in_the_schema() {
+        for item in UserErrorCode::items() {
+            assert_eq!(services::UserErrorCode::from(item.value).as_str(), item.name);
+        }
+    }
+}
