@@ -145,7 +145,7 @@ fn discount_of(code: &promo_code::Model) -> Option<PromoDiscount> {
 
 /// Prices a snapshot at `at`. An attached code that is no longer valid gives nothing.
 pub fn price(snapshot: CartSnapshot, at: DateTime<Utc>) -> ServiceResult<PricedCartView> {
-    let internal = |m: String| ServiceError::Db(sea_orm::DbErr::Custom(m));
+    let internal = super::internal;
     let currency = *snapshot.account.currency;
     let mode = if snapshot.account.prices_include_vat { VatMode::Inclusive } else { VatMode::Exclusive };
     let lines: Vec<LineInput> = snapshot
