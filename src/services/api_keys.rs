@@ -44,7 +44,7 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// Whether its use should be recorded again (at most once per [`USE_RECORDED_EVERY`]).
+    /// Whether its use should be recorded again (at most once a minute).
     pub fn use_is_stale(&self) -> bool {
         self.last_used_at.is_none_or(|at| chrono::Utc::now() - at > USE_RECORDED_EVERY)
     }
@@ -110,7 +110,7 @@ pub async fn authenticate(db: &impl ConnectionTrait, presented: &str) -> Service
     }))
 }
 
-/// Records that a key was used, at most once per [`USE_RECORDED_EVERY`].
+/// Records that a key was used, at most once a minute per key.
 pub async fn touch(db: &impl ConnectionTrait, key_id: i64) -> ServiceResult<()> {
     let now = now();
     let stale = now - USE_RECORDED_EVERY;

@@ -68,7 +68,7 @@ const MESSAGE_ID_BYTES: usize = 16;
 pub struct WebhookSettings {
     /// Allow endpoints on private, loopback and link-local addresses (tests, on-premise).
     pub allow_private: bool,
-    /// First retry delay; each further one doubles (capped at [`MAX_RETRY_DELAY`]).
+    /// First retry delay; each further one doubles (capped at 6 h).
     pub retry_base: Duration,
     /// Attempts before a delivery is given up (FAILED).
     pub max_attempts: i32,
