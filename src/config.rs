@@ -5,9 +5,14 @@
 //! `--help` hides their environment values.
 
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+
+/// Minutes a pending order may stay payable: Stripe's own limits for a Checkout
+/// Session's expiry (30 minutes to 24 hours).
+pub const PENDING_ORDER_MINUTES: RangeInclusive<u32> = 30..=1440;
 
 /// How open the server is to anonymous callers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -107,8 +112,9 @@ pub struct ServeConfig {
     #[arg(long, env = "TIXSHOP_DEFAULT_SHOP", default_value = "demo")]
     pub default_shop: String,
 
-    /// Take the client address from the first `X-Forwarded-For` entry (only behind a
-    /// proxy that sets it).
+    /// Take the client address from the last `X-Forwarded-For` entry, the one the proxy
+    /// appended (earlier entries are the client's own claims). Only behind a proxy that
+    /// appends it.
     #[arg(long, env = "TIXSHOP_TRUST_FORWARDED_FOR", default_value_t = false)]
     pub trust_forwarded_for: bool,
 
@@ -213,6 +219,16 @@ impl ServeConfig {
     /// The request timeout.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// How long to wait for a payment provider.
+    pub fn provider_timeout(&self) -> Duration {
+        Duration::from_secs(self.provider_timeout_secs)
+    }
+
+    /// The failed-attempt window; at least a second, so a window always exists.
+    pub fn promo_attempt_window(&self) -> Duration {
+        Duration::from_secs(self.promo_attempt_window_secs.max(1))
     }
 }
 

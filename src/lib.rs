@@ -1,18 +1,25 @@
 //! tixshop: a GraphQL backend for event-ticket shops whose headline feature is promo codes.
 //!
-//! The map, one line per module; dependencies point downwards only:
+//! The map, one line per module. Layers depend downwards only:
+//! `http` → `graphql` → `services` → `domain` / `entities`; payment providers sit
+//! behind a trait that services call; `http` runs no entity query of its own.
 //!
 //! - [`cli`], [`config`] — the command line and settings (flags or env vars).
 //! - [`startup`] — [`startup::Application`] builds and serves; tests start it on port 0.
-//! - [`http`] — axum router, GraphQL over HTTP/WebSocket with its hardening, health.
-//! - [`graphql`] — schema, limits, roots, types, DataLoaders; thin resolvers.
+//! - [`http`] — the edge: router and limits, GraphQL over HTTP/WebSocket, REST admin,
+//!   downloads, incoming payment webhooks, health; one API key check (`http::auth`).
+//!   It verifies, parses and calls; it never queries the database itself.
+//! - [`graphql`] — schema and limits, roots and thin resolvers per area, `types/`,
+//!   DataLoaders, the context accessors; maps service errors once.
+//! - [`services`] — use cases and transactions, `entities` ⇄ `domain`; session capture
+//!   of `?promo=` links; batch lookups for the DataLoaders.
 //! - [`payments`] — Stripe and PayPal behind one trait; webhook signatures.
-//! - [`services`] — use cases and transactions, `entities` ⇄ `domain`.
 //! - [`entities`] — sea-orm models, one per table, nothing else.
-//! - [`events`] — per-cart change signals for the `cartUpdated` subscription.
-//! - [`db`] — opening (SQLite WAL or PostgreSQL) and migrating the database.
 //! - [`domain`] — pure values and rules (money, VAT, slugs, scopes): no I/O at all.
+//! - [`events`] — per-cart change signals for the `cartUpdated` subscription.
 //! - [`rate_limit`] — failed promo code attempts per session and address, counted in the database.
+//! - [`session_store`] — storefront cookie sessions in the `sessions` table.
+//! - [`db`] — opening (SQLite WAL or PostgreSQL) and migrating the database.
 //! - [`telemetry`] — logging.
 
 pub mod cli;

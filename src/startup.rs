@@ -2,15 +2,28 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
-use crate::config::ServeConfig;
+use crate::config::{PENDING_ORDER_MINUTES, ServeConfig};
 use crate::db::{self, DbSetupError};
 use crate::http::{self, AppState};
 use crate::services::api_keys::CreatedKey;
 use crate::services::{ServiceError, demo};
+
+/// How often pending orders past their time are expired: a held ticket comes free at
+/// most this long after its order's time is up.
+const EXPIRY_SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// How often failure windows that are over are deleted (the table keeps only keys that
+/// failed within the last window, plus at most this long).
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// How often expired cookie sessions are deleted: they are never read once expired, so
+/// this bounds only how long their rows linger.
+const SESSION_CLEANUP_EVERY: Duration = Duration::from_secs(60 * 60);
 
 /// Why the server could not start. Each is one clear line for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -47,8 +60,12 @@ impl Application {
     /// Connects to the database, migrates it, seeds the demo shop if asked and the
     /// database is empty, and binds the listener (port 0 picks a free one).
     pub async fn build(config: ServeConfig) -> Result<Self, StartupError> {
-        if !(30..=1440).contains(&config.pending_order_minutes) {
-            return Err(StartupError::Config("TIXSHOP_PENDING_ORDER_MINUTES must be between 30 and 1440".into()));
+        if !PENDING_ORDER_MINUTES.contains(&config.pending_order_minutes) {
+            return Err(StartupError::Config(format!(
+                "TIXSHOP_PENDING_ORDER_MINUTES must be between {} and {}",
+                PENDING_ORDER_MINUTES.start(),
+                PENDING_ORDER_MINUTES.end()
+            )));
         }
         let statements = db::StatementCounter::default();
         let db = db::connect_counting(&config.database, &statements).await?;
@@ -88,7 +105,7 @@ impl Application {
         let sweeper = crate::services::checkout::spawn_expiry(
             self.state.db.clone(),
             self.state.providers.clone(),
-            std::time::Duration::from_secs(60),
+            EXPIRY_SWEEP_EVERY,
         );
         let dispatcher =
             self.state.config.webhook_dispatch.then(|| {
@@ -103,13 +120,13 @@ impl Application {
             )
         });
         // Failure windows that are over are deleted, so the table stays small.
-        let limits = crate::rate_limit::spawn_pruning(self.state.limiter.clone(), std::time::Duration::from_secs(60));
-        // Expired cookie sessions are deleted hourly.
+        let limits = crate::rate_limit::spawn_pruning(self.state.limiter.clone(), PRUNE_EVERY);
+        // Expired cookie sessions are deleted now and then.
         let sessions = {
             use tower_sessions::session_store::ExpiredDeletion;
             let store = crate::session_store::DbSessionStore::new(self.state.db.clone());
             tokio::spawn(async move {
-                let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+                let mut tick = tokio::time::interval(SESSION_CLEANUP_EVERY);
                 loop {
                     tick.tick().await;
                     if let Err(e) = store.delete_expired().await {

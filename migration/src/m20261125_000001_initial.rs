@@ -1,4 +1,4 @@
-//! The whole data model of DESIGN.md in one first migration.
+//! The whole data model in one first migration.
 //!
 //! Conventions: money columns are integer minor units (`BIGINT`), rates and percentages
 //! are integer basis points (1900 = 19.00 %), timestamps are `TIMESTAMPTZ` (text on

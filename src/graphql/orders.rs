@@ -40,7 +40,8 @@ impl OrderQuery {
     ) -> async_graphql::Result<OrderConnection> {
         let principal = ctx.caller().reader()?;
         let Some(first) = u64::try_from(first).ok().filter(|n| (1..=orders::MAX_PAGE).contains(n)) else {
-            return Err(client_error(ErrorCode::BadUserInput, "`first` must be between 1 and 200"));
+            let message = format!("`first` must be between 1 and {}", orders::MAX_PAGE);
+            return Err(client_error(ErrorCode::BadUserInput, message));
         };
         let sort = order_by.unwrap_or_default();
         let field: SortField = sort.field.into();

@@ -87,7 +87,8 @@ impl PromoQuery {
     ) -> async_graphql::Result<PromoCodeConnection> {
         let principal = ctx.caller().reader()?;
         if !(1..=service::MAX_PAGE as i32).contains(&first) {
-            return Err(client_error(ErrorCode::BadUserInput, "`first` must be between 1 and 200"));
+            let message = format!("`first` must be between 1 and {}", service::MAX_PAGE);
+            return Err(client_error(ErrorCode::BadUserInput, message));
         }
         let after = match after {
             None => None,

@@ -75,11 +75,7 @@ impl WebhookMutation {
                 let secret = e.secret.clone();
                 Ok(WebhookEndpointPayload { endpoint: Some(e.into()), secret: Some(secret), user_errors: vec![] })
             }
-            Err(e) => Ok(WebhookEndpointPayload {
-                endpoint: None,
-                secret: None,
-                user_errors: input_errors::<CreateWebhookEndpointInput>(e),
-            }),
+            Err(e) => Ok(WebhookEndpointPayload::refused(input_errors::<CreateWebhookEndpointInput>(e))),
         }
     }
 
@@ -102,11 +98,7 @@ impl WebhookMutation {
                 .await;
         match errors::split(result)? {
             Ok(e) => Ok(WebhookEndpointPayload { endpoint: Some(e.into()), secret: None, user_errors: vec![] }),
-            Err(e) => Ok(WebhookEndpointPayload {
-                endpoint: None,
-                secret: None,
-                user_errors: input_errors::<UpdateWebhookEndpointInput>(e),
-            }),
+            Err(e) => Ok(WebhookEndpointPayload::refused(input_errors::<UpdateWebhookEndpointInput>(e))),
         }
     }
 

@@ -1,5 +1,5 @@
 //! The middleware that hands `?promo=CODE&utm_source=…` on any shop route to
-//! [`services::capture`], which keeps them in the buyer's session.
+//! [`crate::services::capture`], which keeps them in the buyer's session.
 
 use std::net::SocketAddr;
 

@@ -281,16 +281,25 @@ fn refuse_unsafe_operations(message: Message) -> Message {
     message
 }
 
+/// WebSocket close code async-graphql sends for a refused `connection_init`.
+const CLOSE_PROTOCOL_ERROR: u16 = 1002;
+/// WebSocket close code async-graphql sends for a `subscribe` before the acknowledgement.
+const CLOSE_INTERNAL_ERROR: u16 = 1011;
+/// graphql-transport-ws: `connection_init` refused.
+const CLOSE_FORBIDDEN: u16 = 4403;
+/// graphql-transport-ws: `subscribe` before `connection_ack`.
+const CLOSE_UNAUTHORIZED: u16 = 4401;
+
 /// graphql-transport-ws close codes where async-graphql uses generic ones: 4403 for a
 /// refused `connection_init` (it sends 1002) and 4401 for a `subscribe` before the
 /// acknowledgement (it sends 1011).
 fn close_codes(message: Message, refused_key: &AtomicBool) -> Message {
     match message {
-        Message::Close(Some(frame)) if frame.code == 1002 && refused_key.load(Ordering::SeqCst) => {
-            Message::Close(Some(CloseFrame { code: 4403, reason: "Forbidden".into() }))
+        Message::Close(Some(frame)) if frame.code == CLOSE_PROTOCOL_ERROR && refused_key.load(Ordering::SeqCst) => {
+            Message::Close(Some(CloseFrame { code: CLOSE_FORBIDDEN, reason: "Forbidden".into() }))
         }
-        Message::Close(Some(frame)) if frame.code == 1011 => {
-            Message::Close(Some(CloseFrame { code: 4401, reason: "Unauthorized".into() }))
+        Message::Close(Some(frame)) if frame.code == CLOSE_INTERNAL_ERROR => {
+            Message::Close(Some(CloseFrame { code: CLOSE_UNAUTHORIZED, reason: "Unauthorized".into() }))
         }
         other => other,
     }

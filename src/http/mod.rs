@@ -31,6 +31,13 @@ use crate::payments::stripe::StripeClient;
 use crate::rate_limit::RateLimiter;
 use crate::services::checkout::CheckoutSettings;
 
+/// How long browsers may cache a CORS preflight answer.
+const CORS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// How long a storefront session lives without a request: a buyer who comes back within
+/// a month still has the code their link captured.
+const SESSION_IDLE_LIFETIME: tower_sessions::cookie::time::Duration = tower_sessions::cookie::time::Duration::days(30);
+
 /// What every handler shares. Cheap to clone: all of it is reference-counted.
 #[derive(Clone)]
 pub struct AppState {
@@ -57,12 +64,11 @@ impl AppState {
         let limits = Limits { max_depth: config.max_query_depth, max_complexity: config.max_query_complexity };
         let events = Arc::new(CartEvents::default());
         let mut providers = Providers::default();
+        let timeout = config.provider_timeout();
         if let Some(key) = &config.stripe_secret_key {
-            let timeout = std::time::Duration::from_secs(config.provider_timeout_secs);
             providers.stripe = Some(Arc::new(StripeClient::new(&config.stripe_api_base, key, timeout)?));
         }
         if let (Some(id), Some(secret)) = (&config.paypal_client_id, &config.paypal_client_secret) {
-            let timeout = std::time::Duration::from_secs(config.provider_timeout_secs);
             providers.paypal = Some(Arc::new(PaypalClient::new(
                 config.paypal_api_base.clone(),
                 id.clone(),
@@ -75,11 +81,8 @@ impl AppState {
         let checkout = CheckoutSettings { pending_ttl: chrono::Duration::minutes(config.pending_order_minutes.into()) };
         let extras =
             gql::Extras { events: events.clone(), providers: providers.clone(), checkout, webhooks: config.webhooks() };
-        let limiter = Arc::new(RateLimiter::new(
-            db.clone(),
-            config.promo_attempts_per_minute,
-            std::time::Duration::from_secs(config.promo_attempt_window_secs.max(1)),
-        ));
+        let limiter =
+            Arc::new(RateLimiter::new(db.clone(), config.promo_attempts_per_minute, config.promo_attempt_window()));
         let open_schema = gql::build(db.clone(), extras.clone(), limiter.clone(), limits, true);
         let closed_schema = match config.mode {
             Mode::Demo => open_schema.clone(),
@@ -110,7 +113,7 @@ fn cors(config: &ServeConfig) -> tower_http::cors::CorsLayer {
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
         .allow_credentials(true)
-        .max_age(std::time::Duration::from_secs(600))
+        .max_age(CORS_MAX_AGE)
 }
 
 /// All routes with their limits.
@@ -125,7 +128,7 @@ pub fn router(state: AppState) -> Router {
         .with_name("tixshop_session")
         .with_secure(secure)
         .with_same_site(same_site)
-        .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::days(30)));
+        .with_expiry(Expiry::OnInactivity(SESSION_IDLE_LIFETIME));
     // The buyer-facing routes: sessions and `?promo=` capture.
     let mut shop = Router::new()
         .route("/graphql", get(graphql::get_handler).post(graphql::post_handler))

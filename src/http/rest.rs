@@ -24,6 +24,9 @@ use crate::services::promo_codes::{
 };
 use crate::services::{ServiceError, UserError, UserErrorCode, accounts, now};
 
+/// Codes per page when `limit` is not given (as GraphQL's `first`).
+const DEFAULT_PAGE: u64 = 50;
+
 /// An error answered with a status and the JSON envelope
 /// `{"error": {"code", "message", "errors": [{"field", "code", "message"}]}}`.
 #[derive(Debug)]
@@ -47,7 +50,7 @@ pub enum RestError {
 /// `percentOff` → `percent_off`: REST speaks snake_case.
 fn rest_field(path: &[String]) -> String {
     let last = path.last().map(String::as_str).unwrap_or_default();
-    let mut out = String::with_capacity(last.len() + 4);
+    let mut out = String::with_capacity(last.len());
     for c in last.chars() {
         if c.is_ascii_uppercase() {
             out.push('_');
@@ -369,9 +372,9 @@ pub async fn list(
 ) -> Result<Json<serde_json::Value>, RestError> {
     let p = principal(&state, &headers).await?;
     let Query(params) = params?;
-    let limit = params.limit.unwrap_or(50);
+    let limit = params.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=service::MAX_PAGE).contains(&limit) {
-        return Err(RestError::Malformed("limit must be between 1 and 200".into()));
+        return Err(RestError::Malformed(format!("limit must be between 1 and {}", service::MAX_PAGE)));
     }
     let filter = ListFilter {
         status: params.status.as_deref().map(parse_status).transpose()?.unwrap_or_default(),

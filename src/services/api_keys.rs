@@ -17,8 +17,16 @@ use super::{ServiceResult, UserError, UserErrorCode, now};
 
 /// Every key starts with this, so leaked keys are easy to recognise and grep for.
 const KEY_PREFIX: &str = "tix_";
-/// `tix_` plus 43 base64url characters of 32 random bytes.
-const KEY_LEN: usize = 4 + 43;
+/// Random bytes of a key: 256 bits, nothing to guess.
+const SECRET_BYTES: usize = 32;
+/// `tix_` plus the base64url (unpadded) form of [`SECRET_BYTES`] bytes.
+const KEY_LEN: usize = KEY_PREFIX.len() + (SECRET_BYTES * 4).div_ceil(3);
+/// Characters of a key kept in clear to recognise it by: the `tix_` prefix and 8 of
+/// the secret, too few to help guess the rest.
+const SHOWN_PREFIX_CHARS: usize = 12;
+/// How often a key's use is recorded at most: a write per request would contend with
+/// buyers' writes on SQLite, and "last used" to the minute is what an admin needs.
+const USE_RECORDED_EVERY: chrono::Duration = chrono::Duration::minutes(1);
 
 /// Who is calling, once their key checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +46,7 @@ pub struct Principal {
 impl Principal {
     /// Whether its use should be recorded again (at most once a minute).
     pub fn use_is_stale(&self) -> bool {
-        self.last_used_at.is_none_or(|at| chrono::Utc::now() - at > chrono::Duration::minutes(1))
+        self.last_used_at.is_none_or(|at| chrono::Utc::now() - at > USE_RECORDED_EVERY)
     }
 }
 
@@ -62,13 +70,13 @@ pub async fn create(
     name: &KeyName,
     scope: Scope,
 ) -> ServiceResult<CreatedKey> {
-    let mut bytes = [0_u8; 32];
+    let mut bytes = [0_u8; SECRET_BYTES];
     rand::rng().fill_bytes(&mut bytes);
     let secret = format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
     let row = api_key::ActiveModel {
         account_id: Set(account_id),
         name: Set(name.as_str().to_owned()),
-        prefix: Set(secret[..12].to_owned()),
+        prefix: Set(secret[..SHOWN_PREFIX_CHARS].to_owned()),
         key_hash: Set(hash(&secret)),
         scope: Set(scope.as_str().to_owned()),
         created_at: Set(now()),
@@ -102,11 +110,10 @@ pub async fn authenticate(db: &impl ConnectionTrait, presented: &str) -> Service
     }))
 }
 
-/// Records that a key was used, at most once a minute per key (a write per request
-/// would contend with buyers' writes on SQLite).
+/// Records that a key was used, at most once a minute per key.
 pub async fn touch(db: &impl ConnectionTrait, key_id: i64) -> ServiceResult<()> {
     let now = now();
-    let stale = now - chrono::Duration::minutes(1);
+    let stale = now - USE_RECORDED_EVERY;
     api_key::Entity::update_many()
         .col_expr(api_key::Column::LastUsedAt, Expr::value(now))
         .filter(api_key::Column::Id.eq(key_id))
@@ -145,6 +152,14 @@ pub async fn revoke(db: &impl ConnectionTrait, account_id: i64, key_id: i64) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_created_key_has_the_checked_length() {
+        let mut bytes = [0_u8; SECRET_BYTES];
+        rand::rng().fill_bytes(&mut bytes);
+        assert_eq!(format!("{KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)).len(), KEY_LEN);
+        assert_eq!(KEY_LEN, 47);
+    }
 
     #[test]
     fn hashes_are_hex_sha256() {

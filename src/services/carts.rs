@@ -29,6 +29,13 @@ use super::{ServiceError, ServiceResult, UserError, UserErrorCode, accounts, cap
 /// Most tickets of one type in one cart.
 pub const MAX_QUANTITY: i32 = 50;
 
+/// Characters of a typed code echoed back in a refusal: a code is at most 32, so
+/// anything longer is not a code, and the message stays short whatever was typed.
+const SHOWN_CODE_CHARS: usize = 40;
+
+/// Random bytes of a cart token: 192 bits, so a cart id cannot be guessed.
+const TOKEN_BYTES: usize = 24;
+
 /// A cart with everything needed to price and show it.
 #[derive(Debug, Clone)]
 pub struct CartSnapshot {
@@ -250,8 +257,7 @@ async fn validate_code(
     snapshot: &CartSnapshot,
     code: &str,
 ) -> ServiceResult<promo_code::Model> {
-    // Echoed in the message: keep it short whatever was typed.
-    let shown: String = code.trim().to_uppercase().chars().take(40).collect();
+    let shown: String = code.trim().to_uppercase().chars().take(SHOWN_CODE_CHARS).collect();
     let Ok(parsed) = PromoCodeString::parse(code) else { return Err(refusal(ApplyRefusal::Unknown, &shown)) };
     let row = promo_code::Entity::find()
         .filter(promo_code::Column::AccountId.eq(snapshot.account.id))
@@ -269,7 +275,7 @@ async fn validate_code(
 }
 
 fn new_token() -> String {
-    let mut bytes = [0_u8; 24];
+    let mut bytes = [0_u8; TOKEN_BYTES];
     rand::rng().fill_bytes(&mut bytes);
     format!("cart_{}", URL_SAFE_NO_PAD.encode(bytes))
 }

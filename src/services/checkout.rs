@@ -1,6 +1,6 @@
 //! Checkout, the paid transition, expiry and refunds: where money moves.
 //!
-//! Counting rules (DESIGN "Counting"): `redemptions_count` grows by one in SQL, in the
+//! Counting rules: `redemptions_count` grows by one in SQL, in the
 //! same transaction as the guarded status change (`… WHERE status IN ('PENDING',
 //! 'EXPIRED')`) and the insert of a redemption row whose order id is unique, so a
 //! duplicate, concurrent, reordered or late confirmation never counts twice. The free

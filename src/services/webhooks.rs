@@ -33,6 +33,37 @@ use super::{ServiceError, ServiceResult, UserError, UserErrorCode, begin_write, 
 /// Event types an endpoint can subscribe to.
 pub const EVENT_TYPES: [&str; 2] = ["order.paid", "order.refunded"];
 
+/// How long a receiver has to answer one delivery.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a dispatcher holds the deliveries it claimed: longer than resolving the host
+/// and one delivery together ([`RESOLVE_TIMEOUT`] + [`DELIVERY_TIMEOUT`]), so a live
+/// dispatcher never loses a claim to another instance mid-delivery.
+const CLAIM_LEASE: chrono::Duration = chrono::Duration::minutes(1);
+
+/// Deliveries claimed and sent at once: enough to drain a burst of orders quickly, few
+/// enough that one slow receiver delays little else.
+const CLAIM_BATCH: u64 = 16;
+
+/// The longest wait between two attempts, however many have failed.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(6 * 60 * 60);
+
+/// Doublings of the first retry delay after which [`MAX_RETRY_DELAY`] has long been
+/// reached; bounds the exponent so the factor cannot overflow.
+const MAX_DOUBLINGS: i32 = 20;
+
+/// Most deliveries one log query returns.
+const MAX_LOG_PAGE: u64 = 200;
+
+/// Longest endpoint description kept, in characters (a label, not a document).
+const MAX_DESCRIPTION_CHARS: usize = 500;
+
+/// Random bytes of a signing secret: 256 bits, the HMAC-SHA256 key size.
+const SECRET_BYTES: usize = 32;
+
+/// Random bytes of a message id: 128 bits never collide in practice.
+const MESSAGE_ID_BYTES: usize = 16;
+
 /// Dispatcher and validation settings.
 #[derive(Debug, Clone)]
 pub struct WebhookSettings {
@@ -152,10 +183,8 @@ pub async fn check_url(raw: &str, allow_private: bool) -> ServiceResult<url::Url
 /// and the `Host` header still use the name. No proxy: a proxy would resolve the name
 /// on its own and undo the pinning. No redirects: a `Location` could point anywhere.
 pub fn pinned_client(url: &url::Url, addresses: &[SocketAddr]) -> reqwest::Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy();
+    let mut builder =
+        reqwest::Client::builder().timeout(DELIVERY_TIMEOUT).redirect(reqwest::redirect::Policy::none()).no_proxy();
     // IP literals are connected to as they are; only a name goes through the resolver.
     if let Some(url::Host::Domain(name)) = url.host() {
         builder = builder.resolve_to_addrs(name, addresses);
@@ -197,7 +226,7 @@ pub async fn create_endpoint(
 ) -> ServiceResult<webhook_endpoint::Model> {
     let url = check_url(url, settings.allow_private).await?;
     let events = check_events(events)?;
-    let mut key = [0_u8; 32];
+    let mut key = [0_u8; SECRET_BYTES];
     rand::rng().fill_bytes(&mut key);
     let at = now();
     Ok(webhook_endpoint::ActiveModel {
@@ -206,7 +235,7 @@ pub async fn create_endpoint(
         secret: Set(format!("whsec_{}", STANDARD.encode(key))),
         events: Set(events),
         active: Set(true),
-        description: Set(description.map(|d| d.trim().chars().take(500).collect())),
+        description: Set(description.map(|d| d.trim().chars().take(MAX_DESCRIPTION_CHARS).collect())),
         created_at: Set(at),
         updated_at: Set(at),
         ..Default::default()
@@ -292,7 +321,7 @@ pub async fn deliveries(
     if let Some(id) = endpoint_id {
         query = query.filter(webhook_delivery::Column::EndpointId.eq(id));
     }
-    let rows = query.order_by_desc(webhook_delivery::Column::Id).limit(limit.clamp(1, 200)).all(db).await?;
+    let rows = query.order_by_desc(webhook_delivery::Column::Id).limit(limit.clamp(1, MAX_LOG_PAGE)).all(db).await?;
     let attempts = webhook_attempt::Entity::find()
         .filter(webhook_attempt::Column::DeliveryId.is_in(rows.iter().map(|d| d.id)))
         .order_by_asc(webhook_attempt::Column::Id)
@@ -404,7 +433,7 @@ pub async fn enqueue_order_event(db: &impl ConnectionTrait, order_id: i64, event
     let at = now();
     let payload = json!({ "type": event_type, "timestamp": at, "data": order_payload(&order, &items) }).to_string();
     for endpoint in targets {
-        let mut id = [0_u8; 16];
+        let mut id = [0_u8; MESSAGE_ID_BYTES];
         rand::rng().fill_bytes(&mut id);
         webhook_delivery::ActiveModel {
             account_id: Set(order.account_id),
@@ -434,10 +463,10 @@ pub fn sign(secret: &str, message_id: &str, timestamp: i64, body: &str) -> Strin
     format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
 }
 
-/// Claims up to `limit` due deliveries for this dispatcher (a lease of one minute).
+/// Claims up to `limit` due deliveries for this dispatcher (for [`CLAIM_LEASE`]).
 async fn claim(db: &DatabaseConnection, limit: u64) -> ServiceResult<Vec<i64>> {
     let at = now();
-    let lease = at + chrono::Duration::minutes(1);
+    let lease = at + CLAIM_LEASE;
     let backend = db.get_database_backend();
     let (sql, values): (String, Vec<sea_orm::Value>) = if backend == DbBackend::Postgres {
         (
@@ -534,12 +563,10 @@ async fn deliver(db: &DatabaseConnection, settings: &WebhookSettings, id: i64) -
     } else if attempts >= settings.max_attempts || endpoint.is_none() {
         update.col_expr(webhook_delivery::Column::Status, Expr::value(DeliveryStatus::Failed))
     } else {
-        let factor = 2_u32.saturating_pow((attempts - 1).clamp(0, 20) as u32);
-        let delay = settings.retry_base.saturating_mul(factor).min(Duration::from_secs(6 * 3600));
-        update.col_expr(
-            webhook_delivery::Column::NextAttemptAt,
-            Expr::value(at + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(6))),
-        )
+        let doublings = (attempts - 1).clamp(0, MAX_DOUBLINGS).unsigned_abs();
+        let delay = settings.retry_base.saturating_mul(2_u32.saturating_pow(doublings)).min(MAX_RETRY_DELAY);
+        let delay = chrono::Duration::from_std(delay).expect("at most MAX_RETRY_DELAY, far inside chrono's range");
+        update.col_expr(webhook_delivery::Column::NextAttemptAt, Expr::value(at + delay))
     };
     update.exec(&txn).await?;
     txn.commit().await?;
@@ -551,7 +578,7 @@ pub fn spawn_dispatcher(db: DatabaseConnection, settings: WebhookSettings) -> to
     tokio::spawn(async move {
         // No shared HTTP client: each delivery gets one pinned to the addresses it checked.
         loop {
-            match claim(&db, 16).await {
+            match claim(&db, CLAIM_BATCH).await {
                 Ok(ids) if !ids.is_empty() => {
                     let sends = ids.into_iter().map(|id| deliver(&db, &settings, id));
                     for result in futures_util::future::join_all(sends).await {

@@ -328,7 +328,7 @@ async fn an_unknown_link_code_is_ignored_silently() {
     assert_eq!(promo_link_visit::Entity::find().count(&app.db).await.unwrap(), 0);
 }
 
-/// Each DESIGN error code, reached through applyPromo or setCartEmail, in check order.
+/// Each refusal code, reached through applyPromo or setCartEmail, in check order.
 #[tokio::test]
 async fn every_promo_error_code_is_reachable() {
     let app = spawn_app().await;

@@ -138,6 +138,13 @@ pub struct WebhookEndpointPayload {
     pub user_errors: Vec<UserError>,
 }
 
+impl WebhookEndpointPayload {
+    /// Refused: nothing was written.
+    pub fn refused(user_errors: Vec<UserError>) -> Self {
+        WebhookEndpointPayload { endpoint: None, secret: None, user_errors }
+    }
+}
+
 /// Result of `deleteWebhookEndpoint` / `redeliverWebhook`.
 #[derive(SimpleObject)]
 pub struct WebhookActionPayload {
