@@ -148,6 +148,12 @@ pub fn redact_password(raw: &str) -> String {
     }
 }
 
+/// Whether a statement failed on a unique index: the one database error callers turn
+/// into an outcome (a duplicate code, an event seen before, a number to draw again).
+pub fn is_unique_violation(e: &DbErr) -> bool {
+    matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@ use rand::Rng;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set, SqlErr, Statement,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set, Statement,
 };
 
 use crate::domain::email::Email;
@@ -413,10 +413,7 @@ async fn insert_order(
                 break saved;
             }
             // A clash of random order numbers: draw again.
-            Err(e)
-                if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
-                    && attempt < ORDER_NUMBER_RETRIES =>
-            {
+            Err(e) if crate::db::is_unique_violation(&e) && attempt < ORDER_NUMBER_RETRIES => {
                 savepoint.rollback().await?;
                 attempt += 1;
             }

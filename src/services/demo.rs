@@ -4,7 +4,7 @@
 //! exercises rounding and allocation.
 
 use chrono::{Duration, Timelike};
-use sea_orm::{ActiveModelTrait, DbErr, EntityTrait, PaginatorTrait, Set, SqlErr};
+use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set};
 
 use crate::domain::account::NewAccount;
 use crate::domain::api_key::{KeyName, Scope};
@@ -30,13 +30,9 @@ pub async fn seed_if_empty(db: &sea_orm::DatabaseConnection) -> ServiceResult<Op
             Ok(Some(key))
         }
         // Another instance seeded between our check and our insert.
-        Err(ServiceError::Db(e)) if is_unique_violation(&e) => Ok(None),
+        Err(ServiceError::Db(e)) if crate::db::is_unique_violation(&e) => Ok(None),
         Err(e) => Err(e),
     }
-}
-
-fn is_unique_violation(e: &DbErr) -> bool {
-    matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
 async fn seed(txn: &sea_orm::DatabaseTransaction) -> ServiceResult<CreatedKey> {

@@ -11,9 +11,7 @@
 //! and applied in the transaction that gives an order that reference.
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use crate::entities::enums::{OrderStatus, Provider};
 use crate::entities::{order, payment_event};
@@ -97,7 +95,7 @@ async fn first_delivery(txn: &DatabaseTransaction, source: Source, id: &str, kin
     .await;
     match seen {
         Ok(_) => Ok(true),
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => Ok(false),
+        Err(e) if crate::db::is_unique_violation(&e) => Ok(false),
         Err(e) => Err(e.into()),
     }
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TryIntoModel,
+    QueryFilter, QueryOrder, QuerySelect, Set, TryIntoModel,
 };
 
 use crate::domain::promo::{self, DiscountType, PercentOff, PromoCodeString, PromoFields, PromoRule, ValidPromo};
@@ -198,10 +198,7 @@ fn duplicate(code: &PromoCodeString) -> UserError {
 
 /// A unique-index violation from a concurrent create of the same code.
 fn map_unique(e: DbErr, code: &PromoCodeString) -> ServiceError {
-    match e.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => duplicate(code).into(),
-        _ => e.into(),
-    }
+    if crate::db::is_unique_violation(&e) { duplicate(code).into() } else { e.into() }
 }
 
 fn apply(row: &mut promo_code::ActiveModel, valid: &ValidPromo, event_id: Option<i64>) {
