@@ -76,16 +76,16 @@ impl PaypalClient {
             .send()
             .await
             .map_err(|e| ProviderError::Transport { provider: NAME, message: e.to_string() })?;
-        let body = Self::read(response).await?;
-        let token = body["access_token"].as_str().ok_or_else(|| unexpected("no access_token"))?.to_owned();
+        let body: TokenResponse = Self::read(response).await?;
+        let token = body.access_token;
         // Renew a minute early.
-        let lifetime = body["expires_in"].as_u64().unwrap_or(300).saturating_sub(60);
+        let lifetime = body.expires_in.unwrap_or(DEFAULT_TOKEN_SECS).saturating_sub(TOKEN_RENEWAL_MARGIN_SECS);
         *self.token.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((token.clone(), Instant::now() + Duration::from_secs(lifetime)));
         Ok(token)
     }
 
-    async fn read(response: reqwest::Response) -> Result<Value, ProviderError> {
+    async fn read<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> Result<T, ProviderError> {
         let status = response.status();
         let text =
             response.text().await.map_err(|e| ProviderError::Transport { provider: NAME, message: e.to_string() })?;
@@ -95,7 +95,12 @@ impl PaypalClient {
         serde_json::from_str(&text).map_err(|e| unexpected(e.to_string()))
     }
 
-    async fn post(&self, path: &str, body: &Value, request_id: Option<&str>) -> Result<Value, ProviderError> {
+    async fn post<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Value,
+        request_id: Option<&str>,
+    ) -> Result<T, ProviderError> {
         let token = self.access_token().await?;
         let url = self.base.join(path).map_err(|e| unexpected(e.to_string()))?;
         let mut request = self.http.post(url).bearer_auth(token).json(body);
@@ -108,9 +113,14 @@ impl PaypalClient {
     }
 
     async fn capture_order(&self, paypal_order_id: &str, request_id: &str) -> Result<Capture, ProviderError> {
-        let body =
+        let body: CapturedOrder =
             self.post(&format!("/v2/checkout/orders/{paypal_order_id}/capture"), &json!({}), Some(request_id)).await?;
-        parse_capture(&body["purchase_units"][0]["payments"]["captures"][0])
+        body.purchase_units
+            .into_iter()
+            .flat_map(|unit| unit.payments.captures)
+            .next()
+            .map(Capture::from)
+            .ok_or_else(|| unexpected("no capture in the answer"))
     }
 
     /// Asks PayPal whether a webhook delivery is genuine. The event goes to PayPal exactly
@@ -144,8 +154,8 @@ impl PaypalClient {
             .send()
             .await
             .map_err(|e| ProviderError::Transport { provider: NAME, message: e.to_string() })?;
-        let answer = Self::read(response).await?;
-        Ok(answer["verification_status"].as_str() == Some("SUCCESS"))
+        let answer: Verification = Self::read(response).await?;
+        Ok(answer.verification_status == "SUCCESS")
     }
 }
 
@@ -191,6 +201,65 @@ impl From<CaptureObject> for Capture {
     }
 }
 
+/// How long an access token lives when PayPal does not say.
+const DEFAULT_TOKEN_SECS: u64 = 300;
+/// Tokens are renewed this long before they expire, so none runs out mid-request.
+const TOKEN_RENEWAL_MARGIN_SECS: u64 = 60;
+
+/// `POST /v1/oauth2/token`'s answer.
+#[derive(Debug, serde::Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    expires_in: Option<u64>,
+}
+
+/// A link of a created order (`rel` says what it is for).
+#[derive(Debug, serde::Deserialize)]
+struct Link {
+    href: String,
+    rel: String,
+}
+
+/// `POST /v2/checkout/orders`'s answer.
+#[derive(Debug, serde::Deserialize)]
+struct CreatedOrder {
+    id: String,
+    #[serde(default)]
+    links: Vec<Link>,
+}
+
+/// The payments of one purchase unit of a captured order.
+#[derive(Debug, Default, serde::Deserialize)]
+struct Payments {
+    #[serde(default)]
+    captures: Vec<CaptureObject>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct PurchaseUnit {
+    #[serde(default)]
+    payments: Payments,
+}
+
+/// `POST /v2/checkout/orders/{id}/capture`'s answer.
+#[derive(Debug, serde::Deserialize)]
+struct CapturedOrder {
+    #[serde(default)]
+    purchase_units: Vec<PurchaseUnit>,
+}
+
+/// An answer that only names what it created (a refund).
+#[derive(Debug, serde::Deserialize)]
+struct Created {
+    id: String,
+}
+
+/// `POST /v1/notifications/verify-webhook-signature`'s answer.
+#[derive(Debug, serde::Deserialize)]
+struct Verification {
+    verification_status: String,
+}
+
 /// A webhook event as PayPal posts it.
 #[derive(Debug, Clone, serde::Deserialize)]
 struct WebhookEvent {
@@ -198,11 +267,6 @@ struct WebhookEvent {
     event_type: String,
     #[serde(default)]
     resource: Value,
-}
-
-/// A capture object (from a capture response or a PAYMENT.CAPTURE.* webhook resource).
-pub fn parse_capture(capture: &Value) -> Result<Capture, ProviderError> {
-    serde_json::from_value::<CaptureObject>(capture.clone()).map(Capture::from).map_err(|e| unexpected(e.to_string()))
 }
 
 /// Parses a (verified) webhook body: `PAYMENT.CAPTURE.COMPLETED` becomes
@@ -268,18 +332,14 @@ impl PaymentProvider for PaypalClient {
 
     async fn start(&self, request: &CheckoutRequest) -> Result<CheckoutRedirect, ProviderError> {
         let body = order_body(request)?;
-        let answer =
+        let created: CreatedOrder =
             self.post("/v2/checkout/orders", &body, Some(&format!("tixshop-order-{}", request.order_id))).await?;
-        let id = answer["id"].as_str().ok_or_else(|| unexpected("no order id"))?.to_owned();
-        let link = answer["links"]
-            .as_array()
+        let link = created
+            .links
             .into_iter()
-            .flatten()
-            .find(|l| matches!(l["rel"].as_str(), Some("payer-action" | "approve")))
-            .and_then(|l| l["href"].as_str())
-            .ok_or_else(|| unexpected("no approval link"))?
-            .to_owned();
-        Ok(CheckoutRedirect { provider_ref: id, redirect_url: link })
+            .find(|l| matches!(l.rel.as_str(), "payer-action" | "approve"))
+            .ok_or_else(|| unexpected("no approval link"))?;
+        Ok(CheckoutRedirect { provider_ref: created.id, redirect_url: link.href })
     }
 
     async fn capture(&self, provider_ref: &str, idempotency_key: &str) -> Result<Capture, ProviderError> {
@@ -299,7 +359,8 @@ impl PaymentProvider for PaypalClient {
 
     async fn refund(&self, payment_ref: &str, amount: i64, currency: &str, key: &str) -> Result<String, ProviderError> {
         let body = json!({ "amount": { "currency_code": currency, "value": value(amount, currency)? } });
-        let answer = self.post(&format!("/v2/payments/captures/{payment_ref}/refund"), &body, Some(key)).await?;
-        answer["id"].as_str().map(str::to_owned).ok_or_else(|| unexpected("no refund id"))
+        let refund: Created =
+            self.post(&format!("/v2/payments/captures/{payment_ref}/refund"), &body, Some(key)).await?;
+        Ok(refund.id)
     }
 }
