@@ -1,29 +1,25 @@
 //! The closed sets stored as text columns, as types: a status read from the database is
-//! one of these or the row does not load, and no code compares strings.
+//! one of these or the row does not load, and no code compares strings. Each is stored
+//! as its variant's name in SCREAMING_SNAKE_CASE (`PartiallyRefunded` is
+//! `PARTIALLY_REFUNDED`), as the migrations wrote them.
 
 use sea_orm::entity::prelude::*;
 
 /// Where an order stands (`orders.status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
-#[sea_orm(rs_type = "String", db_type = "Text")]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrderStatus {
     /// Awaiting payment at its provider; holds its tickets.
-    #[sea_orm(string_value = "PENDING")]
     Pending,
     /// Paid.
-    #[sea_orm(string_value = "PAID")]
     Paid,
     /// Paid, part of it refunded.
-    #[sea_orm(string_value = "PARTIALLY_REFUNDED")]
     PartiallyRefunded,
     /// Paid and refunded in full.
-    #[sea_orm(string_value = "REFUNDED")]
     Refunded,
     /// Not paid in time.
-    #[sea_orm(string_value = "EXPIRED")]
     Expired,
     /// Failed, replaced, or paid for tickets that were gone (and refunded).
-    #[sea_orm(string_value = "CANCELLED")]
     Cancelled,
 }
 
@@ -36,55 +32,45 @@ impl OrderStatus {
 
 /// Where a cart stands (`carts.status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
-#[sea_orm(rs_type = "String", db_type = "Text")]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CartStatus {
     /// Being filled.
-    #[sea_orm(string_value = "OPEN")]
     Open,
     /// An order was paid from it.
-    #[sea_orm(string_value = "CHECKED_OUT")]
     CheckedOut,
 }
 
 /// Where an outbound webhook delivery stands (`webhook_deliveries.status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
-#[sea_orm(rs_type = "String", db_type = "Text")]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DeliveryStatus {
     /// Waiting for its (next) attempt.
-    #[sea_orm(string_value = "PENDING")]
     Pending,
     /// Answered 2xx.
-    #[sea_orm(string_value = "DELIVERED")]
     Delivered,
     /// Given up after the last attempt.
-    #[sea_orm(string_value = "FAILED")]
     Failed,
 }
 
 /// Which provider an order pays through (`orders.provider`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
-#[sea_orm(rs_type = "String", db_type = "Text")]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Provider {
     /// Total 0: paid at once, nobody called.
-    #[sea_orm(string_value = "FREE")]
     Free,
     /// Stripe Checkout.
-    #[sea_orm(string_value = "STRIPE")]
     Stripe,
     /// PayPal Orders v2.
-    #[sea_orm(string_value = "PAYPAL")]
     Paypal,
 }
 
 /// How a promo code discounts (`promo_codes.discount_type`, `orders.promo_discount_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
-#[sea_orm(rs_type = "String", db_type = "Text")]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DiscountKind {
     /// A percentage of the eligible lines.
-    #[sea_orm(string_value = "PERCENTAGE")]
     Percentage,
     /// A fixed amount off the eligible lines.
-    #[sea_orm(string_value = "FIXED_AMOUNT")]
     FixedAmount,
 }
 
@@ -152,5 +138,23 @@ impl From<crate::domain::Currency> for CurrencyCode {
 impl std::fmt::Display for CurrencyCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.0.fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{ActiveEnum, Iterable};
+
+    /// The stored forms are the ones the migrations and the raw report SQL use.
+    #[test]
+    fn stored_forms_are_screaming_snake_case() {
+        let orders: Vec<String> = OrderStatus::iter().map(|s| s.to_value()).collect();
+        assert_eq!(orders, ["PENDING", "PAID", "PARTIALLY_REFUNDED", "REFUNDED", "EXPIRED", "CANCELLED"]);
+        assert_eq!(CartStatus::CheckedOut.to_value(), "CHECKED_OUT");
+        assert_eq!(DeliveryStatus::Delivered.to_value(), "DELIVERED");
+        assert_eq!(Provider::Paypal.to_value(), "PAYPAL");
+        assert_eq!(DiscountKind::FixedAmount.to_value(), "FIXED_AMOUNT");
+        assert_eq!(OrderStatus::try_from_value(&"PARTIALLY_REFUNDED".to_owned()), Ok(OrderStatus::PartiallyRefunded));
     }
 }

@@ -82,7 +82,8 @@ pub enum UserErrorCode {
 /// One refused input, shown to the caller as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserError {
-    /// Path to the offending input field, e.g. `["input", "name"]`.
+    /// Path to the offending field as the domain names it, e.g. `["successUrl"]`; each edge
+    /// maps it to its own (GraphQL adds `input.` for fields of an input object).
     pub field: Vec<String>,
     /// Machine-readable reason.
     pub code: UserErrorCode,
@@ -91,7 +92,7 @@ pub struct UserError {
 }
 
 impl UserError {
-    /// A user error on `field` (a dotted path such as `input.name`).
+    /// A user error on `field` (a dotted path such as `lines.0.quantity`).
     pub fn new(field: &str, code: UserErrorCode, message: impl Into<String>) -> Self {
         UserError {
             field: field.split('.').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
