@@ -8,7 +8,8 @@ use tixshop::cli::{AccountCommand, ApiKeyCommand, Cli, Command};
 use tixshop::config::ServeConfig;
 use tixshop::domain::account::NewAccount;
 use tixshop::domain::api_key::{KeyName, Scope};
-use tixshop::services::{accounts, api_keys};
+use tixshop::services::audit::Actor;
+use tixshop::services::{self, accounts, api_keys};
 use tixshop::startup::{Application, shutdown_signal};
 use tixshop::{db, graphql, telemetry};
 
@@ -45,7 +46,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let account = accounts::find_by_slug(&conn, &args.account)
                 .await?
                 .with_context(|| format!("no account with slug `{}`", args.account))?;
-            let created = api_keys::create(&conn, account.id, &name, scope).await?;
+            let txn = services::begin_write(&conn).await?;
+            let created = api_keys::create(&txn, &Actor::cli(), account.id, &name, scope).await?;
+            txn.commit().await?;
             println!("{}", created.secret);
             eprintln!(
                 "created {scope} key `{}` for account `{}`; it is shown only this once",
@@ -60,8 +63,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 NewAccount::parse(&args.slug, &args.name, &args.currency, &args.vat_rate, !args.prices_exclude_vat)?;
             let conn = db::connect(&args.database).await?;
             db::migrate(&conn).await?;
-            let account = accounts::create(&conn, &new).await?;
-            let created = api_keys::create(&conn, account.id, &KeyName::parse("admin")?, Scope::Admin).await?;
+            let txn = services::begin_write(&conn).await?;
+            let account = accounts::create(&txn, &Actor::cli(), &new).await?;
+            let created =
+                api_keys::create(&txn, &Actor::cli(), account.id, &KeyName::parse("admin")?, Scope::Admin).await?;
+            txn.commit().await?;
             println!("{}", created.secret);
             eprintln!("created account `{}`; the line above is its admin API key, shown only this once", account.slug);
             Ok(())

@@ -10,6 +10,7 @@ mod m20261125_000001_initial;
 mod m20261125_000002_payment_ref;
 mod m20261125_000003_order_tickets;
 mod m20261201_000004_hardening;
+mod m20261202_000005_back_office;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_payment_ref::Migration),
             Box::new(m20261125_000003_order_tickets::Migration),
             Box::new(m20261201_000004_hardening::Migration),
+            Box::new(m20261202_000005_back_office::Migration),
         ]
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod api_key;
+pub mod calendar;
 pub mod email;
 pub mod money;
 pub mod pricing;

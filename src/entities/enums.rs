@@ -92,6 +92,56 @@ impl From<crate::domain::promo::DiscountType> for DiscountKind {
     }
 }
 
+/// Where an event's sales stand (`events.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EventStatus {
+    /// Being prepared: not public, sells nothing.
+    Draft,
+    /// Public, and its ticket types sell (within their sales windows).
+    OnSale,
+    /// Still public, but sells nothing more.
+    SalesEnded,
+    /// Called off: public no more, sells nothing.
+    Cancelled,
+}
+
+/// Which edge an admin write came through (`audit_log.via`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AuditVia {
+    /// The GraphQL API.
+    Graphql,
+    /// The REST API under `/admin`.
+    Rest,
+    /// The `tixshop` command line on the server.
+    Cli,
+    /// The server itself (the demo seed).
+    System,
+}
+
+/// What kind of object an audit entry is about (`audit_log.target_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AuditTarget {
+    /// The shop's settings (the account).
+    Shop,
+    /// An event.
+    Event,
+    /// A ticket type.
+    TicketType,
+    /// A promo code.
+    PromoCode,
+    /// An API key.
+    ApiKey,
+    /// A webhook endpoint.
+    WebhookEndpoint,
+    /// A webhook delivery.
+    WebhookDelivery,
+    /// An order (refunds).
+    Order,
+}
+
 /// The stored form, e.g. `PAID` (messages, logs).
 macro_rules! display_stored_form {
     ($($ty:ty),*) => {$(
@@ -102,7 +152,16 @@ macro_rules! display_stored_form {
         }
     )*};
 }
-display_stored_form!(OrderStatus, CartStatus, DeliveryStatus, Provider, DiscountKind);
+display_stored_form!(
+    OrderStatus,
+    CartStatus,
+    DeliveryStatus,
+    Provider,
+    DiscountKind,
+    EventStatus,
+    AuditVia,
+    AuditTarget
+);
 
 /// An ISO 4217 currency as stored (`accounts.currency`, `orders.currency`): parsed once,
 /// when the row is read, so no caller re-parses (or guesses) it. A row whose code is not
@@ -155,6 +214,10 @@ mod tests {
         assert_eq!(DeliveryStatus::Delivered.to_value(), "DELIVERED");
         assert_eq!(Provider::Paypal.to_value(), "PAYPAL");
         assert_eq!(DiscountKind::FixedAmount.to_value(), "FIXED_AMOUNT");
+        // The migration's default for events that existed before statuses.
+        assert_eq!(EventStatus::OnSale.to_value(), "ON_SALE");
+        assert_eq!(AuditTarget::TicketType.to_value(), "TICKET_TYPE");
+        assert_eq!(AuditVia::Graphql.to_value(), "GRAPHQL");
         assert_eq!(OrderStatus::try_from_value(&"PARTIALLY_REFUNDED".to_owned()), Ok(OrderStatus::PartiallyRefunded));
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod api_key;
+pub mod audit_entry;
 pub mod cart;
 pub mod cart_line;
 pub mod enums;

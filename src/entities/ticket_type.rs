@@ -17,7 +17,16 @@ pub struct Model {
     pub sold_count: i64,
     /// Tickets held by pending paid checkouts (released when they expire or fail).
     pub held_count: i64,
+    /// Sales open at this instant; `None` = as soon as the event is on sale.
+    pub sales_from: Option<DateTimeUtc>,
+    /// Sales close after this instant; `None` = until the event's sales end.
+    pub sales_until: Option<DateTimeUtc>,
+    /// Not listed in the public shop; still sold by id (a private link).
+    pub hidden: bool,
+    /// Set when a ticket type with orders is deleted: kept for their history.
+    pub deleted_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
+    pub updated_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -7,6 +7,8 @@ use super::errors::{self, ErrorCode, client_error, input_errors, user_errors};
 use super::types::api_key::{CreateApiKeyInput, CreateApiKeyPayload, RevokeApiKeyPayload, Viewer};
 use super::types::{ApiKey, Shop, parse_id};
 use crate::domain::api_key::KeyName;
+use crate::entities::enums::AuditVia;
+use crate::services::audit::Actor;
 use crate::services::{self, UserErrorCode, accounts, api_keys};
 
 /// Shops, the caller and API keys.
@@ -70,7 +72,14 @@ impl ApiKeyMutation {
         if dry_run {
             return Ok(refused(vec![]));
         }
-        match errors::split(api_keys::create(ctx.db(), principal.account_id, &name, input.scope.into()).await)? {
+        let actor = Actor::key(principal, AuditVia::Graphql);
+        let created = async {
+            let txn = services::begin_write(ctx.db()).await?;
+            let created = api_keys::create(&txn, &actor, principal.account_id, &name, input.scope.into()).await?;
+            txn.commit().await?;
+            Ok(created)
+        };
+        match errors::split(created.await)? {
             Ok(created) => Ok(CreateApiKeyPayload {
                 api_key: Some(ApiKey(created.key)),
                 secret: Some(created.secret),
@@ -95,7 +104,14 @@ impl ApiKeyMutation {
                 format!("no API key with id {} in this account", id.as_str()),
             )]));
         };
-        match errors::split(api_keys::revoke(ctx.db(), principal.account_id, key_id).await)? {
+        let actor = Actor::key(principal, AuditVia::Graphql);
+        let revoked = async {
+            let txn = services::begin_write(ctx.db()).await?;
+            let key = api_keys::revoke(&txn, &actor, principal.account_id, key_id).await?;
+            txn.commit().await?;
+            Ok(key)
+        };
+        match errors::split(revoked.await)? {
             Ok(key) => Ok(RevokeApiKeyPayload { api_key: Some(ApiKey(key)), user_errors: vec![] }),
             Err(e) => Ok(refused(e)),
         }

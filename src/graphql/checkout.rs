@@ -1,5 +1,7 @@
 //! Checkout, PayPal capture and refunds over GraphQL.
 
+use crate::entities::enums::AuditVia;
+use crate::services::audit::Actor;
 use std::future::Future;
 
 use async_graphql::{Context, ID, Object};
@@ -121,8 +123,10 @@ impl CheckoutMutation {
             },
         };
         let (db, providers) = (ctx.db().clone(), ctx.providers().clone());
+        let actor = Actor::key(principal, AuditVia::Graphql);
         let outcome =
-            detached(async move { checkout::refund_order(&db, &providers, account_id, id, minor).await }).await?;
+            detached(async move { checkout::refund_order(&db, &providers, &actor, account_id, id, minor).await })
+                .await?;
         match errors::split(outcome)? {
             Ok(order) => Ok(RefundOrderPayload { order: Some(Order::new(order)), user_errors: vec![] }),
             Err(e) => Ok(refused(e)),

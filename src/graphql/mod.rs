@@ -3,8 +3,10 @@
 //! Resolvers stay thin: they check the caller, call a service, and map the result.
 
 pub mod accounts;
+pub mod audit;
 pub mod auth;
 pub mod cart;
+pub mod catalog;
 pub mod checkout;
 pub mod context;
 pub mod errors;

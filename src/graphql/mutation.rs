@@ -5,6 +5,7 @@ use async_graphql::MergedObject;
 
 use super::accounts::ApiKeyMutation;
 use super::cart::CartMutation;
+use super::catalog::CatalogMutation;
 use super::checkout::CheckoutMutation;
 use super::promo::PromoMutation;
 use super::webhooks::WebhookMutation;
@@ -13,4 +14,11 @@ use super::webhooks::WebhookMutation;
 /// rest need an admin API key.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(CartMutation, CheckoutMutation, PromoMutation, WebhookMutation, ApiKeyMutation);
+pub struct MutationRoot(
+    CartMutation,
+    CheckoutMutation,
+    PromoMutation,
+    CatalogMutation,
+    WebhookMutation,
+    ApiKeyMutation,
+);

@@ -12,12 +12,14 @@ use super::types::promo_code::{
     PromoCodePayload, UpdatePromoCodeInput, event_id, patch,
 };
 use super::types::{PageInfo, PromoCode, UserError, parse_id};
+use crate::entities::enums::AuditVia;
 use crate::entities::{account, promo_code};
+use crate::services::audit::Actor;
 use crate::services::promo_codes::{self as service, NewPromoCode, PromoCodePatch};
 use crate::services::{self, UserErrorCode, accounts};
 
 /// The caller's account row, shared by every code of a response.
-async fn account_of(ctx: &Context<'_>, account_id: i64) -> async_graphql::Result<Arc<account::Model>> {
+pub(super) async fn account_of(ctx: &Context<'_>, account_id: i64) -> async_graphql::Result<Arc<account::Model>> {
     let db = ctx.db();
     errors::query(accounts::find(db, account_id).await)?
         .map(Arc::new)
@@ -145,9 +147,9 @@ pub struct PromoMutation;
 #[Object]
 impl PromoMutation {
     /// Creates a promo code. Example: 15 % off, once per customer, until the end of
-    /// October in Berlin: `{code: "FALL26", discountType: PERCENTAGE, percentOff: "15",
-    /// maxPerCustomer: 1, expiresAt: "YYYY-10-31T23:59:59+01:00"}`, YYYY being the year
-    /// of the coming October (expiresAt must lie in the future).
+    /// October in the shop's time zone: `{code: "FALL26", discountType: PERCENTAGE,
+    /// percentOff: "15", maxPerCustomer: 1, expiresOn: "YYYY-10-31"}`, YYYY being the
+    /// year of the coming October (the expiry must lie in the future).
     async fn create_promo_code(
         &self,
         ctx: &Context<'_>,
@@ -160,18 +162,25 @@ impl PromoMutation {
     ) -> async_graphql::Result<PromoCodePayload> {
         let principal = ctx.caller().admin()?;
         let db = ctx.db();
+        let zone = super::types::shop::ShopInfo::of(&*account_of(ctx, principal.account_id).await?).zone;
+        let expires_at =
+            match super::catalog::instant(input.expires_at, input.expires_on, "expiresOn", "expiresAt", zone, true) {
+                Ok(at) => at,
+                Err(e) => return Ok(refused(input_errors::<CreatePromoCodeInput>(vec![e]), dry_run)),
+            };
         let new = NewPromoCode {
             code: input.code,
             discount_type: Some(input.discount_type.into()),
             percent_off: input.percent_off,
             amount_off: input.amount_off,
             event_id: input.event_id.as_ref().map(event_id),
-            expires_at: input.expires_at,
+            expires_at,
             usage_limit: input.usage_limit,
             max_per_customer: input.max_per_customer,
             description: input.description,
         };
-        match errors::split(service::create(db, principal.account_id, new, dry_run).await)? {
+        let actor = Actor::key(principal, AuditVia::Graphql);
+        match errors::split(service::create(db, &actor, principal.account_id, new, dry_run).await)? {
             Ok(row) => written(ctx, principal.account_id, row, dry_run).await,
             Err(e) => Ok(refused(input_errors::<CreatePromoCodeInput>(e), dry_run)),
         }
@@ -201,19 +210,33 @@ impl PromoMutation {
                 dry_run,
             ));
         };
+        let zone = super::types::shop::ShopInfo::of(&*account_of(ctx, principal.account_id).await?).zone;
+        let expires_at = match super::catalog::instant_patch(
+            input.expires_at,
+            input.expires_on,
+            "expiresOn",
+            "expiresAt",
+            zone,
+            true,
+        ) {
+            Ok(at) => at,
+            Err(e) => return Ok(refused(input_errors::<UpdatePromoCodeInput>(vec![e]), dry_run)),
+        };
         let changes = PromoCodePatch {
             code: input.code,
             discount_type: input.discount_type.map(Into::into),
             percent_off: patch(input.percent_off, |v| v),
             amount_off: patch(input.amount_off, |v| v),
             event_id: patch(input.event_id, |v| event_id(&v)),
-            expires_at: patch(input.expires_at, |v| v),
+            expires_at,
             usage_limit: patch(input.usage_limit, |v| v),
             max_per_customer: patch(input.max_per_customer, |v| v),
             description: patch(input.description, |v| v),
             active: input.active,
         };
-        match errors::split(service::update(db, ctx.events(), principal.account_id, id, changes, dry_run).await)? {
+        let actor = Actor::key(principal, AuditVia::Graphql);
+        let result = service::update(db, ctx.events(), &actor, principal.account_id, id, changes, dry_run);
+        match errors::split(result.await)? {
             Ok(row) => written(ctx, principal.account_id, row, dry_run).await,
             Err(e) => Ok(refused(input_errors::<UpdatePromoCodeInput>(e), dry_run)),
         }
@@ -266,7 +289,8 @@ impl PromoMutation {
                 "no promo code with this id",
             )])));
         };
-        match errors::split(service::delete(db, ctx.events(), principal.account_id, id, dry_run).await)? {
+        let actor = Actor::key(principal, AuditVia::Graphql);
+        match errors::split(service::delete(db, ctx.events(), &actor, principal.account_id, id, dry_run).await)? {
             Ok((row, deletion)) => Ok(DeletePromoCodePayload {
                 deletion: Some(deletion.into()),
                 promo_code: Some(PromoCode::new(row, account_of(ctx, principal.account_id).await?)),
@@ -291,7 +315,9 @@ async fn set_active(
         Ok(id) => id,
         Err(e) => return Ok(refused(user_errors(e), dry_run)),
     };
-    match errors::split(service::set_active(db, ctx.events(), principal.account_id, id, active, dry_run).await)? {
+    let actor = Actor::key(principal, AuditVia::Graphql);
+    let result = service::set_active(db, ctx.events(), &actor, principal.account_id, id, active, dry_run);
+    match errors::split(result.await)? {
         Ok(row) => written(ctx, principal.account_id, row, dry_run).await,
         Err(e) => Ok(refused(user_errors(e), dry_run)),
     }

@@ -3,7 +3,9 @@
 use async_graphql::MergedObject;
 
 use super::accounts::AccountQuery;
+use super::audit::AuditQuery;
 use super::cart::CartQuery;
+use super::catalog::CatalogQuery;
 use super::orders::OrderQuery;
 use super::promo::PromoQuery;
 use super::reports::ReportQuery;
@@ -12,4 +14,13 @@ use super::webhooks::WebhookQuery;
 /// Read operations. `shop` is public; the rest need an API key (read or admin).
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(AccountQuery, CartQuery, PromoQuery, OrderQuery, ReportQuery, WebhookQuery);
+pub struct QueryRoot(
+    AccountQuery,
+    CartQuery,
+    CatalogQuery,
+    PromoQuery,
+    OrderQuery,
+    ReportQuery,
+    WebhookQuery,
+    AuditQuery,
+);

@@ -1,5 +1,7 @@
 //! Outbound webhooks over GraphQL: endpoints, the delivery log, redelivery.
 
+use crate::entities::enums::AuditVia;
+use crate::services::audit::Actor;
 use async_graphql::{Context, ID, Object};
 
 use super::context::ContextExt;
@@ -61,9 +63,11 @@ impl WebhookMutation {
         #[graphql(desc = "URL, events, description.")] input: CreateWebhookEndpointInput,
     ) -> async_graphql::Result<WebhookEndpointPayload> {
         let principal = ctx.caller().admin()?;
+        let actor = Actor::key(principal, AuditVia::Graphql);
         let result = webhooks::create_endpoint(
             ctx.db(),
             ctx.webhook_settings(),
+            &actor,
             principal.account_id,
             &input.url,
             &input.events,
@@ -93,9 +97,10 @@ impl WebhookMutation {
             active: input.active,
             description: input.description.map(Some),
         };
+        let actor = Actor::key(principal, AuditVia::Graphql);
+        let settings = ctx.webhook_settings();
         let result =
-            webhooks::update_endpoint(ctx.db(), ctx.webhook_settings(), principal.account_id, row_id(&id), changes)
-                .await;
+            webhooks::update_endpoint(ctx.db(), settings, &actor, principal.account_id, row_id(&id), changes).await;
         match errors::split(result)? {
             Ok(e) => Ok(WebhookEndpointPayload { endpoint: Some(e.into()), secret: None, user_errors: vec![] }),
             Err(e) => Ok(WebhookEndpointPayload::refused(input_errors::<UpdateWebhookEndpointInput>(e))),
@@ -109,7 +114,8 @@ impl WebhookMutation {
         #[graphql(desc = "The endpoint's id.")] id: ID,
     ) -> async_graphql::Result<WebhookActionPayload> {
         let principal = ctx.caller().admin()?;
-        match errors::split(webhooks::delete_endpoint(ctx.db(), principal.account_id, row_id(&id)).await)? {
+        let actor = Actor::key(principal, AuditVia::Graphql);
+        match errors::split(webhooks::delete_endpoint(ctx.db(), &actor, principal.account_id, row_id(&id)).await)? {
             Ok(()) => Ok(WebhookActionPayload { ok: true, delivery: None, user_errors: vec![] }),
             Err(e) => Ok(WebhookActionPayload { ok: false, delivery: None, user_errors: user_errors(e) }),
         }
@@ -130,7 +136,8 @@ impl WebhookMutation {
                 "no delivery with this id",
             )]));
         };
-        match errors::split(webhooks::redeliver(ctx.db(), principal.account_id, id).await)? {
+        let actor = Actor::key(principal, AuditVia::Graphql);
+        match errors::split(webhooks::redeliver(ctx.db(), &actor, principal.account_id, id).await)? {
             Ok(d) => Ok(WebhookActionPayload {
                 ok: true,
                 delivery: Some(WebhookDelivery::new(d, vec![])),

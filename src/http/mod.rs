@@ -7,6 +7,7 @@ pub mod health;
 pub mod input;
 pub mod reports;
 pub mod rest;
+pub mod rest_catalog;
 pub mod storefront;
 pub mod webhooks;
 
@@ -146,6 +147,18 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{id}/invoice.html", get(reports::invoice_html))
         .route("/admin/promo_codes", get(rest::list).post(rest::create))
         .route("/admin/promo_codes/{id}", get(rest::show).patch(rest::update).delete(rest::delete))
+        .route("/admin/events", get(rest_catalog::list_events).post(rest_catalog::create_event))
+        .route(
+            "/admin/events/{id}",
+            get(rest_catalog::show_event).patch(rest_catalog::update_event).delete(rest_catalog::delete_event),
+        )
+        .route("/admin/events/{id}/ticket_types", axum::routing::post(rest_catalog::create_ticket_type))
+        .route(
+            "/admin/ticket_types/{id}",
+            axum::routing::patch(rest_catalog::update_ticket_type).delete(rest_catalog::delete_ticket_type),
+        )
+        .route("/admin/shop", get(rest_catalog::show_shop).patch(rest_catalog::update_shop))
+        .route("/admin/audit_log", get(rest_catalog::audit_log))
         .layer(middleware::from_fn(rest::refuse_nul));
     Router::new()
         .merge(shop)

@@ -17,8 +17,11 @@ use serde_json::json;
 use super::AppState;
 use super::auth::{self, Credential};
 use crate::domain::Currency;
+use crate::domain::calendar::ShopZone;
 use crate::domain::promo::DiscountType;
+use crate::entities::enums::AuditVia;
 use crate::services::api_keys::Principal;
+use crate::services::audit::Actor;
 use crate::services::promo_codes::{
     self as service, Deletion, ListFilter, NewPromoCode, PromoCodePatch, PromoCodeView, StatusFilter,
 };
@@ -49,8 +52,12 @@ pub enum RestError {
 
 /// `percentOff` → `percent_off`: REST speaks snake_case.
 fn rest_field(path: &[String]) -> String {
-    let last = path.last().map(String::as_str).unwrap_or_default();
-    let mut out = String::with_capacity(last.len());
+    snake_case(path.last().map(String::as_str).unwrap_or_default())
+}
+
+/// `sellerVatId` → `seller_vat_id`.
+pub(super) fn snake_case(last: &str) -> String {
+    let mut out = String::with_capacity(last.len() + 4);
     for c in last.chars() {
         if c.is_ascii_uppercase() {
             out.push('_');
@@ -98,7 +105,13 @@ impl From<ServiceError> for RestError {
     fn from(e: ServiceError) -> Self {
         match e {
             ServiceError::User(errors) => {
-                if let Some(nf) = errors.iter().find(|e| e.code == UserErrorCode::NotFound) {
+                // The object a path names (`{id}`) not being the caller's is a 404.
+                let path_object = |e: &&UserError| {
+                    e.code == UserErrorCode::NotFound
+                        || (matches!(e.code, UserErrorCode::EventNotFound | UserErrorCode::TicketTypeNotFound)
+                            && e.field == ["id"])
+                };
+                if let Some(nf) = errors.iter().find(path_object) {
                     RestError::NotFound(nf.message.clone())
                 } else if errors.iter().any(|e| e.code == UserErrorCode::DuplicateCode) {
                     RestError::Conflict(errors)
@@ -161,7 +174,7 @@ pub async fn refuse_nul(request: axum::extract::Request, next: axum::middleware:
     next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await
 }
 
-async fn principal(state: &AppState, headers: &HeaderMap) -> Result<Principal, RestError> {
+pub(super) async fn principal(state: &AppState, headers: &HeaderMap) -> Result<Principal, RestError> {
     match auth::credential(state, headers).await? {
         Credential::Valid(principal) => Ok(principal),
         Credential::Absent => Err(RestError::Unauthenticated("send `Authorization: Bearer <key>`")),
@@ -170,7 +183,7 @@ async fn principal(state: &AppState, headers: &HeaderMap) -> Result<Principal, R
     }
 }
 
-async fn writer(state: &AppState, headers: &HeaderMap) -> Result<Principal, RestError> {
+pub(super) async fn writer(state: &AppState, headers: &HeaderMap) -> Result<Principal, RestError> {
     let p = principal(state, headers).await?;
     if p.scope.can_write() { Ok(p) } else { Err(RestError::Forbidden) }
 }
@@ -179,6 +192,32 @@ async fn currency_of(state: &AppState, p: &Principal) -> Result<Currency, RestEr
     accounts::currency(&state.db, p.account_id)
         .await?
         .ok_or(RestError::Unauthenticated("the key's account no longer exists"))
+}
+
+/// The time zone of the key's shop.
+pub(super) async fn zone_of(state: &AppState, p: &Principal) -> Result<ShopZone, RestError> {
+    let account = accounts::find(&state.db, p.account_id)
+        .await?
+        .ok_or(RestError::Unauthenticated("the key's account no longer exists"))?;
+    Ok(ShopZone::parse(&account.time_zone).unwrap_or_default())
+}
+
+/// `expires_at` (kept when absent, cleared by `null`) or `expires_on` (the end of
+/// that day in the shop's zone), not both.
+fn expiry(
+    at: Option<Option<DateTime<Utc>>>,
+    on: Option<chrono::NaiveDate>,
+    zone: ShopZone,
+) -> Result<Option<Option<DateTime<Utc>>>, RestError> {
+    match (at, on) {
+        (Some(_), Some(_)) => Err(RestError::Invalid(vec![UserError::new(
+            "expiresOn",
+            UserErrorCode::Invalid,
+            "give expires_at or expires_on, not both",
+        )])),
+        (None, Some(day)) => Ok(Some(Some(zone.end_of_day(day)))),
+        (at, None) => Ok(at),
+    }
 }
 
 /// A promo code as the REST API shows it.
@@ -234,7 +273,7 @@ impl From<PromoCodeView> for PromoCodeJson {
 /// because they cannot carry exact money.
 #[derive(Debug, Deserialize)]
 #[serde(untagged, expecting = "a decimal string such as \"12.50\" or an integer")]
-enum DecimalInput {
+pub(super) enum DecimalInput {
     Text(String),
     Integer(i64),
 }
@@ -287,13 +326,16 @@ pub struct CreateBody {
     amount_off: Option<DecimalInput>,
     event_id: Option<i64>,
     expires_at: Option<DateTime<Utc>>,
+    expires_on: Option<chrono::NaiveDate>,
     usage_limit: Option<i64>,
     max_per_customer: Option<i64>,
     description: Option<String>,
 }
 
 /// Absent → `None` (keep); `null` → `Some(None)` (clear); a value → `Some(Some(v))`.
-fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+pub(super) fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -311,6 +353,7 @@ pub struct PatchBody {
     event_id: Option<Option<i64>>,
     #[serde(default, deserialize_with = "double_option")]
     expires_at: Option<Option<DateTime<Utc>>>,
+    expires_on: Option<chrono::NaiveDate>,
     #[serde(default, deserialize_with = "double_option")]
     usage_limit: Option<Option<i64>>,
     #[serde(default, deserialize_with = "double_option")]
@@ -325,7 +368,7 @@ pub struct PatchBody {
 #[serde(deny_unknown_fields)]
 pub struct WriteParams {
     #[serde(default)]
-    dry_run: bool,
+    pub(super) dry_run: bool,
 }
 
 /// List query parameters.
@@ -399,18 +442,20 @@ pub async fn create(
     let p = writer(&state, &headers).await?;
     let Query(params) = params?;
     let Json(body) = body?;
+    let zone = zone_of(&state, &p).await?;
+    let expires_at = expiry(body.expires_at.map(Some), body.expires_on, zone)?.flatten();
     let new = NewPromoCode {
         code: body.code,
         discount_type: body.discount_type.map(Into::into),
         percent_off: body.percent_off.map(Into::into),
         amount_off: body.amount_off.map(Into::into),
         event_id: body.event_id,
-        expires_at: body.expires_at,
+        expires_at,
         usage_limit: body.usage_limit,
         max_per_customer: body.max_per_customer,
         description: body.description,
     };
-    let row = service::create(&state.db, p.account_id, new, params.dry_run).await?;
+    let row = service::create(&state.db, &Actor::key(&p, AuditVia::Rest), p.account_id, new, params.dry_run).await?;
     let currency = currency_of(&state, &p).await?;
     let status = if params.dry_run { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(PromoCodeJson::from(PromoCodeView::new(row, currency, now())))))
@@ -443,19 +488,22 @@ pub async fn update(
     let Query(params) = params?;
     let numeric = path_id(&id)?;
     let Json(body) = body?;
+    let zone = zone_of(&state, &p).await?;
+    let expires_at = expiry(body.expires_at, body.expires_on, zone)?;
     let patch = PromoCodePatch {
         code: body.code,
         discount_type: body.discount_type.map(Into::into),
         percent_off: body.percent_off.map(|v| v.map(Into::into)),
         amount_off: body.amount_off.map(|v| v.map(Into::into)),
         event_id: body.event_id,
-        expires_at: body.expires_at,
+        expires_at,
         usage_limit: body.usage_limit,
         max_per_customer: body.max_per_customer,
         description: body.description,
         active: body.active,
     };
-    let row = service::update(&state.db, &state.events, p.account_id, numeric, patch, params.dry_run).await?;
+    let actor = Actor::key(&p, AuditVia::Rest);
+    let row = service::update(&state.db, &state.events, &actor, p.account_id, numeric, patch, params.dry_run).await?;
     let currency = currency_of(&state, &p).await?;
     Ok(Json(PromoCodeJson::from(PromoCodeView::new(row, currency, now()))))
 }
@@ -472,7 +520,9 @@ pub async fn delete(
     let p = writer(&state, &headers).await?;
     let Query(params) = params?;
     let numeric = path_id(&id)?;
-    let (row, deletion) = service::delete(&state.db, &state.events, p.account_id, numeric, params.dry_run).await?;
+    let actor = Actor::key(&p, AuditVia::Rest);
+    let (row, deletion) =
+        service::delete(&state.db, &state.events, &actor, p.account_id, numeric, params.dry_run).await?;
     let kind = match deletion {
         Deletion::Hard => "hard",
         Deletion::Soft => "soft",

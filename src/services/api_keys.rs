@@ -13,7 +13,9 @@ use sha2::{Digest, Sha256};
 use crate::domain::api_key::{KeyName, Scope};
 use crate::entities::api_key;
 
+use super::audit::{self, Actor};
 use super::{ServiceResult, UserError, UserErrorCode, now};
+use crate::entities::enums::AuditTarget;
 
 /// Every key starts with this, so leaked keys are easy to recognise and grep for.
 const KEY_PREFIX: &str = "tix_";
@@ -63,9 +65,10 @@ fn hash(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// Creates a key for `account_id`.
+/// Creates a key for `account_id`, with its audit entry, in the caller's transaction.
 pub async fn create(
     db: &impl ConnectionTrait,
+    actor: &Actor,
     account_id: i64,
     name: &KeyName,
     scope: Scope,
@@ -83,6 +86,8 @@ pub async fn create(
         ..Default::default()
     };
     let key = row.insert(db).await?;
+    let after = audit::api_key_fields(&key);
+    audit::record(db, account_id, actor, "createApiKey", (AuditTarget::ApiKey, key.id), None, Some(&after)).await?;
     Ok(CreatedKey { key, secret })
 }
 
@@ -132,8 +137,15 @@ pub async fn list(db: &impl ConnectionTrait, account_id: i64) -> ServiceResult<V
         .await?)
 }
 
-/// Revokes one of the account's keys; a key of another account is "not found".
-pub async fn revoke(db: &impl ConnectionTrait, account_id: i64, key_id: i64) -> ServiceResult<api_key::Model> {
+/// Revokes one of the account's keys, with its audit entry, in the caller's
+/// transaction; a key of another account is "not found". Revoking a revoked key
+/// changes (and records) nothing.
+pub async fn revoke(
+    db: &impl ConnectionTrait,
+    actor: &Actor,
+    account_id: i64,
+    key_id: i64,
+) -> ServiceResult<api_key::Model> {
     let not_found =
         || UserError::new("id", UserErrorCode::NotFound, format!("no API key with id {key_id} in this account"));
     let key = api_key::Entity::find_by_id(key_id)
@@ -144,9 +156,14 @@ pub async fn revoke(db: &impl ConnectionTrait, account_id: i64, key_id: i64) -> 
     if key.revoked_at.is_some() {
         return Ok(key);
     }
+    let before = audit::api_key_fields(&key);
     let mut active: api_key::ActiveModel = key.into();
     active.revoked_at = Set(Some(now()));
-    Ok(active.update(db).await?)
+    let saved = active.update(db).await?;
+    let after = audit::api_key_fields(&saved);
+    audit::record(db, account_id, actor, "revokeApiKey", (AuditTarget::ApiKey, key_id), Some(&before), Some(&after))
+        .await?;
+    Ok(saved)
 }
 
 #[cfg(test)]

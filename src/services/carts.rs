@@ -415,6 +415,7 @@ pub async fn add_line(
             UserError::new("ticketTypeId", UserErrorCode::TicketTypeNotFound, "This ticket is not sold here.").into()
         );
     };
+    super::ticket_types::check_sellable(db, &[&ticket], "ticketTypeId").await?;
     // A cart holds nothing (checkout does), but it never asks for more than is left.
     let wanted = i64::from(already + quantity);
     if capacity::available(&ticket).is_some_and(|left| wanted > left) {
@@ -467,6 +468,10 @@ pub async fn set_line(
         )
         .into());
     };
+    // Fewer is always fine; more only while it sells.
+    if quantity > line.quantity {
+        super::ticket_types::check_sellable(db, &[ticket], "ticketTypeId").await?;
+    }
     if capacity::available(ticket).is_some_and(|left| i64::from(quantity) > left) {
         return Err(capacity::refusal("quantity", ticket, quantity.into()));
     }

@@ -21,7 +21,7 @@ use crate::domain::email::Email;
 use crate::domain::pricing::{VatMode, allocate_proportionally};
 use crate::domain::promo::{self, ApplyRefusal};
 use crate::entities::enums::{CartStatus, OrderStatus};
-use crate::entities::{cart, order, order_item, promo_code, redemption, refund};
+use crate::entities::{cart, order, order_item, promo_code, redemption, refund, ticket_type};
 use crate::events::CartEvents;
 use crate::payments::{CaptureStatus, CheckoutRequest, Provider, ProviderLine, Providers};
 
@@ -500,6 +500,8 @@ pub async fn start(
     if snapshot.lines.is_empty() {
         return Err(user("cartId", UserErrorCode::EmptyCart, "Your cart is empty."));
     }
+    let tickets: Vec<&ticket_type::Model> = snapshot.lines.iter().map(|(_, t)| t).collect();
+    super::ticket_types::check_sellable(db, &tickets, "cartId").await?;
     cart::Entity::update_many()
         .col_expr(cart::Column::Email, Expr::value(email.as_str()))
         .filter(cart::Column::Id.eq(snapshot.cart.id))
@@ -1009,6 +1011,7 @@ pub async fn record_refund_in(
 pub async fn refund_order(
     db: &DatabaseConnection,
     providers: &Providers,
+    actor: &super::audit::Actor,
     account_id: i64,
     order_id: i64,
     amount: Option<i64>,
@@ -1063,8 +1066,12 @@ pub async fn refund_order(
     };
     let txn = begin_write(db).await?;
     record_refund_in(&txn, &order, amount, provider_ref.as_deref(), Some("refundOrder")).await?;
+    let refunded = order::Entity::find_by_id(order_id).one(&txn).await?.unwrap_or_else(|| order.clone());
+    let (before, after) = (super::audit::order_fields(&order), super::audit::order_fields(&refunded));
+    let target = (crate::entities::enums::AuditTarget::Order, order_id);
+    super::audit::record(&txn, account_id, actor, "refundOrder", target, Some(&before), Some(&after)).await?;
     txn.commit().await?;
-    Ok(order::Entity::find_by_id(order_id).one(db).await?.unwrap_or(order))
+    Ok(refunded)
 }
 
 fn currency(order: &order::Model) -> ServiceResult<crate::domain::Currency> {

@@ -1,17 +1,24 @@
 //! The demo shop, seeded into an empty database so a fresh checkout has something to sell.
+//! It is made through the same services (and leaves the same audit entries, by
+//! `system`) as an organizer's own shop.
 //!
 //! Prices are deliberately awkward (19.99, 35.00, 7.50) so that every discount
 //! exercises rounding and allocation.
 
 use chrono::{Duration, Timelike};
-use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set};
+use sea_orm::{EntityTrait, PaginatorTrait};
 
 use crate::domain::account::NewAccount;
 use crate::domain::api_key::{KeyName, Scope};
-use crate::entities::enums::DiscountKind;
-use crate::entities::{account, event, promo_code, ticket_type};
+use crate::domain::promo::DiscountType;
+use crate::entities::account;
+use crate::entities::enums::EventStatus;
 
 use super::api_keys::{self, CreatedKey};
+use super::audit::Actor;
+use super::events::{self, NewEvent};
+use super::promo_codes::{self, NewPromoCode};
+use super::ticket_types::{self, NewTicketType};
 use super::{ServiceError, ServiceResult, accounts, now};
 
 /// The demo shop's slug.
@@ -36,8 +43,9 @@ pub async fn seed_if_empty(db: &sea_orm::DatabaseConnection) -> ServiceResult<Op
 }
 
 async fn seed(txn: &sea_orm::DatabaseTransaction) -> ServiceResult<CreatedKey> {
+    let actor = Actor::system();
     let new = NewAccount::parse(DEMO_SLUG, "Demo Tickets", "EUR", "19", true).expect("demo settings are valid");
-    let shop = accounts::create(txn, &new).await?;
+    let shop = accounts::create(txn, &actor, &new).await?;
     let created = now();
     let evening = |days: i64| {
         (created + Duration::days(days))
@@ -47,79 +55,51 @@ async fn seed(txn: &sea_orm::DatabaseTransaction) -> ServiceResult<CreatedKey> {
             .and_then(|t| t.with_nanosecond(0))
             .expect("a valid time of day")
     };
+    let event = |name: &str, venue: &str, days: i64| NewEvent {
+        name: name.into(),
+        venue: Some(venue.into()),
+        starts_at: Some(evening(days)),
+        ends_at: Some(evening(days) + Duration::hours(4)),
+        status: Some(EventStatus::OnSale),
+        description: None,
+    };
+    let jazz = events::create(txn, &actor, shop.id, event("Summer Jazz Night", "Harbour Hall", 45), false).await?;
+    let film = events::create(txn, &actor, shop.id, event("Indie Film Marathon", "Arthouse Cinema", 90), false).await?;
 
-    let jazz = event::ActiveModel {
-        account_id: Set(shop.id),
-        name: Set("Summer Jazz Night".into()),
-        venue: Set(Some("Harbour Hall".into())),
-        starts_at: Set(evening(45)),
-        created_at: Set(created),
-        ..Default::default()
-    }
-    .insert(txn)
-    .await?;
-    let film = event::ActiveModel {
-        account_id: Set(shop.id),
-        name: Set("Indie Film Marathon".into()),
-        venue: Set(Some("Arthouse Cinema".into())),
-        starts_at: Set(evening(90)),
-        created_at: Set(created),
-        ..Default::default()
-    }
-    .insert(txn)
-    .await?;
-
-    for (event_id, name, price, capacity) in
-        [(jazz.id, "Standing", 1999, Some(500)), (jazz.id, "Seated", 3500, Some(120)), (film.id, "Day pass", 750, None)]
-    {
-        ticket_type::ActiveModel {
-            account_id: Set(shop.id),
-            event_id: Set(event_id),
-            name: Set(name.into()),
-            price: Set(price),
-            vat_rate_bp: Set(None),
-            capacity: Set(capacity),
-            sold_count: Set(0),
-            created_at: Set(created),
-            ..Default::default()
-        }
-        .insert(txn)
-        .await?;
+    for (event_id, name, price, capacity) in [
+        (jazz.id, "Standing", "19.99", Some(500)),
+        (jazz.id, "Seated", "35.00", Some(120)),
+        (film.id, "Day pass", "7.50", None),
+    ] {
+        let new =
+            NewTicketType { event_id, name: name.into(), price: price.into(), capacity, ..NewTicketType::default() };
+        ticket_types::create(txn, &actor, shop.id, new, false).await?;
     }
 
-    // (code, percent_off_bp, amount_off, usage_limit, max_per_customer, description)
-    type DemoCode = (&'static str, Option<i32>, Option<i64>, Option<i64>, Option<i64>, &'static str);
+    // (code, percent off, amount off, usage limit, max per customer, description)
+    type DemoCode = (&'static str, Option<&'static str>, Option<&'static str>, Option<i64>, Option<i64>, &'static str);
     let codes: [DemoCode; 6] = [
-        ("NEWS10", Some(1000), None, None, None, "Newsletter subscribers: 10% off"),
-        ("FRIEND5", None, Some(500), None, None, "5 EUR off for a friend"),
-        ("MARIA15", Some(1500), None, None, None, "Influencer Maria: 15% off"),
-        ("ALEX15", Some(1500), None, None, None, "Influencer Alex: 15% off"),
-        ("JANE15", Some(1500), None, None, None, "Influencer Jane: 15% off"),
-        ("FREEPASS", Some(10000), None, Some(100), Some(1), "100 free tickets, one per buyer"),
+        ("NEWS10", Some("10"), None, None, None, "Newsletter subscribers: 10% off"),
+        ("FRIEND5", None, Some("5.00"), None, None, "5 EUR off for a friend"),
+        ("MARIA15", Some("15"), None, None, None, "Influencer Maria: 15% off"),
+        ("ALEX15", Some("15"), None, None, None, "Influencer Alex: 15% off"),
+        ("JANE15", Some("15"), None, None, None, "Influencer Jane: 15% off"),
+        ("FREEPASS", Some("100"), None, Some(100), Some(1), "100 free tickets, one per buyer"),
     ];
     for (code, percent, amount, usage_limit, max_per_customer, description) in codes {
-        promo_code::ActiveModel {
-            account_id: Set(shop.id),
-            code: Set(code.into()),
-            discount_type: Set(if percent.is_some() { DiscountKind::Percentage } else { DiscountKind::FixedAmount }),
-            percent_off_bp: Set(percent),
-            amount_off: Set(amount),
-            event_id: Set(None),
-            expires_at: Set(None),
-            usage_limit: Set(usage_limit),
-            max_per_customer: Set(max_per_customer),
-            redemptions_count: Set(0),
-            active: Set(true),
-            description: Set(Some(description.into())),
-            deleted_at: Set(None),
-            created_at: Set(created),
-            updated_at: Set(created),
-            ..Default::default()
-        }
-        .insert(txn)
-        .await?;
+        let new = NewPromoCode {
+            code: code.into(),
+            discount_type: Some(if percent.is_some() { DiscountType::Percentage } else { DiscountType::FixedAmount }),
+            percent_off: percent.map(Into::into),
+            amount_off: amount.map(Into::into),
+            usage_limit,
+            max_per_customer,
+            description: Some(description.into()),
+            ..NewPromoCode::default()
+        };
+        promo_codes::create(txn, &actor, shop.id, new, false).await?;
     }
 
     let name = KeyName::parse("demo admin").expect("a valid name");
-    api_keys::create(txn, shop.id, &name, Scope::Admin).await
+    api_keys::create(txn, &actor, shop.id, &name, Scope::Admin).await
 }

@@ -77,6 +77,16 @@ pub enum UserErrorCode {
     NotEnoughTickets,
     /// A payment of this cart is being started or completed right now.
     PaymentInProgress,
+    /// The event is not on sale (a draft, cancelled, its sales ended, or deleted).
+    NotOnSale,
+    /// The ticket type's sales window has not opened yet.
+    SalesNotStarted,
+    /// The ticket type's sales window has closed.
+    SalesEnded,
+    /// A capacity below the tickets already sold and held.
+    CapacityBelowSold,
+    /// The shop's currency cannot change any more (it has orders).
+    CurrencyLocked,
 }
 
 /// One refused input, shown to the caller as it is.
@@ -168,6 +178,11 @@ impl UserErrorCode {
             UserErrorCode::SoldOut => "SOLD_OUT",
             UserErrorCode::NotEnoughTickets => "NOT_ENOUGH_TICKETS",
             UserErrorCode::PaymentInProgress => "PAYMENT_IN_PROGRESS",
+            UserErrorCode::NotOnSale => "NOT_ON_SALE",
+            UserErrorCode::SalesNotStarted => "SALES_NOT_STARTED",
+            UserErrorCode::SalesEnded => "SALES_ENDED",
+            UserErrorCode::CapacityBelowSold => "CAPACITY_BELOW_SOLD",
+            UserErrorCode::CurrencyLocked => "CURRENCY_LOCKED",
         }
     }
 }

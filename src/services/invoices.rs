@@ -1,5 +1,7 @@
-//! Invoices, built only from an order's snapshot: editing or deleting the code later
-//! changes nothing on them.
+//! Invoices of paid (or refunded) orders, built from the order's snapshot: editing or
+//! deleting the code or the prices later changes nothing on them. The seller is the
+//! shop's settings (legal name, address, VAT id). Lines are shown at the prices paid,
+//! so the promo line states the discount they include instead of deducting it again.
 
 use std::collections::BTreeMap;
 
@@ -34,8 +36,38 @@ pub struct InvoicePromo {
     pub code: String,
     /// "Promo code NEWS10 (10%)".
     pub label: String,
-    /// Discount given (positive).
+    /// Discount given (positive), already included in the line prices.
     pub discount_amount: String,
+}
+
+/// Who sells, as the invoice prints it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Seller {
+    /// Legal name (the shop's display name when none is set).
+    pub name: String,
+    /// Postal address lines.
+    pub address: Vec<String>,
+    /// VAT identification number.
+    pub vat_id: Option<String>,
+}
+
+impl Seller {
+    /// The seller details of a shop's settings.
+    pub fn of(account: &account::Model) -> Self {
+        Seller {
+            name: account.seller_legal_name.clone().unwrap_or_else(|| account.name.clone()),
+            address: account
+                .seller_address
+                .as_deref()
+                .unwrap_or_default()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            vat_id: account.seller_vat_id.clone(),
+        }
+    }
 }
 
 /// VAT of one rate.
@@ -54,17 +86,17 @@ pub struct InvoiceVat {
 pub struct Invoice {
     /// The order number.
     pub number: String,
-    /// When the order was paid (or created, if unpaid).
+    /// When the order was paid.
     pub issued_at: chrono::DateTime<chrono::Utc>,
-    /// The organizer's name.
-    pub seller: String,
+    /// The organizer.
+    pub seller: Seller,
     /// The buyer's email.
     pub buyer: String,
     /// ISO 4217.
     pub currency: String,
     /// Lines at discounted prices.
     pub lines: Vec<InvoiceLine>,
-    /// Σ original prices.
+    /// Σ original prices, before the discount.
     pub subtotal: String,
     /// The promo line, when a code was redeemed.
     pub promo: Option<InvoicePromo>,
@@ -74,16 +106,22 @@ pub struct Invoice {
     pub vat: Vec<InvoiceVat>,
     /// What was paid.
     pub total: String,
+    /// What was refunded since, when anything was.
+    pub refunded: Option<String>,
 }
 
-/// Builds the invoice of an order from its snapshot.
-async fn build(db: &impl ConnectionTrait, order: &order::Model) -> ServiceResult<Invoice> {
+/// Builds the invoice of a paid order from its snapshot; `None` for an unpaid one.
+async fn build(db: &impl ConnectionTrait, order: &order::Model) -> ServiceResult<Option<Invoice>> {
+    if !order.status.is_paid() {
+        return Ok(None);
+    }
     let items = order_item::Entity::find()
         .filter(order_item::Column::OrderId.eq(order.id))
         .order_by_asc(order_item::Column::Id)
         .all(db)
         .await?;
-    let seller = account::Entity::find_by_id(order.account_id).one(db).await?.map(|a| a.name).unwrap_or_default();
+    let seller =
+        account::Entity::find_by_id(order.account_id).one(db).await?.map(|a| Seller::of(&a)).unwrap_or_default();
     from_snapshot(order, &items, &seller)
 }
 
@@ -96,8 +134,8 @@ pub enum Access {
     Token(String),
 }
 
-/// The invoice of order `order_id` when `access` may see it; `None` otherwise, the same
-/// as for an order that does not exist.
+/// The invoice of order `order_id` when `access` may see it and the order is paid (or
+/// refunded); `None` otherwise, the same as for an order that does not exist.
 pub async fn find_for(db: &impl ConnectionTrait, order_id: i64, access: &Access) -> ServiceResult<Option<Invoice>> {
     let query = order::Entity::find_by_id(order_id);
     let query = match access {
@@ -105,13 +143,18 @@ pub async fn find_for(db: &impl ConnectionTrait, order_id: i64, access: &Access)
         Access::Token(token) => query.filter(order::Column::AccessToken.eq(token.as_str())),
     };
     match query.one(db).await? {
-        Some(order) => Ok(Some(build(db, &order).await?)),
+        Some(order) => build(db, &order).await,
         None => Ok(None),
     }
 }
 
-/// The invoice from an order row and its items (pure).
-pub fn from_snapshot(order: &order::Model, items: &[order_item::Model], seller: &str) -> Result<Invoice, ServiceError> {
+/// The invoice from an order row and its items (pure); `None` unless the order was paid.
+pub fn from_snapshot(
+    order: &order::Model,
+    items: &[order_item::Model],
+    seller: &Seller,
+) -> Result<Option<Invoice>, ServiceError> {
+    let Some(paid_at) = order.paid_at.filter(|_| order.status.is_paid()) else { return Ok(None) };
     let currency = *order.currency;
     let money = |minor: i64| Money::from_minor(minor, currency).to_string();
     let rate = |bp: i32| VatRate::from_basis_points(bp.into()).map(|r| r.to_string()).map_err(internal);
@@ -149,10 +192,10 @@ pub fn from_snapshot(order: &order::Model, items: &[order_item::Model], seller: 
         .into_iter()
         .map(|(bp, (net, vat))| Ok(InvoiceVat { rate: rate(bp)?, net: money(net), vat: money(vat) }))
         .collect::<Result<Vec<_>, ServiceError>>()?;
-    Ok(Invoice {
+    Ok(Some(Invoice {
         number: order.number.clone(),
-        issued_at: order.paid_at.unwrap_or(order.created_at),
-        seller: seller.to_owned(),
+        issued_at: paid_at,
+        seller: seller.clone(),
         buyer: order.email.clone(),
         currency: order.currency.code().to_owned(),
         lines,
@@ -161,7 +204,8 @@ pub fn from_snapshot(order: &order::Model, items: &[order_item::Model], seller: 
         net: money(order.net_amount),
         vat,
         total: money(order.total),
-    })
+        refunded: (order.refunded_amount > 0).then(|| money(order.refunded_amount)),
+    }))
 }
 
 /// The invoice page; `templates/invoice.html` escapes every value it prints.
@@ -186,7 +230,11 @@ mod tests {
         Invoice {
             number: "TX-7F3K9Q2A".into(),
             issued_at: chrono::DateTime::parse_from_rfc3339("2026-10-01T12:00:00Z").unwrap().to_utc(),
-            seller: format!("Seller {text}"),
+            seller: Seller {
+                name: format!("Seller {text}"),
+                address: vec!["Hafenstraße 1".into(), "20457 Hamburg".into()],
+                vat_id: Some("DE123456789".into()),
+            },
             buyer: format!("{text}@example.com"),
             currency: "EUR".into(),
             lines: vec![
@@ -217,6 +265,7 @@ mod tests {
                 InvoiceVat { rate: "19.00".into(), net: "15.41".into(), vat: "2.93".into() },
             ],
             total: "27.50".into(),
+            refunded: None,
         }
     }
 
@@ -225,10 +274,10 @@ mod tests {
         let html = to_html(&invoice("NEWS10")).unwrap();
         for shown in [
             "<title>Invoice TX-7F3K9Q2A</title>",
-            "Seller: Seller NEWS10<br>Buyer: NEWS10@example.com<br>Date: 2026-10-01",
+            "<p class=seller><strong>Seller NEWS10</strong><br>Hafenstraße 1<br>20457 Hamburg<br>VAT ID DE123456789</p>",
+            "<p>Buyer: NEWS10@example.com<br>Date: 2026-10-01</p>",
             "<tr><td>Standing NEWS10</td><td class=n>2</td><td class=n>9.17 EUR</td><td class=n>19.00%</td><td class=n>18.34 EUR</td></tr>\n",
-            "<tr><td colspan=4>Subtotal (before discount)</td><td class=n>30.00 EUR</td></tr>\n",
-            "<tr class=promo><td colspan=4>Promo code NEWS10 (10%)</td><td class=n>−2.50 EUR</td></tr>\n",
+            "<tr class=promo><td colspan=5>Promo code NEWS10 (10%): the prices above include a discount of 2.50 EUR (30.00 EUR before it).</td></tr>\n",
             "<tr><td colspan=4>VAT 7.00% on 8.56 EUR</td><td class=n>0.60 EUR</td></tr>\n",
             "<tr class=total><td colspan=4>Total</td><td class=n>27.50 EUR</td></tr>\n",
         ] {
@@ -243,6 +292,7 @@ mod tests {
         assert!(html.contains("Standing &#60;script&#62;alert(&#39;x&#39;)&#60;/script&#62;</td>"), "{html}");
         assert!(html.contains("Promo code &#60;script&#62;"), "{html}");
         assert!(html.contains("Buyer: &#60;script&#62;"), "{html}");
-        assert!(html.contains("Seller: Seller &#60;script&#62;"), "{html}");
+        assert!(!html.contains("Subtotal"), "no second discount-looking row: {html}");
+        assert!(html.contains("<strong>Seller &#60;script&#62;"), "{html}");
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod audit;
 pub mod batch;
 pub mod capacity;
 pub mod capture;
@@ -11,11 +12,13 @@ pub mod carts;
 pub mod checkout;
 pub mod demo;
 pub mod error;
+pub mod events;
 pub mod invoices;
 pub mod orders;
 pub mod payment_events;
 pub mod promo_codes;
 pub mod reports;
+pub mod ticket_types;
 pub mod webhooks;
 
 pub use error::{ServiceError, ServiceResult, UserError, UserErrorCode};
@@ -36,9 +39,11 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> ServiceError {
 /// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: it takes the
 /// write lock up front (waiting per the busy timeout), where a deferred transaction
 /// that read first would fail with SQLITE_BUSY when another connection committed in
-/// between. PostgreSQL ignores the option.
-pub async fn begin_write(db: &sea_orm::DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
-    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+/// between. PostgreSQL ignores the option. Inside a transaction it opens a savepoint.
+pub async fn begin_write(
+    db: &impl sea_orm::TransactionTrait<Transaction = sea_orm::DatabaseTransaction>,
+) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions};
     db.begin_with_options(TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..Default::default()

@@ -15,7 +15,9 @@ use crate::domain::promo::{self, DiscountType, PercentOff, PromoCodeString, Prom
 use crate::domain::{Currency, Money};
 use crate::entities::{account, event, order, promo_code, redemption};
 
+use super::audit::{self, Actor};
 use super::{ServiceError, ServiceResult, UserError, UserErrorCode, carts, now};
+use crate::entities::enums::AuditTarget;
 use crate::events::CartEvents;
 
 /// A code's settings as a caller submits them for a new code.
@@ -220,7 +222,8 @@ fn apply(row: &mut promo_code::ActiveModel, valid: &ValidPromo, event_id: Option
 /// Creates a code. With `dry_run`, validates and returns the row that would be stored
 /// (id 0), writing nothing.
 pub async fn create(
-    db: &DatabaseConnection,
+    db: &(impl ConnectionTrait + sea_orm::TransactionTrait<Transaction = sea_orm::DatabaseTransaction>),
+    actor: &Actor,
     account_id: i64,
     input: NewPromoCode,
     dry_run: bool,
@@ -261,6 +264,10 @@ pub async fn create(
         return row.try_into_model().map_err(ServiceError::Db);
     }
     let saved = row.insert(&txn).await.map_err(|e| map_unique(e, &valid.code))?;
+    let currency = account_currency(&txn, account_id).await?;
+    let after = audit::promo_code_fields(&saved, currency);
+    audit::record(&txn, account_id, actor, "createPromoCode", (AuditTarget::PromoCode, saved.id), None, Some(&after))
+        .await?;
     txn.commit().await?;
     Ok(saved)
 }
@@ -289,6 +296,7 @@ pub async fn find_by_code(
 pub async fn update(
     db: &DatabaseConnection,
     events: &CartEvents,
+    actor: &Actor,
     account_id: i64,
     id: i64,
     patch: PromoCodePatch,
@@ -332,6 +340,9 @@ pub async fn update(
         return row.try_into_model().map_err(ServiceError::Db);
     }
     let saved = row.update(&txn).await.map_err(|e| map_unique(e, &valid.code))?;
+    let (before, after) = (audit::promo_code_fields(&current, currency), audit::promo_code_fields(&saved, currency));
+    let target = (AuditTarget::PromoCode, id);
+    audit::record(&txn, account_id, actor, "updatePromoCode", target, Some(&before), Some(&after)).await?;
     let carts = carts::open_carts_with_code(&txn, id).await?;
     txn.commit().await?;
     events.publish_all(carts);
@@ -342,6 +353,7 @@ pub async fn update(
 pub async fn set_active(
     db: &DatabaseConnection,
     events: &CartEvents,
+    actor: &Actor,
     account_id: i64,
     id: i64,
     active: bool,
@@ -349,6 +361,8 @@ pub async fn set_active(
 ) -> ServiceResult<promo_code::Model> {
     let txn = super::begin_write(db).await?;
     let current = find(&txn, account_id, id).await?.filter(|c| c.deleted_at.is_none()).ok_or_else(|| not_found(id))?;
+    let currency = account_currency(&txn, account_id).await?;
+    let before = audit::promo_code_fields(&current, currency);
     let mut row: promo_code::ActiveModel = current.into();
     row.active = Set(active);
     row.updated_at = Set(now());
@@ -356,6 +370,10 @@ pub async fn set_active(
         return row.try_into_model().map_err(ServiceError::Db);
     }
     let saved = row.update(&txn).await?;
+    let operation = if active { "reactivatePromoCode" } else { "deactivatePromoCode" };
+    let after = audit::promo_code_fields(&saved, currency);
+    audit::record(&txn, account_id, actor, operation, (AuditTarget::PromoCode, id), Some(&before), Some(&after))
+        .await?;
     let carts = carts::open_carts_with_code(&txn, id).await?;
     txn.commit().await?;
     events.publish_all(carts);
@@ -367,6 +385,7 @@ pub async fn set_active(
 pub async fn delete(
     db: &DatabaseConnection,
     events: &CartEvents,
+    actor: &Actor,
     account_id: i64,
     id: i64,
     dry_run: bool,
@@ -383,15 +402,22 @@ pub async fn delete(
     }
     // Before a hard delete nulls their reference.
     let carts = carts::open_carts_with_code(&txn, id).await?;
+    let currency = account_currency(&txn, account_id).await?;
+    let before = audit::promo_code_fields(&current, currency);
+    let target = (AuditTarget::PromoCode, id);
     let result = if used {
         let mut row: promo_code::ActiveModel = current.into();
         let at = now();
         row.active = Set(false);
         row.deleted_at = Set(Some(at));
         row.updated_at = Set(at);
-        (row.update(&txn).await?, Deletion::Soft)
+        let saved = row.update(&txn).await?;
+        let after = audit::promo_code_fields(&saved, currency);
+        audit::record(&txn, account_id, actor, "deletePromoCode", target, Some(&before), Some(&after)).await?;
+        (saved, Deletion::Soft)
     } else {
         promo_code::Entity::delete_by_id(id).exec(&txn).await?;
+        audit::record(&txn, account_id, actor, "deletePromoCode", target, Some(&before), None).await?;
         (current, Deletion::Hard)
     };
     txn.commit().await?;

@@ -7,6 +7,8 @@
 //! has one writer and `BEGIN IMMEDIATE`), POSTs them signed, records every attempt, and
 //! retries with exponential backoff under the same `webhook-id`.
 
+use super::audit;
+use crate::entities::enums::AuditTarget;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -219,6 +221,7 @@ fn check_events(events: &[String]) -> ServiceResult<String> {
 pub async fn create_endpoint(
     db: &DatabaseConnection,
     settings: &WebhookSettings,
+    actor: &super::audit::Actor,
     account_id: i64,
     url: &str,
     events: &[String],
@@ -229,7 +232,8 @@ pub async fn create_endpoint(
     let mut key = [0_u8; SECRET_BYTES];
     rand::rng().fill_bytes(&mut key);
     let at = now();
-    Ok(webhook_endpoint::ActiveModel {
+    let txn = super::begin_write(db).await?;
+    let saved = webhook_endpoint::ActiveModel {
         account_id: Set(account_id),
         url: Set(url.to_string()),
         secret: Set(format!("whsec_{}", STANDARD.encode(key))),
@@ -240,8 +244,13 @@ pub async fn create_endpoint(
         updated_at: Set(at),
         ..Default::default()
     }
-    .insert(db)
-    .await?)
+    .insert(&txn)
+    .await?;
+    let after = audit::webhook_endpoint_fields(&saved);
+    let target = (AuditTarget::WebhookEndpoint, saved.id);
+    audit::record(&txn, account_id, actor, "createWebhookEndpoint", target, None, Some(&after)).await?;
+    txn.commit().await?;
+    Ok(saved)
 }
 
 fn endpoint_not_found(id: i64) -> ServiceError {
@@ -265,18 +274,26 @@ pub struct EndpointChanges {
 pub async fn update_endpoint(
     db: &DatabaseConnection,
     settings: &WebhookSettings,
+    actor: &super::audit::Actor,
     account_id: i64,
     id: i64,
     changes: EndpointChanges,
 ) -> ServiceResult<webhook_endpoint::Model> {
+    // The URL is resolved before the transaction: DNS must not hold the write lock.
+    let url = match &changes.url {
+        Some(url) => Some(check_url(url, settings.allow_private).await?.to_string()),
+        None => None,
+    };
+    let txn = super::begin_write(db).await?;
     let current = webhook_endpoint::Entity::find_by_id(id)
         .filter(webhook_endpoint::Column::AccountId.eq(account_id))
-        .one(db)
+        .one(&txn)
         .await?
         .ok_or_else(|| endpoint_not_found(id))?;
+    let before = audit::webhook_endpoint_fields(&current);
     let mut row: webhook_endpoint::ActiveModel = current.into();
-    if let Some(url) = &changes.url {
-        row.url = Set(check_url(url, settings.allow_private).await?.to_string());
+    if let Some(url) = url {
+        row.url = Set(url);
     }
     if let Some(events) = &changes.events {
         row.events = Set(check_events(events)?);
@@ -288,17 +305,33 @@ pub async fn update_endpoint(
         row.description = Set(description);
     }
     row.updated_at = Set(now());
-    Ok(row.update(db).await?)
+    let saved = row.update(&txn).await?;
+    let after = audit::webhook_endpoint_fields(&saved);
+    let target = (AuditTarget::WebhookEndpoint, id);
+    audit::record(&txn, account_id, actor, "updateWebhookEndpoint", target, Some(&before), Some(&after)).await?;
+    txn.commit().await?;
+    Ok(saved)
 }
 
 /// Deletes an endpoint and its delivery log.
-pub async fn delete_endpoint(db: &DatabaseConnection, account_id: i64, id: i64) -> ServiceResult<()> {
-    let deleted = webhook_endpoint::Entity::delete_many()
-        .filter(webhook_endpoint::Column::Id.eq(id))
+pub async fn delete_endpoint(
+    db: &DatabaseConnection,
+    actor: &super::audit::Actor,
+    account_id: i64,
+    id: i64,
+) -> ServiceResult<()> {
+    let txn = super::begin_write(db).await?;
+    let current = webhook_endpoint::Entity::find_by_id(id)
         .filter(webhook_endpoint::Column::AccountId.eq(account_id))
-        .exec(db)
-        .await?;
-    if deleted.rows_affected == 0 { Err(endpoint_not_found(id)) } else { Ok(()) }
+        .one(&txn)
+        .await?
+        .ok_or_else(|| endpoint_not_found(id))?;
+    webhook_endpoint::Entity::delete_by_id(id).exec(&txn).await?;
+    let before = audit::webhook_endpoint_fields(&current);
+    let target = (AuditTarget::WebhookEndpoint, id);
+    audit::record(&txn, account_id, actor, "deleteWebhookEndpoint", target, Some(&before), None).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// The account's endpoints.
@@ -339,12 +372,14 @@ pub async fn deliveries(
 /// Sends a delivery again (same `webhook-id`), now.
 pub async fn redeliver(
     db: &DatabaseConnection,
+    actor: &super::audit::Actor,
     account_id: i64,
     delivery_id: i64,
 ) -> ServiceResult<webhook_delivery::Model> {
+    let txn = super::begin_write(db).await?;
     let found = webhook_delivery::Entity::find_by_id(delivery_id)
         .filter(webhook_delivery::Column::AccountId.eq(account_id))
-        .one(db)
+        .one(&txn)
         .await?
         .ok_or_else(|| {
             ServiceError::from(UserError::new(
@@ -353,12 +388,18 @@ pub async fn redeliver(
                 format!("no delivery with id {delivery_id}"),
             ))
         })?;
+    let before = audit::webhook_delivery_fields(&found);
     let mut row: webhook_delivery::ActiveModel = found.into();
     row.status = Set(DeliveryStatus::Pending);
     row.next_attempt_at = Set(now());
     row.locked_until = Set(None);
     row.updated_at = Set(now());
-    Ok(row.update(db).await?)
+    let saved = row.update(&txn).await?;
+    let after = audit::webhook_delivery_fields(&saved);
+    let target = (AuditTarget::WebhookDelivery, delivery_id);
+    audit::record(&txn, account_id, actor, "redeliverWebhook", target, Some(&before), Some(&after)).await?;
+    txn.commit().await?;
+    Ok(saved)
 }
 
 fn money(minor: i64, currency: Currency) -> String {

@@ -289,9 +289,13 @@ async fn a_promo_link_is_captured_into_the_session_and_applied_to_the_new_cart()
 async fn a_link_of_one_shop_says_nothing_about_another() {
     use tixshop::domain::account::NewAccount;
     let app = spawn_app().await;
-    tixshop::services::accounts::create(&app.db, &NewAccount::parse("other", "Other", "EUR", "19", true).unwrap())
-        .await
-        .unwrap();
+    tixshop::services::accounts::create(
+        &app.db,
+        &tixshop::services::audit::Actor::cli(),
+        &NewAccount::parse("other", "Other", "EUR", "19", true).unwrap(),
+    )
+    .await
+    .unwrap();
     app.http.get(format!("{}/shops/demo?promo=NEWS10&utm_source=instagram", app.address)).send().await.unwrap();
     let body = app
         .gql("mutation { createCart(shopSlug: \"other\") { cart { appliedPromo { code } utmSource } } }", json!({}))

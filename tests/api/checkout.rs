@@ -171,9 +171,13 @@ async fn stripe_line_items_and_paypal_amounts_always_sum_to_the_order_total() {
     let fake = FakeStripe::start().await;
     let paypal = FakePaypal::start().await;
     let app = both_providers_app(&fake, Some(&paypal)).await;
-    let net = accounts::create(&app.db, &NewAccount::parse("netshop", "Net Shop", "EUR", "19", false).unwrap())
-        .await
-        .unwrap();
+    let net = accounts::create(
+        &app.db,
+        &tixshop::services::audit::Actor::cli(),
+        &NewAccount::parse("netshop", "Net Shop", "EUR", "19", false).unwrap(),
+    )
+    .await
+    .unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(20261125);
     for account_id in [1_i64, net.id] {
         let e = event::ActiveModel {
@@ -204,6 +208,7 @@ async fn stripe_line_items_and_paypal_amounts_always_sum_to_the_order_total() {
     }
     let net_key = tixshop::services::api_keys::create(
         &app.db,
+        &tixshop::services::audit::Actor::cli(),
         net.id,
         &tixshop::domain::api_key::KeyName::parse("k").unwrap(),
         tixshop::domain::api_key::Scope::Admin,

@@ -275,9 +275,16 @@ async fn a_revoked_key_stops_working() {
 async fn a_key_of_one_account_sees_nothing_of_another() {
     let app = spawn_app().await;
     let other = NewAccount::parse("other-shop", "Other Shop", "JPY", "10", false).unwrap();
-    let other = accounts::create(&app.db, &other).await.unwrap();
-    let other_key =
-        api_keys::create(&app.db, other.id, &KeyName::parse("b-admin").unwrap(), Scope::Admin).await.unwrap();
+    let other = accounts::create(&app.db, &tixshop::services::audit::Actor::cli(), &other).await.unwrap();
+    let other_key = api_keys::create(
+        &app.db,
+        &tixshop::services::audit::Actor::cli(),
+        other.id,
+        &KeyName::parse("b-admin").unwrap(),
+        Scope::Admin,
+    )
+    .await
+    .unwrap();
 
     let mine = app.gql_admin("{ viewer { account { slug } } apiKeys { name } }", json!({})).await;
     assert_eq!(mine["data"]["viewer"]["account"]["slug"], "demo");

@@ -1458,8 +1458,9 @@ async fn the_server_survives_random_and_malformed_requests() {
 
     let health = f.client.get(format!("{}/healthz", app.address)).send().await.expect("the server still answers");
     assert_eq!(health.status(), 200, "/healthz after the fuzz");
-    let shop = app.gql(r#"{ shop(slug: "demo") { name } }"#, json!({})).await;
-    assert_eq!(shop["data"]["shop"]["name"], "Demo Tickets", "the storefront still works: {shop}");
+    // (Random `updateShopSettings` calls may rename the shop: a valid write.)
+    let shop = app.gql(r#"{ shop(slug: "demo") { slug events { id } } }"#, json!({})).await;
+    assert_eq!(shop["data"]["shop"]["slug"], "demo", "the storefront still works: {shop}");
     let viewer = app.gql_as(Some(&admin[7..]), "{ viewer { scope } }", json!({})).await;
     assert_eq!(viewer["data"]["viewer"]["scope"], "ADMIN", "the admin key still works: {viewer}");
 
@@ -1582,7 +1583,15 @@ async fn fuzz_admin_key(app: &TestApp) -> String {
     use tixshop::entities::api_key;
     use tixshop::services::{accounts, api_keys};
     let demo = accounts::find_by_slug(&app.db, "demo").await.unwrap().unwrap();
-    let created = api_keys::create(&app.db, demo.id, &KeyName::parse("fuzz").unwrap(), Scope::Admin).await.unwrap();
+    let created = api_keys::create(
+        &app.db,
+        &tixshop::services::audit::Actor::cli(),
+        demo.id,
+        &KeyName::parse("fuzz").unwrap(),
+        Scope::Admin,
+    )
+    .await
+    .unwrap();
     api_key::Entity::update_many()
         .col_expr(api_key::Column::Id, Expr::value(4242_i64))
         .filter(api_key::Column::Id.eq(created.key.id))

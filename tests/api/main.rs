@@ -1,5 +1,6 @@
 //! One integration-test binary: every test starts the real server (see `helpers`).
 
+mod back_office;
 mod carts;
 mod checkout;
 mod cli;

@@ -675,7 +675,7 @@ async fn invoices_stay_truthful_after_the_code_is_edited_and_deleted() {
     deliver(&app, &stripe_event("evt_inv", "checkout.session.completed", session(&order_id, &session_id, "paid")))
         .await;
 
-    let invoice_query = "query($o: ID!) { order(id: $o) { invoice { number seller buyer currency
+    let invoice_query = "query($o: ID!) { order(id: $o) { invoice { number seller { name } buyer currency
         lines { description quantity unitPrice lineTotal vatRate } subtotal promo { code label discountAmount } net vat { rate net vat } total } } }";
     let invoice = || {
         let order_id = order_id.clone();

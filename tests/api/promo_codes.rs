@@ -94,8 +94,13 @@ async fn an_assistant_creates_fall26() {
 #[tokio::test]
 async fn every_validation_rule_has_its_own_code_on_both_apis() {
     let app = spawn_app().await;
-    let other =
-        accounts::create(&app.db, &NewAccount::parse("other", "Other", "EUR", "19", true).unwrap()).await.unwrap();
+    let other = accounts::create(
+        &app.db,
+        &tixshop::services::audit::Actor::cli(),
+        &NewAccount::parse("other", "Other", "EUR", "19", true).unwrap(),
+    )
+    .await
+    .unwrap();
     let foreign_event = event::ActiveModel {
         account_id: Set(other.id),
         name: Set("Theirs".into()),
@@ -573,10 +578,23 @@ async fn tenants_and_scopes_on_every_operation() {
         .as_str()
         .unwrap()
         .to_owned();
-    let other =
-        accounts::create(&app.db, &NewAccount::parse("rival", "Rival", "EUR", "19", true).unwrap()).await.unwrap();
-    let rival =
-        api_keys::create(&app.db, other.id, &KeyName::parse("rival").unwrap(), Scope::Admin).await.unwrap().secret;
+    let other = accounts::create(
+        &app.db,
+        &tixshop::services::audit::Actor::cli(),
+        &NewAccount::parse("rival", "Rival", "EUR", "19", true).unwrap(),
+    )
+    .await
+    .unwrap();
+    let rival = api_keys::create(
+        &app.db,
+        &tixshop::services::audit::Actor::cli(),
+        other.id,
+        &KeyName::parse("rival").unwrap(),
+        Scope::Admin,
+    )
+    .await
+    .unwrap()
+    .secret;
     let news = code_id(&app, "NEWS10").await;
 
     let mutations = [

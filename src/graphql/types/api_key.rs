@@ -121,4 +121,9 @@ impl Viewer {
     async fn key_name(&self) -> &str {
         &self.principal.key_name
     }
+
+    /// The key's id, as `apiKeys` and the audit log's `keyId` show it.
+    async fn key_id(&self) -> ID {
+        super::to_id(self.principal.key_id)
+    }
 }

@@ -27,8 +27,19 @@ pub struct InvoicePromo {
     pub code: String,
     /// E.g. "Promo code NEWS10 (10%)".
     pub label: String,
-    /// The discount given, decimal string.
+    /// The discount given, decimal string; already included in the line prices.
     pub discount_amount: String,
+}
+
+/// Who sells, as printed on the invoice.
+#[derive(SimpleObject)]
+pub struct InvoiceSeller {
+    /// Legal name.
+    pub name: String,
+    /// Postal address lines.
+    pub address: Vec<String>,
+    /// VAT identification number.
+    pub vat_id: Option<String>,
 }
 
 /// VAT of one rate on an invoice.
@@ -42,16 +53,17 @@ pub struct InvoiceVat {
     pub vat: String,
 }
 
-/// An invoice: lines at discounted prices, the promo line, Net / VAT per rate / Total.
+/// An invoice of a paid order: lines at the prices paid, the promo line stating the
+/// discount they include, then Net / VAT per rate / Total.
 /// Amounts are decimal strings in `currency`.
 #[derive(SimpleObject)]
 pub struct Invoice {
     /// The order number.
     pub number: String,
-    /// Payment (or order) date.
+    /// When the order was paid.
     pub issued_at: DateTime<Utc>,
-    /// The organizer.
-    pub seller: String,
+    /// The organizer, from the shop's settings.
+    pub seller: InvoiceSeller,
     /// The buyer's email.
     pub buyer: String,
     /// ISO 4217.
@@ -68,6 +80,8 @@ pub struct Invoice {
     pub vat: Vec<InvoiceVat>,
     /// Total paid (= net + Σ VAT).
     pub total: String,
+    /// Refunded since, when anything was.
+    pub refunded: Option<String>,
 }
 
 impl From<invoices::Invoice> for Invoice {
@@ -75,7 +89,7 @@ impl From<invoices::Invoice> for Invoice {
         Invoice {
             number: i.number,
             issued_at: i.issued_at,
-            seller: i.seller,
+            seller: InvoiceSeller { name: i.seller.name, address: i.seller.address, vat_id: i.seller.vat_id },
             buyer: i.buyer,
             currency: i.currency,
             lines: i
@@ -94,6 +108,7 @@ impl From<invoices::Invoice> for Invoice {
             net: i.net,
             vat: i.vat.into_iter().map(|v| InvoiceVat { rate: v.rate, net: v.net, vat: v.vat }).collect(),
             total: i.total,
+            refunded: i.refunded,
         }
     }
 }

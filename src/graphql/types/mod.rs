@@ -2,7 +2,9 @@
 //! documents every field for the people and assistants reading the schema.
 
 pub mod api_key;
+pub mod audit;
 pub mod cart;
+pub mod catalog;
 pub mod checkout;
 pub mod invoice;
 pub mod money;
@@ -19,7 +21,35 @@ pub use promo_code::PromoCode;
 pub use shop::{Event, Shop, TicketType};
 pub use user_error::{UserError, UserErrorCode};
 
-use async_graphql::{ID, SimpleObject};
+use async_graphql::{ID, InputValueError, InputValueResult, Scalar, ScalarType, SimpleObject, Value};
+use chrono::NaiveDate;
+
+/// A calendar date, "YYYY-MM-DD", e.g. "2027-10-31". An argument ending in `On` reads it
+/// in the shop's time zone: `expiresOn: "2027-10-31"` lasts through 23:59:59.999 of
+/// that day on the shop's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Date(pub NaiveDate);
+
+/// A calendar date, "YYYY-MM-DD", e.g. "2027-10-31". An argument ending in `On` reads it
+/// in the shop's time zone: `expiresOn: "2027-10-31"` lasts through 23:59:59.999 of
+/// that day on the shop's clock.
+#[Scalar(name = "Date")]
+impl ScalarType for Date {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .filter(|_| s.len() == 10)
+                .map(Date)
+                .ok_or_else(|| InputValueError::custom(format!("`{s}` is not a date \"YYYY-MM-DD\""))),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.format("%Y-%m-%d").to_string())
+    }
+}
 
 /// Pagination state of a connection (Relay).
 #[derive(Debug, Clone, SimpleObject)]

@@ -290,17 +290,21 @@ impl Order {
             .collect()
     }
 
-    /// The invoice, from the order's snapshot only (the code changing or disappearing later
-    /// changes nothing on it). Also as HTML at `/orders/{id}/invoice.html`.
-    async fn invoice(&self, ctx: &Context<'_>) -> async_graphql::Result<Invoice> {
+    /// The invoice, from the order's snapshot (the code or prices changing later changes
+    /// nothing on it) and the shop's seller details; null until the order is paid. Also
+    /// as HTML at `/orders/{id}/invoice.html`.
+    async fn invoice(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Invoice>> {
+        if !self.0.status.is_paid() {
+            return Ok(None);
+        }
         let items = self.item_rows(ctx).await?;
         let account = match &self.1 {
             Some(related) => related.account.clone(),
             None => ctx.loader::<AccountById>().load_one(self.0.account_id).await.map_err(|e| internal(&*e))?,
         };
-        let seller = account.map(|a| a.name.clone()).unwrap_or_default();
+        let seller = account.map(|a| crate::services::invoices::Seller::of(&a)).unwrap_or_default();
         let invoice = crate::services::invoices::from_snapshot(&self.0, &items, &seller).map_err(|e| internal(&e))?;
-        Ok(invoice.into())
+        Ok(invoice.map(Into::into))
     }
 }
 

@@ -134,13 +134,15 @@ impl PromoCode {
         let Some(event_id) = self.row.event_id else { return Ok(None) };
         let loader = ctx.loader::<EventById>();
         let row = loader.load_one(event_id).await.map_err(|e| internal(&*e))?;
-        let currency = self.currency()?;
-        Ok(row.map(|e| Event::new(e, currency, self.account.vat_rate_bp)))
+        let shop = std::sync::Arc::new(super::shop::ShopInfo::of(&self.account));
+        Ok(row.map(|e| Event::admin(e, shop, None)))
     }
 
-    /// After this instant (UTC, RFC 3339) the code stops applying; null = never.
-    async fn expires_at(&self) -> Option<DateTime<Utc>> {
-        self.row.expires_at
+    /// From this instant on the code no longer applies (RFC 3339, in the shop's time
+    /// zone); null = never.
+    async fn expires_at(&self) -> Option<DateTime<chrono::FixedOffset>> {
+        let zone = super::shop::ShopInfo::of(&self.account).zone;
+        self.row.expires_at.map(|at| zone.local(at))
     }
 
     /// Total paid redemptions allowed across all buyers; null = unlimited.
@@ -209,10 +211,13 @@ pub struct CreatePromoCodeInput {
     pub amount_off: Option<String>,
     /// Restrict the code to this event of your shop; omit for every event.
     pub event_id: Option<ID>,
-    /// When the code stops applying: RFC 3339 with offset, in the future. The end of
-    /// October in Berlin is "YYYY-10-31T23:59:59+01:00", YYYY being the year of the
-    /// coming October.
+    /// When the code stops applying: RFC 3339 with offset, in the future. For "until
+    /// the end of a day" use `expiresOn` instead.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The last day the code applies, in the shop's time zone: it expires at
+    /// 23:59:59.999 of that day on the shop's clock (e.g. "2027-10-31" in Berlin is
+    /// 2027-10-31T23:59:59.999+01:00). Give this or `expiresAt`, not both.
+    pub expires_on: Option<super::Date>,
     /// Total paid redemptions across all buyers, at least 1; omit for unlimited.
     pub usage_limit: Option<i64>,
     /// Paid redemptions per buyer email, at least 1 (1 = once per customer); omit for unlimited.
@@ -229,6 +234,7 @@ impl InputFields for CreatePromoCodeInput {
         "amountOff",
         "eventId",
         "expiresAt",
+        "expiresOn",
         "usageLimit",
         "maxPerCustomer",
         "description",
@@ -250,6 +256,9 @@ pub struct UpdatePromoCodeInput {
     pub event_id: MaybeUndefined<ID>,
     /// New expiry (RFC 3339 with offset, in the future); null = never expires.
     pub expires_at: MaybeUndefined<DateTime<Utc>>,
+    /// New last day, in the shop's time zone (expires at 23:59:59.999 of it); instead
+    /// of `expiresAt`.
+    pub expires_on: Option<super::Date>,
     /// New total cap (at least 1); null = unlimited. Lowering it below
     /// `redemptionsCount` is allowed: the code then reads EXHAUSTED.
     pub usage_limit: MaybeUndefined<i64>,
@@ -269,6 +278,7 @@ impl InputFields for UpdatePromoCodeInput {
         "amountOff",
         "eventId",
         "expiresAt",
+        "expiresOn",
         "usageLimit",
         "maxPerCustomer",
         "description",

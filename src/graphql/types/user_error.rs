@@ -81,6 +81,16 @@ pub enum UserErrorCode {
     NotEnoughTickets,
     /// A payment of this cart is being started or completed right now; try again shortly.
     PaymentInProgress,
+    /// The event is not on sale (a draft, cancelled, its sales ended, or deleted).
+    NotOnSale,
+    /// The ticket type's sales window has not opened yet.
+    SalesNotStarted,
+    /// The ticket type's sales window has closed.
+    SalesEnded,
+    /// A capacity below the tickets already sold and held.
+    CapacityBelowSold,
+    /// The shop's currency cannot change any more: it has orders.
+    CurrencyLocked,
 }
 
 /// A refused input of a mutation. Nothing was written when a payload has any.
