@@ -11,11 +11,13 @@
 //!   It verifies, parses and calls; it never queries the database itself.
 //! - [`graphql`] — schema and limits, roots and thin resolvers per area, `types/`,
 //!   DataLoaders, the context accessors; maps service errors once.
-//! - [`services`] — use cases and transactions, `entities` ⇄ `domain`; session capture
+//! - [`services`] — use cases and transactions, `entities` ⇄ `domain`; every admin write
+//!   records its audit entry in its own transaction (`services::audit`); session capture
 //!   of `?promo=` links; batch lookups for the DataLoaders.
 //! - [`payments`] — Stripe and PayPal behind one trait; webhook signatures.
 //! - [`entities`] — sea-orm models, one per table, nothing else.
-//! - [`domain`] — pure values and rules (money, VAT, slugs, scopes): no I/O at all.
+//! - [`domain`] — pure values and rules (money, VAT, slugs, scopes, days in a shop's time
+//!   zone): no I/O at all.
 //! - [`events`] — per-cart change signals for the `cartUpdated` subscription.
 //! - [`rate_limit`] — failed promo code attempts per session and address, counted in the database.
 //! - [`session_store`] — storefront cookie sessions in the `sessions` table.

@@ -80,12 +80,37 @@ fn ticket_json(t: &ticket_type::Model, shop: &account::Model) -> Value {
     })
 }
 
-async fn event_json(state: &AppState, e: &event::Model, shop: &account::Model) -> Result<Value, RestError> {
+/// Events as the REST API shows them, with their ticket types and sales: two queries
+/// for the lot, however many.
+async fn events_json(
+    state: &AppState,
+    events: &[event::Model],
+    shop: &account::Model,
+) -> Result<Vec<Value>, RestError> {
+    let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+    let mut tickets = crate::services::batch::ticket_types_by_event(&state.db, &ids).await?;
+    let mut sales = event_service::sales(&state.db, &ids).await?;
+    Ok(events
+        .iter()
+        .map(|e| {
+            let tickets = tickets.remove(&e.id).unwrap_or_default();
+            event_json(e, &tickets, sales.remove(&e.id).unwrap_or_default(), shop)
+        })
+        .collect())
+}
+
+async fn one_event_json(state: &AppState, e: &event::Model, shop: &account::Model) -> Result<Value, RestError> {
+    Ok(events_json(state, std::slice::from_ref(e), shop).await?.remove(0))
+}
+
+fn event_json(
+    e: &event::Model,
+    tickets: &[ticket_type::Model],
+    sales: event_service::Sales,
+    shop: &account::Model,
+) -> Value {
     let zone = ShopZone::parse(&shop.time_zone).unwrap_or_default();
-    let tickets =
-        crate::services::batch::ticket_types_by_event(&state.db, &[e.id]).await?.remove(&e.id).unwrap_or_default();
-    let sales = event_service::sales(&state.db, &[e.id]).await?.remove(&e.id).unwrap_or_default();
-    Ok(json!({
+    json!({
         "id": e.id,
         "name": e.name,
         "venue": e.venue,
@@ -102,7 +127,7 @@ async fn event_json(state: &AppState, e: &event::Model, shop: &account::Model) -
             "orders": sales.orders,
             "revenue": Money::from_minor(sales.revenue, *shop.currency).to_string(),
         },
-    }))
+    })
 }
 
 /// `GET /admin/events` parameters.
@@ -151,10 +176,7 @@ pub async fn list_events(
     };
     let shop = shop_of(&state, p.account_id).await?;
     let (rows, more) = event_service::list(&state.db, p.account_id, &filter, limit, cursor).await?;
-    let mut data = Vec::with_capacity(rows.len());
-    for e in &rows {
-        data.push(event_json(&state, e, &shop).await?);
-    }
+    let data = events_json(&state, &rows, &shop).await?;
     let next_cursor = more.then(|| rows.last().map(cursor_of)).flatten();
     Ok(Json(json!({ "data": data, "next_cursor": next_cursor })))
 }
@@ -194,7 +216,7 @@ pub async fn create_event(
     let row = event_service::create(&state.db, &actor, p.account_id, new, params.dry_run).await?;
     let shop = shop_of(&state, p.account_id).await?;
     let status = if params.dry_run { StatusCode::OK } else { StatusCode::CREATED };
-    Ok((status, Json(event_json(&state, &row, &shop).await?)))
+    Ok((status, Json(one_event_json(&state, &row, &shop).await?)))
 }
 
 /// `GET /admin/events/{id}` (deleted ones too).
@@ -210,7 +232,7 @@ pub async fn show_event(
         .await?
         .ok_or_else(|| RestError::NotFound(format!("no event with id {id} in this account")))?;
     let shop = shop_of(&state, p.account_id).await?;
-    Ok(Json(event_json(&state, &row, &shop).await?))
+    Ok(Json(one_event_json(&state, &row, &shop).await?))
 }
 
 /// `PATCH /admin/events/{id}` body: absent fields stay, `null` clears.
@@ -253,7 +275,7 @@ pub async fn update_event(
     let row =
         event_service::update(&state.db, &state.events, &actor, p.account_id, numeric, patch, params.dry_run).await?;
     let shop = shop_of(&state, p.account_id).await?;
-    Ok(Json(event_json(&state, &row, &shop).await?))
+    Ok(Json(one_event_json(&state, &row, &shop).await?))
 }
 
 /// `DELETE /admin/events/{id}`: 204 when removed; 200 with `{"deletion": "soft", …}` when kept.
@@ -274,7 +296,7 @@ pub async fn delete_event(
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let shop = shop_of(&state, p.account_id).await?;
-    let event = event_json(&state, &row, &shop).await?;
+    let event = one_event_json(&state, &row, &shop).await?;
     Ok(Json(json!({ "deletion": deletion_json(deletion), "dry_run": params.dry_run, "event": event })).into_response())
 }
 

@@ -46,6 +46,15 @@ async fn seed(txn: &sea_orm::DatabaseTransaction) -> ServiceResult<CreatedKey> {
     let actor = Actor::system();
     let new = NewAccount::parse(DEMO_SLUG, "Demo Tickets", "EUR", "19", true).expect("demo settings are valid");
     let shop = accounts::create(txn, &actor, &new).await?;
+    let settings = accounts::SettingsPatch {
+        time_zone: Some("Europe/Berlin".into()),
+        seller_legal_name: Some(Some("Demo Tickets GmbH".into())),
+        seller_address: Some(Some("Hafenstraße 1\n20457 Hamburg\nGermany".into())),
+        seller_vat_id: Some(Some("DE000000000".into())),
+        ..accounts::SettingsPatch::default()
+    };
+    // A new shop has no carts to tell.
+    accounts::update_settings(txn, &crate::events::CartEvents::default(), &actor, shop.id, settings, false).await?;
     let created = now();
     let evening = |days: i64| {
         (created + Duration::days(days))

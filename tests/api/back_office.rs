@@ -373,7 +373,8 @@ async fn capacity_prices_drafts_and_sales_windows_hold_through_the_api() {
         json!({ "i": { "eventId": draft_id, "name": "Late", "price": "12", "salesFromOn": format!("{year}-01-15") } }),
     )
     .await;
-    assert_eq!(later["ticketType"]["salesFrom"], format!("{year}-01-15T00:00:00+00:00"));
+    // The demo shop keeps Berlin time: midnight there, in winter.
+    assert_eq!(later["ticketType"]["salesFrom"], format!("{year}-01-15T00:00:00+01:00"));
     let later = later["ticketType"]["id"].as_str().unwrap().to_owned();
     assert_eq!(first_code(&add(&app, &buyer, &later, 1).await), "SALES_NOT_STARTED");
     assert_eq!(add(&app, &buyer, &secret, 1).await["userErrors"], json!([]));
@@ -599,7 +600,7 @@ async fn every_admin_mutation_leaves_exactly_one_audit_entry() {
     );
     let changes = entry["changes"].as_array().unwrap();
     assert!(changes.contains(&json!({ "field": "vatRate", "before": "19.00", "after": "7.00" })), "{entry}");
-    assert!(changes.contains(&json!({ "field": "sellerVatId", "before": null, "after": "DE999" })), "{entry}");
+    assert!(changes.contains(&json!({ "field": "sellerVatId", "before": "DE000000000", "after": "DE999" })), "{entry}");
     assert_eq!(changes.len(), 2, "only what changed: {entry}");
 
     let (created, _) = step!(
