@@ -145,6 +145,12 @@ pub struct ServeConfig {
     #[arg(long, env = "TIXSHOP_WEBHOOK_DISPATCH", default_value_t = true, action = clap::ArgAction::Set)]
     pub webhook_dispatch: bool,
 
+    /// Test-mode payments: the server stands in for Stripe (hosted page at
+    /// `/test-mode/pay/…`, signed webhooks to itself), so a demo purchase needs no
+    /// account. Demo mode only [default: true in demo mode without STRIPE_SECRET_KEY].
+    #[arg(long, env = "TIXSHOP_TEST_PAYMENTS", action = clap::ArgAction::Set)]
+    pub test_payments: Option<bool>,
+
     /// Stripe secret API key (`sk_…`).
     #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
     pub stripe_secret_key: Option<String>,
@@ -192,6 +198,11 @@ impl ServeConfig {
         let matches =
             <Wrapper as clap::CommandFactory>::command().no_binary_name(true).get_matches_from(Vec::<String>::new());
         Wrapper::from_arg_matches(&matches).expect("defaults parse").config
+    }
+
+    /// Whether the server plays Stripe itself (see `test_payments`).
+    pub fn test_payments(&self) -> bool {
+        self.mode == Mode::Demo && self.test_payments.unwrap_or(self.stripe_secret_key.is_none())
     }
 
     /// Whether to seed the demo shop into an empty database.
@@ -257,6 +268,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("webhook_retry_base_ms", &self.webhook_retry_base_ms)
             .field("webhook_max_attempts", &self.webhook_max_attempts)
             .field("webhook_dispatch", &self.webhook_dispatch)
+            .field("test_payments", &self.test_payments)
             .field("stripe_secret_key", &redact(&self.stripe_secret_key))
             .field("stripe_webhook_secret", &redact(&self.stripe_webhook_secret))
             .field("stripe_api_base", &self.stripe_api_base.as_str())

@@ -75,7 +75,25 @@ impl Application {
         let listener =
             TcpListener::bind(config.bind).await.map_err(|source| StartupError::Bind { addr: config.bind, source })?;
         let address = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.bind, source })?;
-        let state = AppState::new(db, config).map_err(|e| StartupError::Config(e.to_string()))?;
+        if config.test_payments == Some(true) && config.mode != crate::config::Mode::Demo {
+            return Err(StartupError::Config("TIXSHOP_TEST_PAYMENTS is for demo mode only".into()));
+        }
+        let mut config = config;
+        let test_mode = config.test_payments().then(|| {
+            // The server calls itself: over loopback when it listens on every interface.
+            let own = if address.ip().is_unspecified() {
+                SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), address.port())
+            } else {
+                address
+            };
+            let secret = format!("whsec_{}", uuid::Uuid::new_v4().simple());
+            let mode = crate::payments::test_mode::TestMode::new(format!("http://{own}/"), secret.clone());
+            config.stripe_secret_key = Some(crate::payments::test_mode::SECRET_KEY.into());
+            config.stripe_webhook_secret = Some(secret);
+            config.stripe_api_base = url::Url::parse(&mode.api_base()).expect("a loopback URL");
+            std::sync::Arc::new(mode)
+        });
+        let state = AppState::new(db, config, test_mode).map_err(|e| StartupError::Config(e.to_string()))?;
         Ok(Application { listener, address, state, demo_admin_key, statements })
     }
 

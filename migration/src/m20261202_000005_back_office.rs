@@ -3,6 +3,7 @@
 //! - `events`: end, status (DRAFT, ON_SALE, SALES_ENDED, CANCELLED), description,
 //!   soft delete; events that existed before are ON_SALE, as they were sold before;
 //! - `ticket_types`: sales window, hidden flag, soft delete;
+//! - `orders`: the seller details as they were when the order was placed, for its invoice;
 //! - `audit_log`: one row per admin write, never updated or deleted.
 
 use sea_orm_migration::{prelude::*, schema::*};
@@ -39,6 +40,14 @@ enum TicketTypes {
     Hidden,
     DeletedAt,
     UpdatedAt,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum Orders {
+    Table,
+    SellerName,
+    SellerAddress,
+    SellerVatId,
 }
 
 #[derive(DeriveIden, Clone, Copy)]
@@ -83,6 +92,10 @@ impl MigrationTrait for Migration {
         add(m, TicketTypes::Table, boolean(TicketTypes::Hidden).default(false).to_owned()).await?;
         add(m, TicketTypes::Table, timestamp_with_time_zone_null(TicketTypes::DeletedAt).to_owned()).await?;
         add(m, TicketTypes::Table, timestamp_with_time_zone_null(TicketTypes::UpdatedAt).to_owned()).await?;
+
+        add(m, Orders::Table, string_null(Orders::SellerName).to_owned()).await?;
+        add(m, Orders::Table, text_null(Orders::SellerAddress).to_owned()).await?;
+        add(m, Orders::Table, string_len_null(Orders::SellerVatId, 32).to_owned()).await?;
 
         m.create_table(
             Table::create()
@@ -145,6 +158,9 @@ impl MigrationTrait for Migration {
         m.drop_table(Table::drop().table(AuditLog::Table).to_owned()).await?;
         if m.get_database_backend() == sea_orm_migration::sea_orm::DatabaseBackend::Postgres {
             m.get_connection().execute_unprepared("DROP FUNCTION IF EXISTS audit_log_is_append_only()").await?;
+        }
+        for column in [Orders::SellerVatId, Orders::SellerAddress, Orders::SellerName] {
+            m.alter_table(Table::alter().table(Orders::Table).drop_column(column).to_owned()).await?;
         }
         for column in [
             TicketTypes::UpdatedAt,

@@ -230,7 +230,9 @@ impl VatRate {
         if value.scale() > 2 || value.is_sign_negative() {
             return Err(MoneyError::InvalidVatRate);
         }
-        let bp = i64::try_from(value * Decimal::ONE_HUNDRED).map_err(|_| MoneyError::InvalidVatRate)?;
+        // Checked: a 29-digit "rate" overflows the multiplication instead of being a rate.
+        let hundredfold = value.checked_mul(Decimal::ONE_HUNDRED).ok_or(MoneyError::InvalidVatRate)?;
+        let bp = i64::try_from(hundredfold).map_err(|_| MoneyError::InvalidVatRate)?;
         Self::from_basis_points(bp)
     }
 
@@ -257,6 +259,13 @@ mod tests {
 
     fn cur(code: &str) -> Currency {
         Currency::parse(code).unwrap()
+    }
+
+    #[test]
+    fn a_huge_vat_rate_is_refused_not_a_panic() {
+        assert_eq!(VatRate::parse_percent("79228162514264337593543950335"), Err(MoneyError::InvalidVatRate));
+        assert_eq!(VatRate::parse_percent("100.01"), Err(MoneyError::InvalidVatRate));
+        assert_eq!(VatRate::parse_percent("7.7").map(|r| r.basis_points()), Ok(770));
     }
 
     #[test]

@@ -47,6 +47,12 @@ pub struct Model {
     pub redirect_url: Option<String>,
     /// A payment arrived for tickets that are gone: its refund is owed until it succeeds.
     pub refund_due: bool,
+    /// The seller's legal name when the order was placed (its invoice keeps it).
+    pub seller_name: Option<String>,
+    /// The seller's address then.
+    pub seller_address: Option<String>,
+    /// The seller's VAT id then.
+    pub seller_vat_id: Option<String>,
     pub expires_at: Option<DateTimeUtc>,
     pub paid_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,

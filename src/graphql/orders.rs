@@ -10,13 +10,54 @@ use super::types::order::{Order, OrderConnection, OrderEdge, OrderFilter, OrderO
 use super::types::{PageInfo, parse_id};
 use crate::services::orders::{self, Cursor, SortField};
 
-/// Order queries (read or admin key).
+/// Order queries (read or admin key), and the buyer's receipt (the order's token).
 #[derive(Default)]
 pub struct OrderQuery;
+
+/// What the buyer sees of their order after checkout: the thank-you page.
+#[derive(async_graphql::SimpleObject)]
+pub struct Receipt {
+    /// The order number, e.g. "TX-7F3K9Q2A".
+    pub number: String,
+    /// Where the order stands: PAID once the payment arrived; PENDING while the
+    /// provider's confirmation is on its way; EXPIRED or CANCELLED when it was not paid.
+    pub status: super::types::order::OrderStatus,
+    /// What was (or is to be) paid.
+    pub total: super::types::Money,
+    /// The invoice (lines at the prices paid, the promo line, Net / VAT / Total); null
+    /// until paid.
+    pub invoice: Option<super::types::invoice::Invoice>,
+    /// The invoice page for the buyer (carries the token); null until paid.
+    pub invoice_path: Option<String>,
+}
 
 /// Order queries (read or admin key).
 #[Object]
 impl OrderQuery {
+    /// The buyer's own order, by the `accessToken` that `checkout` returned: no API key,
+    /// the token is the capability. Null for a token no order has.
+    async fn receipt(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The order's `accessToken` from `checkout`.")] access_token: String,
+    ) -> async_graphql::Result<Option<Receipt>> {
+        let token = access_token.trim();
+        if token.is_empty() {
+            return Ok(None);
+        }
+        let Some((order, invoice)) = errors::query(crate::services::invoices::receipt(ctx.db(), token).await)? else {
+            return Ok(None);
+        };
+        let invoice_path = invoice.as_ref().map(|_| format!("/orders/{}/invoice.html?token={token}", order.id));
+        Ok(Some(Receipt {
+            number: order.number.clone(),
+            status: order.status.into(),
+            total: super::types::Money::of(order.total, *order.currency),
+            invoice: invoice.map(Into::into),
+            invoice_path,
+        }))
+    }
+
     /// One of your shop's orders; null when there is none.
     async fn order(
         &self,

@@ -52,6 +52,8 @@ pub struct AppState {
     pub providers: Arc<Providers>,
     /// Failed promo code attempts (typed codes and `?promo=` links alike).
     pub limiter: Arc<RateLimiter>,
+    /// Test-mode payments (demo mode without Stripe keys), when on.
+    pub test_mode: Option<Arc<crate::payments::test_mode::TestMode>>,
     /// Schema with introspection and suggestions: for key holders, or everyone in demo mode.
     open_schema: AppSchema,
     /// Schema without them: for anonymous callers in production mode.
@@ -61,7 +63,11 @@ pub struct AppState {
 impl AppState {
     /// Builds the state and both schemas; fails when a provider cannot be set up from
     /// the configuration.
-    pub fn new(db: DatabaseConnection, config: ServeConfig) -> Result<Self, crate::payments::ProviderError> {
+    pub fn new(
+        db: DatabaseConnection,
+        config: ServeConfig,
+        test_mode: Option<Arc<crate::payments::test_mode::TestMode>>,
+    ) -> Result<Self, crate::payments::ProviderError> {
         let limits = Limits { max_depth: config.max_query_depth, max_complexity: config.max_query_complexity };
         let events = Arc::new(CartEvents::default());
         let mut providers = Providers::default();
@@ -78,6 +84,7 @@ impl AppState {
                 timeout,
             )));
         }
+        providers.test_mode = test_mode.is_some();
         let providers = Arc::new(providers);
         let checkout = CheckoutSettings { pending_ttl: chrono::Duration::minutes(config.pending_order_minutes.into()) };
         let extras =
@@ -89,7 +96,7 @@ impl AppState {
             Mode::Demo => open_schema.clone(),
             Mode::Production => gql::build(db.clone(), extras, limiter.clone(), limits, false),
         };
-        Ok(AppState { db, config: Arc::new(config), events, providers, limiter, open_schema, closed_schema })
+        Ok(AppState { db, config: Arc::new(config), events, providers, limiter, test_mode, open_schema, closed_schema })
     }
 
     /// The schema this caller is served from.
@@ -160,10 +167,19 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/shop", get(rest_catalog::show_shop).patch(rest_catalog::update_shop))
         .route("/admin/audit_log", get(rest_catalog::audit_log))
         .layer(middleware::from_fn(rest::refuse_nul));
-    Router::new()
-        .merge(shop)
-        .merge(rest)
-        .route("/webhooks/stripe", axum::routing::post(webhooks::stripe))
+    let mut app = Router::new().merge(shop).merge(rest);
+    if let Some(test_mode) = state.test_mode.clone() {
+        use crate::payments::test_mode as tm;
+        app = app.merge(
+            Router::new()
+                .route("/test-mode/stripe/v1/checkout/sessions", axum::routing::post(tm::create_session))
+                .route("/test-mode/stripe/v1/checkout/sessions/{id}/expire", axum::routing::post(tm::expire_session))
+                .route("/test-mode/stripe/v1/refunds", axum::routing::post(tm::refund))
+                .route("/test-mode/pay/{id}", get(tm::pay_page).post(tm::pay))
+                .with_state(test_mode),
+        );
+    }
+    app.route("/webhooks/stripe", axum::routing::post(webhooks::stripe))
         .route("/webhooks/paypal", axum::routing::post(webhooks::paypal))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -7,6 +7,7 @@
 
 pub mod paypal;
 pub mod stripe;
+pub mod test_mode;
 
 use std::sync::Arc;
 
@@ -19,6 +20,8 @@ pub struct Providers {
     pub stripe: Option<Arc<dyn PaymentProvider>>,
     /// PayPal, when client credentials are configured.
     pub paypal: Option<Arc<dyn PaymentProvider>>,
+    /// Stripe is the server's own test mode (demo mode): no real money moves.
+    pub test_mode: bool,
 }
 
 impl Providers {

@@ -4,7 +4,8 @@
 //! and each changed field before → after in API terms. Secrets never appear: objects
 //! reach the log only through the `*_fields` views below, which leave them out.
 //!
-//! Nothing updates or deletes an entry (the database refuses both).
+//! A write that changes nothing (every field as it was) leaves no entry. Nothing updates
+//! or deletes an entry (the database refuses both).
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
@@ -79,7 +80,8 @@ pub fn diff(before: Option<&Fields>, after: Option<&Fields>) -> Vec<Change> {
         .collect()
 }
 
-/// Writes one entry, inside the caller's transaction.
+/// Writes one entry, inside the caller's transaction. A change that changed nothing
+/// (every field as it was) leaves no entry and returns `None`.
 pub async fn record(
     db: &impl ConnectionTrait,
     account_id: i64,
@@ -88,11 +90,14 @@ pub async fn record(
     target: (AuditTarget, i64),
     before: Option<&Fields>,
     after: Option<&Fields>,
-) -> ServiceResult<audit_entry::Model> {
+) -> ServiceResult<Option<audit_entry::Model>> {
     let changes: Vec<Value> = diff(before, after)
         .into_iter()
         .map(|c| json!({ "field": c.field, "before": c.before, "after": c.after }))
         .collect();
+    if changes.is_empty() && before.is_some() && after.is_some() {
+        return Ok(None);
+    }
     let row = audit_entry::ActiveModel {
         account_id: Set(account_id),
         at: Set(now()),
@@ -105,7 +110,7 @@ pub async fn record(
         changes: Set(Value::Array(changes).to_string()),
         ..Default::default()
     };
-    Ok(row.insert(db).await?)
+    Ok(Some(row.insert(db).await?))
 }
 
 /// The changes of a stored entry.
@@ -265,10 +270,18 @@ pub fn api_key_fields(row: &api_key::Model) -> Fields {
     }))
 }
 
-/// A webhook endpoint's audited fields: never its signing secret.
+/// A webhook endpoint's audited fields: never its signing secret, nor a password in
+/// its URL.
 pub fn webhook_endpoint_fields(row: &webhook_endpoint::Model) -> Fields {
+    let url = match url::Url::parse(&row.url) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("redacted"));
+            url.to_string()
+        }
+        _ => row.url.clone(),
+    };
     fields(json!({
-        "url": row.url,
+        "url": url,
         "events": row.events.split(',').filter(|e| !e.is_empty()).collect::<Vec<_>>(),
         "active": row.active,
         "description": row.description,

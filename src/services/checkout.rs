@@ -370,6 +370,7 @@ async fn insert_order(
     let at = now();
     let promo = view.snapshot.promo.as_ref().filter(|_| view.promo_state == PromoState::Applied);
     let cart = &view.snapshot.cart;
+    let seller = super::invoices::Seller::of(&view.snapshot.account);
     let mut attempt = 0;
     let saved = loop {
         let row = order::ActiveModel {
@@ -399,6 +400,10 @@ async fn insert_order(
             utm_source: Set(cart.utm_source.clone()),
             utm_medium: Set(cart.utm_medium.clone()),
             utm_campaign: Set(cart.utm_campaign.clone()),
+            // The invoice's seller, as the shop's settings say now.
+            seller_name: Set(Some(seller.name.clone())),
+            seller_address: Set((!seller.address.is_empty()).then(|| seller.address.join("\n"))),
+            seller_vat_id: Set(seller.vat_id.clone()),
             expires_at: Set(expires_at),
             paid_at: Set((status == OrderStatus::Paid).then_some(at)),
             created_at: Set(at),
@@ -549,6 +554,12 @@ pub async fn start(
         txn.rollback().await?;
         return Err(drop_code(db, events, &view, refusal).await?);
     }
+    // Again under the lock: the organizer may have taken the event off sale meanwhile.
+    let ticket_ids: Vec<i64> = view.snapshot.lines.iter().map(|(_, t)| t.id).collect();
+    if let Err(e) = super::ticket_types::check_sellable_ids(&txn, &ticket_ids, "cartId").await {
+        txn.rollback().await?;
+        return Err(e);
+    }
     let pending = insert_order(&txn, &view, &email, input.provider, OrderStatus::Pending, Some(expires_at)).await?;
     if let Err(shortfall) = capacity::hold(&txn, &quantities).await? {
         txn.rollback().await?;
@@ -652,6 +663,12 @@ async fn free_path(
     if claimed.rows_affected == 0 {
         txn.rollback().await?;
         return Err(user("cartId", UserErrorCode::CartClosed, "This cart has already been checked out."));
+    }
+    // Under the write lock: the organizer may have taken the event off sale meanwhile.
+    let ticket_ids: Vec<i64> = view.snapshot.lines.iter().map(|(_, t)| t.id).collect();
+    if let Err(e) = super::ticket_types::check_sellable_ids(&txn, &ticket_ids, "cartId").await {
+        txn.rollback().await?;
+        return Err(e);
     }
     if let Some(code) = view.snapshot.promo.as_ref().filter(|_| view.promo_state == PromoState::Applied) {
         let counted = promo_code::Entity::update_many()
@@ -1065,11 +1082,16 @@ pub async fn refund_order(
         }
     };
     let txn = begin_write(db).await?;
-    record_refund_in(&txn, &order, amount, provider_ref.as_deref(), Some("refundOrder")).await?;
-    let refunded = order::Entity::find_by_id(order_id).one(&txn).await?.unwrap_or_else(|| order.clone());
-    let (before, after) = (super::audit::order_fields(&order), super::audit::order_fields(&refunded));
-    let target = (crate::entities::enums::AuditTarget::Order, order_id);
-    super::audit::record(&txn, account_id, actor, "refundOrder", target, Some(&before), Some(&after)).await?;
+    // Before → after as the transaction sees them, not as read before the provider call.
+    let current = order::Entity::find_by_id(order_id).one(&txn).await?.unwrap_or_else(|| order.clone());
+    let recorded = record_refund_in(&txn, &current, amount, provider_ref.as_deref(), Some("refundOrder")).await?;
+    let refunded = order::Entity::find_by_id(order_id).one(&txn).await?.unwrap_or_else(|| current.clone());
+    // A repeated request the provider answered with the same refund recorded nothing new.
+    if recorded {
+        let (before, after) = (super::audit::order_fields(&current), super::audit::order_fields(&refunded));
+        let target = (crate::entities::enums::AuditTarget::Order, order_id);
+        super::audit::record(&txn, account_id, actor, "refundOrder", target, Some(&before), Some(&after)).await?;
+    }
     txn.commit().await?;
     Ok(refunded)
 }

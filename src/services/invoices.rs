@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
 
+use crate::domain::calendar::ShopZone;
 use crate::domain::promo::PercentOff;
 use crate::domain::{Money, VatRate};
 use crate::entities::{account, order, order_item};
@@ -49,23 +50,38 @@ pub struct Seller {
     pub address: Vec<String>,
     /// VAT identification number.
     pub vat_id: Option<String>,
+    /// The shop's time zone: the invoice is dated on its clock.
+    #[serde(skip)]
+    pub zone: ShopZone,
+}
+
+fn address_lines(address: Option<&str>) -> Vec<String> {
+    address.unwrap_or_default().lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
 }
 
 impl Seller {
-    /// The seller details of a shop's settings.
+    /// The seller details of a shop's settings now.
     pub fn of(account: &account::Model) -> Self {
         Seller {
             name: account.seller_legal_name.clone().unwrap_or_else(|| account.name.clone()),
-            address: account
-                .seller_address
-                .as_deref()
-                .unwrap_or_default()
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            address: address_lines(account.seller_address.as_deref()),
             vat_id: account.seller_vat_id.clone(),
+            zone: ShopZone::parse(&account.time_zone).unwrap_or_default(),
+        }
+    }
+
+    /// The seller of an order: the details kept on it when it was placed, or (for orders
+    /// from before they were kept) the shop's settings now.
+    pub fn of_order(order: &order::Model, account: Option<&account::Model>) -> Self {
+        let now = account.map(Seller::of).unwrap_or_default();
+        match &order.seller_name {
+            Some(name) => Seller {
+                name: name.clone(),
+                address: address_lines(order.seller_address.as_deref()),
+                vat_id: order.seller_vat_id.clone(),
+                zone: now.zone,
+            },
+            None => now,
         }
     }
 }
@@ -88,6 +104,8 @@ pub struct Invoice {
     pub number: String,
     /// When the order was paid.
     pub issued_at: chrono::DateTime<chrono::Utc>,
+    /// That day on the shop's clock, e.g. "2026-10-01".
+    pub date: String,
     /// The organizer.
     pub seller: Seller,
     /// The buyer's email.
@@ -120,8 +138,8 @@ async fn build(db: &impl ConnectionTrait, order: &order::Model) -> ServiceResult
         .order_by_asc(order_item::Column::Id)
         .all(db)
         .await?;
-    let seller =
-        account::Entity::find_by_id(order.account_id).one(db).await?.map(|a| Seller::of(&a)).unwrap_or_default();
+    let account = account::Entity::find_by_id(order.account_id).one(db).await?;
+    let seller = Seller::of_order(order, account.as_ref());
     from_snapshot(order, &items, &seller)
 }
 
@@ -146,6 +164,16 @@ pub async fn find_for(db: &impl ConnectionTrait, order_id: i64, access: &Access)
         Some(order) => build(db, &order).await,
         None => Ok(None),
     }
+}
+
+/// The order with this buyer's access token and, once it is paid, its invoice: what a
+/// thank-you page shows. `None` for a token no order has.
+pub async fn receipt(db: &impl ConnectionTrait, token: &str) -> ServiceResult<Option<(order::Model, Option<Invoice>)>> {
+    let Some(order) = order::Entity::find().filter(order::Column::AccessToken.eq(token)).one(db).await? else {
+        return Ok(None);
+    };
+    let invoice = build(db, &order).await?;
+    Ok(Some((order, invoice)))
 }
 
 /// The invoice from an order row and its items (pure); `None` unless the order was paid.
@@ -195,6 +223,7 @@ pub fn from_snapshot(
     Ok(Some(Invoice {
         number: order.number.clone(),
         issued_at: paid_at,
+        date: seller.zone.local(paid_at).format("%Y-%m-%d").to_string(),
         seller: seller.clone(),
         buyer: order.email.clone(),
         currency: order.currency.code().to_owned(),
@@ -213,12 +242,11 @@ pub fn from_snapshot(
 #[template(path = "invoice.html")]
 struct InvoicePage<'a> {
     invoice: &'a Invoice,
-    date: String,
 }
 
 /// The invoice as a printable HTML page.
 pub fn to_html(invoice: &Invoice) -> ServiceResult<String> {
-    let page = InvoicePage { invoice, date: invoice.issued_at.format("%Y-%m-%d").to_string() };
+    let page = InvoicePage { invoice };
     askama::Template::render(&page).map_err(internal)
 }
 
@@ -230,10 +258,12 @@ mod tests {
         Invoice {
             number: "TX-7F3K9Q2A".into(),
             issued_at: chrono::DateTime::parse_from_rfc3339("2026-10-01T12:00:00Z").unwrap().to_utc(),
+            date: "2026-10-01".into(),
             seller: Seller {
                 name: format!("Seller {text}"),
                 address: vec!["Hafenstraße 1".into(), "20457 Hamburg".into()],
                 vat_id: Some("DE123456789".into()),
+                zone: ShopZone::UTC,
             },
             buyer: format!("{text}@example.com"),
             currency: "EUR".into(),

@@ -12,6 +12,7 @@ use sea_orm::{
     QueryFilter, QuerySelect, Set, TryIntoModel,
 };
 
+use crate::domain::calendar::ShopZone;
 use crate::domain::{Currency, Money, VatRate};
 use crate::entities::enums::{AuditTarget, EventStatus};
 use crate::entities::{event, order_item, ticket_type};
@@ -23,6 +24,11 @@ use super::{ServiceError, ServiceResult, UserError, UserErrorCode, now};
 
 /// Largest capacity of one ticket type.
 const MAX_CAPACITY: i64 = 10_000_000;
+
+/// Highest unit price in minor units (100 million EUR, 10 billion JPY): far above any
+/// ticket, and far enough below `i64::MAX` that no cart total, VAT sum or revenue over a
+/// million orders can overflow.
+pub const MAX_PRICE_MINOR: i64 = 10_000_000_000;
 
 /// A new ticket type as a caller submits it.
 #[derive(Debug, Clone, Default)]
@@ -74,12 +80,13 @@ pub async fn find(db: &impl ConnectionTrait, account_id: i64, id: i64) -> Servic
     Ok(ticket_type::Entity::find_by_id(id).filter(ticket_type::Column::AccountId.eq(account_id)).one(db).await?)
 }
 
-/// Why a ticket type does not sell at `at`, as a buyer-facing error on `field`;
-/// `Ok` when it does.
+/// Why a ticket type does not sell at `at`, as a buyer-facing error on `field` (times
+/// on the shop's clock, `zone`); `Ok` when it does.
 pub fn sellable(
     event: &event::Model,
     ticket: &ticket_type::Model,
     at: DateTime<Utc>,
+    zone: ShopZone,
     field: &str,
 ) -> Result<(), UserError> {
     if ticket.deleted_at.is_some() || event.deleted_at.is_some() {
@@ -97,7 +104,7 @@ pub fn sellable(
         return Err(UserError::new(
             field,
             UserErrorCode::SalesNotStarted,
-            format!("Sales of {} start at {}.", ticket.name, from.to_rfc3339()),
+            format!("Sales of {} start on {}.", ticket.name, zone.local(from).format("%Y-%m-%d at %H:%M (UTC%:z)")),
         ));
     }
     if ticket.sales_until.is_some_and(|until| until < at) {
@@ -108,8 +115,12 @@ pub fn sellable(
 
 fn parse_price(price: &str, currency: Currency) -> Result<i64, UserError> {
     match Money::parse(price, currency) {
-        Ok(m) if m.minor() >= 0 => Ok(m.minor()),
-        Ok(_) => Err(UserError::new("price", UserErrorCode::Invalid, "price must not be negative")),
+        Ok(m) if (0..=MAX_PRICE_MINOR).contains(&m.minor()) => Ok(m.minor()),
+        Ok(_) => Err(UserError::new(
+            "price",
+            UserErrorCode::Invalid,
+            format!("price is between 0 and {}", Money::from_minor(MAX_PRICE_MINOR, currency)),
+        )),
         Err(e) => Err(UserError::new("price", UserErrorCode::Invalid, e.to_string())),
     }
 }
@@ -156,16 +167,19 @@ pub async fn create(
     new: NewTicketType,
     dry_run: bool,
 ) -> ServiceResult<ticket_type::Model> {
-    let currency = audit::currency_of(db, account_id).await?;
+    // The currency is read in the transaction: it decides what "19.99" means.
+    let txn = super::begin_write(db).await?;
+    let currency = audit::currency_of(&txn, account_id).await?;
     let mut errors = vec![];
     let name = required_text("name", &new.name, MAX_NAME_CHARS).map_err(|e| errors.push(e)).ok();
     let price = parse_price(&new.price, currency).map_err(|e| errors.push(e)).ok();
     let vat = parse_vat(new.vat_rate.as_deref()).map_err(|e| errors.push(e)).ok().flatten();
     let _ = check_capacity(new.capacity).map_err(|e| errors.push(e));
     let _ = check_window(new.sales_from, new.sales_until).map_err(|e| errors.push(e));
-    let txn = super::begin_write(db).await?;
-    if let Err(ServiceError::User(e)) = event_service::live(&txn, account_id, new.event_id, "eventId").await {
-        errors.extend(e);
+    match event_service::live(&txn, account_id, new.event_id, "eventId").await {
+        Ok(_) => {}
+        Err(ServiceError::User(e)) => errors.extend(e),
+        Err(e) => return Err(e),
     }
     collect(errors)?;
     let at = now();
@@ -208,8 +222,8 @@ pub async fn update(
     patch: TicketTypePatch,
     dry_run: bool,
 ) -> ServiceResult<ticket_type::Model> {
-    let currency = audit::currency_of(db, account_id).await?;
     let txn = super::begin_write(db).await?;
+    let currency = audit::currency_of(&txn, account_id).await?;
     let current = find(&txn, account_id, id).await?.filter(|t| t.deleted_at.is_none()).ok_or_else(|| not_found(id))?;
     let mut row: ticket_type::ActiveModel = current.clone().into();
     let mut errors = vec![];
@@ -319,8 +333,8 @@ pub async fn delete(
     id: i64,
     dry_run: bool,
 ) -> ServiceResult<(ticket_type::Model, Deletion)> {
-    let currency = audit::currency_of(db, account_id).await?;
     let txn = super::begin_write(db).await?;
+    let currency = audit::currency_of(&txn, account_id).await?;
     let current = find(&txn, account_id, id).await?.ok_or_else(|| not_found(id))?;
     if current.deleted_at.is_some() {
         return Ok((current, Deletion::Soft));
@@ -370,8 +384,9 @@ pub async fn delete(
     Ok((result, deletion))
 }
 
-/// Whether every ticket type of a cart still sells now: one query for their events.
-/// The first that does not is the error, on `field`.
+/// Whether every ticket type of a cart still sells now: one query for their events (and
+/// one for the shop's time zone, only to word a sales start). The first that does not is
+/// the error, on `field`.
 pub async fn check_sellable(
     db: &impl ConnectionTrait,
     tickets: &[&ticket_type::Model],
@@ -382,7 +397,27 @@ pub async fn check_sellable(
     let at = now();
     for ticket in tickets {
         let Some(event) = events.get(&ticket.event_id) else { return Err(not_found(ticket.id)) };
-        sellable(event, ticket, at, field)?;
+        if let Err(e) = sellable(event, ticket, at, ShopZone::UTC, field) {
+            if e.code != UserErrorCode::SalesNotStarted {
+                return Err(e.into());
+            }
+            let zone = super::accounts::find(db, ticket.account_id)
+                .await?
+                .and_then(|a| ShopZone::parse(&a.time_zone).ok())
+                .unwrap_or_default();
+            return Err(sellable(event, ticket, at, zone, field).err().unwrap_or(e).into());
+        }
     }
     Ok(())
+}
+
+/// [`check_sellable`] for ticket types read afresh by id (inside the caller's transaction).
+pub async fn check_sellable_ids(db: &impl ConnectionTrait, ids: &[i64], field: &str) -> ServiceResult<()> {
+    let tickets =
+        ticket_type::Entity::find().filter(ticket_type::Column::Id.is_in(ids.iter().copied())).all(db).await?;
+    if tickets.len() < ids.len() {
+        let message = "A ticket in your cart is not sold any more.";
+        return Err(UserError::new(field, UserErrorCode::TicketTypeNotFound, message).into());
+    }
+    check_sellable(db, &tickets.iter().collect::<Vec<_>>(), field).await
 }

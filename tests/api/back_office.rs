@@ -12,7 +12,7 @@ use tixshop::entities::{audit_entry, promo_code};
 
 use crate::checkout::{WEBHOOK_SECRET, cart_with, checkout, deliver, order_row, session, ticket_ids};
 use crate::fakes::{FakeStripe, stripe_event};
-use crate::helpers::{TestApp, WsClient, next_year, promo_code_id, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, WsClient, next_year, spawn_app, spawn_app_with};
 
 /// The cart fields a buyer's page shows.
 const CART: &str = "id total { amount currency } lines { ticketTypeId name quantity total { amount } }";
@@ -424,7 +424,19 @@ async fn capacity_prices_drafts_and_sales_windows_hold_through_the_api() {
         json!({ "i": { "name": "Past", "startsAt": "2020-01-01T00:00:00Z", "endsAt": "2019-01-01T00:00:00Z" } }),
     )
     .await;
-    assert_eq!(bad_event["userErrors"].as_array().unwrap().len(), 2, "{bad_event}");
+    let fields: Vec<&Value> = bad_event["userErrors"].as_array().unwrap().iter().map(|e| &e["field"]).collect();
+    assert_eq!(fields, [&json!(["input", "startsAt"]), &json!(["input", "endsAt"])], "{bad_event}");
+    // Out-of-range numbers are typed refusals, never a crash.
+    let huge = call(
+        &app,
+        &key,
+        "createTicketType",
+        CREATE_TICKET,
+        json!({ "i": { "eventId": draft_id, "name": "Gold", "price": "100000000.01", "vatRate": "79228162514264337593543950335" } }),
+    )
+    .await;
+    let fields: Vec<&Value> = huge["userErrors"].as_array().unwrap().iter().map(|e| &e["field"]).collect();
+    assert_eq!(fields, [&json!(["input", "price"]), &json!(["input", "vatRate"])], "{huge}");
     let bad_zone = call(&app, &key, "updateShopSettings",
         "mutation { updateShopSettings(input: {timeZone: \"Mars/Olympus\", storefrontUrl: \"javascript:alert(1)\"}) { userErrors { field code } } }", json!({})).await;
     assert_eq!(
@@ -432,6 +444,39 @@ async fn capacity_prices_drafts_and_sales_windows_hold_through_the_api() {
         json!([{ "field": ["input", "timeZone"], "code": "INVALID" }, { "field": ["input", "storefrontUrl"], "code": "INVALID_URL" }])
     );
     assert_eq!(audit_count(&app).await, entries, "refused writes leave no entry");
+
+    // Sales figures are the own shop's only, even reached through the public shop query.
+    let other = call(
+        &app,
+        &key,
+        "createApiKey",
+        "mutation { createApiKey(input: {name: \"r\", scope: READ}) { secret userErrors { code } } }",
+        json!({}),
+    )
+    .await;
+    let rival = tixshop::services::accounts::create(
+        &app.db,
+        &tixshop::services::audit::Actor::cli(),
+        &tixshop::domain::account::NewAccount::parse("rival", "Rival", "EUR", "19", true).unwrap(),
+    )
+    .await
+    .unwrap();
+    let rival_key = tixshop::services::api_keys::create(
+        &app.db,
+        &tixshop::services::audit::Actor::cli(),
+        rival.id,
+        &tixshop::domain::api_key::KeyName::parse("rival").unwrap(),
+        tixshop::domain::api_key::Scope::Admin,
+    )
+    .await
+    .unwrap()
+    .secret;
+    let nested = "{ shop(slug: \"demo\") { events { name sales { revenue { amount } } } } }";
+    let peek = app.gql_as(Some(&rival_key), nested, json!({})).await;
+    assert_eq!(peek["errors"][0]["extensions"]["code"], "FORBIDDEN", "{peek}");
+    assert!(peek["data"]["shop"]["events"].as_array().unwrap().iter().all(|e| e["sales"].is_null()), "{peek}");
+    let own = app.gql_as(Some(other["secret"].as_str().unwrap()), nested, json!({})).await;
+    assert!(own["errors"].is_null() && own["data"]["shop"]["events"][0]["sales"]["revenue"].is_object(), "{own}");
 }
 
 #[tokio::test]
@@ -482,18 +527,19 @@ async fn expires_on_is_the_end_of_that_day_in_the_shops_zone() {
     assert_eq!(past["userErrors"][0]["code"], "EXPIRES_AT_IN_PAST");
 
     // The code applies up to its instant and stops just after it.
-    let soon = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    let expiry = chrono::Utc::now() + chrono::Duration::seconds(4);
     ok(
         &app,
         &key,
         "createPromoCode",
         "mutation($i: CreatePromoCodeInput!) { createPromoCode(input: $i) { userErrors { field code message } } }",
-        json!({ "i": { "code": "SOON", "discountType": "PERCENTAGE", "percentOff": "10", "expiresAt": soon } }),
+        json!({ "i": { "code": "SOON", "discountType": "PERCENTAGE", "percentOff": "10", "expiresAt": expiry.to_rfc3339() } }),
     )
     .await;
     let tickets = ticket_ids(&app, "demo").await;
     let cart = cart_with(&app, "demo", &[(&tickets[0], 1)], Some("SOON")).await;
-    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    let wait = (expiry - chrono::Utc::now()).to_std().unwrap_or_default() + std::time::Duration::from_millis(300);
+    tokio::time::sleep(wait).await;
     let late = app
         .gql(
             "mutation($c: ID!) { applyPromo(cartId: $c, code: \"SOON\") { userErrors { code } } }",
@@ -501,7 +547,6 @@ async fn expires_on_is_the_end_of_that_day_in_the_shops_zone() {
         )
         .await;
     assert_eq!(late["data"]["applyPromo"]["userErrors"], json!([{ "code": "EXPIRED" }]));
-    let _ = promo_code_id(&app, "OCTOBER").await;
 }
 
 /// The admin mutations of the schema: every Mutation field but the buyer's.
@@ -736,6 +781,27 @@ async fn every_admin_mutation_leaves_exactly_one_audit_entry() {
     );
 
     assert_eq!(walked, mutations, "every admin mutation of the schema is walked here (a new one must be added)");
+
+    // A write that changes nothing, and a REST dry run, leave no entry.
+    let entries = audit_count(&app).await;
+    ok(
+        &app,
+        &key,
+        "updateShopSettings",
+        "mutation { updateShopSettings(input: {sellerVatId: \"DE999\"}) { userErrors { code } } }",
+        json!({}),
+    )
+    .await;
+    let dry = app
+        .http
+        .post(format!("{}/admin/events?dry_run=true", app.address))
+        .bearer_auth(&key)
+        .json(&json!({ "name": "Dry", "starts_at": format!("{year}-09-01T18:00:00Z") }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dry.status(), 200);
+    assert_eq!(audit_count(&app).await, entries, "no change, no entry");
 
     // Read keys read the log, filtered; nobody can change it, not even with SQL.
     let by_target = call(

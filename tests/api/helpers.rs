@@ -56,6 +56,8 @@ pub fn test_config(database_url: &str) -> ServeConfig {
     config.database.db_max_connections = 8;
     config.bind = "127.0.0.1:0".parse().unwrap();
     config.seed_demo = Some(true);
+    // Tests configure their payment providers (fakes at the HTTP boundary) themselves.
+    config.test_payments = Some(false);
     config.log = "warn".into();
     // Tests' webhook receivers listen on loopback.
     config.webhook_allow_private = true;

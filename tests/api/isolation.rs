@@ -44,6 +44,8 @@ const PUBLIC_FIELDS: &[(&str, &str)] = &[
     ("Query", "shop"),
     // A cart by its unguessable id.
     ("Query", "cart"),
+    // The buyer's thank-you page: the order's unguessable access token.
+    ("Query", "receipt"),
     // Buyer cart mutations: the cart id is the capability.
     ("Mutation", "createCart"),
     ("Mutation", "addToCart"),
@@ -78,6 +80,13 @@ const ROUTES_WITHOUT_KEY: &[(&str, &str)] = &[
     ("GET", "/readyz"),
     // The static demo storefront.
     ("GET", "/"),
+    // Demo mode's test-mode payments (never in production): the emulated Stripe API,
+    // checked by its own test key, and the hosted page, whose session id is the capability.
+    ("POST", "/test-mode/stripe/v1/checkout/sessions"),
+    ("POST", "/test-mode/stripe/v1/checkout/sessions/{id}/expire"),
+    ("POST", "/test-mode/stripe/v1/refunds"),
+    ("GET", "/test-mode/pay/{id}"),
+    ("POST", "/test-mode/pay/{id}"),
     ("GET", "/shops/{slug}"),
     ("GET", "/storefront.js"),
 ];

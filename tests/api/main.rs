@@ -14,3 +14,4 @@ mod isolation;
 mod orders;
 mod promo_codes;
 mod ssrf;
+mod test_mode;

@@ -302,7 +302,7 @@ impl Order {
             Some(related) => related.account.clone(),
             None => ctx.loader::<AccountById>().load_one(self.0.account_id).await.map_err(|e| internal(&*e))?,
         };
-        let seller = account.map(|a| crate::services::invoices::Seller::of(&a)).unwrap_or_default();
+        let seller = crate::services::invoices::Seller::of_order(&self.0, account.as_deref());
         let invoice = crate::services::invoices::from_snapshot(&self.0, &items, &seller).map_err(|e| internal(&e))?;
         Ok(invoice.map(Into::into))
     }

@@ -122,6 +122,25 @@ impl Shop {
         }
     }
 
+    /// The payment methods checkout offers now (a zero total needs none: the free path).
+    async fn payment_methods(&self, ctx: &Context<'_>) -> Vec<super::order::PaymentProviderKind> {
+        let providers = ctx.providers();
+        let mut methods = vec![];
+        if providers.stripe.is_some() {
+            methods.push(super::order::PaymentProviderKind::Stripe);
+        }
+        if providers.paypal.is_some() {
+            methods.push(super::order::PaymentProviderKind::Paypal);
+        }
+        methods
+    }
+
+    /// True in demo mode's test mode: card payments go to this server's own test page
+    /// and no real money moves. Storefronts should say so.
+    async fn test_payments(&self, ctx: &Context<'_>) -> bool {
+        ctx.providers().test_mode
+    }
+
     /// The events on sale, soonest first (drafts, cancelled and ended ones are not
     /// shown here; the admin `events` query lists them).
     async fn events(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Event>> {
@@ -237,22 +256,29 @@ impl Event {
             .collect())
     }
 
-    /// Sales figures. Needs an API key.
-    async fn sales(&self, ctx: &Context<'_>) -> async_graphql::Result<EventSales> {
-        ctx.caller().reader()?;
+    /// Sales figures. Needs an API key of the event's own shop (null, with a FORBIDDEN
+    /// error, for any other key).
+    async fn sales(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<EventSales>> {
+        let principal = ctx.caller().reader()?;
+        if principal.account_id != self.row.account_id {
+            return Err(crate::graphql::errors::client_error(
+                crate::graphql::errors::ErrorCode::Forbidden,
+                "sales figures are for the event's own shop",
+            ));
+        }
         let sales = match self.sales {
             Some(s) => s,
             None => errors::query(event_service::sales(ctx.db(), &[self.row.id]).await)?
                 .remove(&self.row.id)
                 .unwrap_or_default(),
         };
-        Ok(EventSales {
+        Ok(Some(EventSales {
             tickets_sold: sales.sold,
             tickets_held: sales.held,
             capacity: sales.capacity,
             orders: sales.orders,
             revenue: Money::of(sales.revenue, self.shop.currency),
-        })
+        }))
     }
 }
 
@@ -345,7 +371,7 @@ impl TicketType {
     /// Whether it can be added to a cart right now: its event is ON_SALE and now is
     /// within its sales window. Capacity aside: see `available`.
     async fn on_sale(&self) -> bool {
-        self.event.as_ref().is_some_and(|e| ticket_types::sellable(e, &self.row, now(), "").is_ok())
+        self.event.as_ref().is_some_and(|e| ticket_types::sellable(e, &self.row, now(), self.shop.zone, "").is_ok())
     }
 
     /// When it was deleted (kept because orders have it); null while live.
