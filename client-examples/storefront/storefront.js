@@ -40,8 +40,8 @@ if (linkQuery) {
   const rest = new URLSearchParams(location.search);
   for (const key of LINK_KEYS) rest.delete(key);
   history.replaceState(null, "", `${location.pathname}${rest.size ? `?${rest}` : ""}`);
-  // The server's own page request captured them already.
-  if (sameOrigin && document.referrer !== "" && false) linkQuery = "";
+  // Served by tixshop itself, the page request captured them already.
+  if (meta("tixshop-links-captured") === "yes") linkQuery = "";
 }
 
 async function gql(query, variables = {}) {
@@ -80,14 +80,14 @@ function stockLabel(t) {
 }
 
 async function loadShop() {
-  ({ shop } = await gql(`query($slug: String!) { shop(slug: $slug) { name currency timeZone testPayments paymentMethods
+  ({ shop } = await gql(`query($slug: String!) { shop(slug: $slug) { name currency pricesIncludeVat timeZone testPayments paymentMethods
       events { name venue startsAt ticketTypes { id name price { amount currency } available onSale } } } }`, { slug }));
   if (!shop) { text($("shop-name"), "No such shop"); return false; }
   document.title = `${shop.name} — tickets`;
   text($("shop-name"), shop.name);
-  text($("shop-info"), `Prices in ${shop.currency}, VAT included where the shop says so`);
+  text($("shop-info"), `Prices in ${shop.currency}, ${shop.pricesIncludeVat ? "VAT included" : "plus VAT"}`);
   $("test-banner").hidden = !shop.testPayments;
-  if (shop.testPayments) text($("pay-card"), "Pay by card (test mode) "), $("pay-card").append(el("span", "pay-total"));
+  text($("pay-card").querySelector(".pay-label"), shop.testPayments ? "Pay by card (test mode)" : "Pay by card");
   $("pay-paypal").hidden = !shop.paymentMethods.includes("PAYPAL");
   renderEvents();
   return true;
@@ -134,6 +134,7 @@ async function addTicket(t) {
   else ticketErrors.delete(t.id);
   // Capacity may have changed for everyone: show what is left now.
   await loadShop();
+  if (lastCart) render(lastCart);
 }
 
 async function ensureCart() {

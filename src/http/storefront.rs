@@ -16,8 +16,17 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/", get(page)).route("/shops/{slug}", get(page)).route("/storefront.js", get(script))
 }
 
+/// The page as served here: the request itself captured any `?promo=` link, so the
+/// script must not hand it over again.
+static SERVED_PAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    PAGE.replace(
+        r#"<meta name="tixshop-links-captured" content="">"#,
+        r#"<meta name="tixshop-links-captured" content="yes">"#,
+    )
+});
+
 async fn page() -> Html<&'static str> {
-    Html(PAGE)
+    Html(SERVED_PAGE.as_str())
 }
 
 async fn script() -> impl IntoResponse {

@@ -1,0 +1,279 @@
+// The example storefront in a real browser (Debian's Chromium driven by playwright-core).
+//
+//   TIXSHOP_BIN=target/debug/tixshop node tests/browser/run.mjs [screenshot dir]
+//
+// Starts two servers of the given binary, each on a free port over a fresh SQLite file:
+// a demo-mode one (the storefront served by tixshop itself, test-mode payments) and a
+// production-mode one that only a storefront on another origin talks to (served here by
+// a tiny static server, listed in TIXSHOP_STOREFRONT_ORIGINS). Then runs the scenarios a
+// buyer and an organizer would, checking every total the page shows against the API's,
+// and writes a screenshot of each final state. Exits non-zero when a scenario fails.
+
+import { chromium } from "playwright-core";
+import { execSync, spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, "../..");
+const bin = resolve(root, process.env.TIXSHOP_BIN ?? "target/debug/tixshop");
+const shots = resolve(process.argv[2] ?? join(here, "screenshots"));
+mkdirSync(shots, { recursive: true });
+const work = mkdtempSync(join(tmpdir(), "tixshop-browser-"));
+const children = [];
+
+function freePort() {
+  return new Promise((ok) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => ok(port));
+    });
+  });
+}
+
+/** Starts `tixshop serve` with `env`; resolves with its base URL and printed admin key. */
+async function startServer(name, env) {
+  const port = await freePort();
+  const child = spawn(bin, ["serve"], {
+    env: { ...process.env, DATABASE_URL: `sqlite://${join(work, `${name}.db`)}`, TIXSHOP_BIND: `127.0.0.1:${port}`,
+           TIXSHOP_LOG: "warn", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.push(child);
+  let out = "";
+  child.stdout.on("data", (d) => { out += d; });
+  child.stderr.on("data", (d) => process.stderr.write(`[${name}] ${d}`));
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`${name} server exited: ${out}`);
+    try {
+      if ((await fetch(`${base}/healthz`)).ok && /listening/.test(out)) break;
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const key = out.match(/(tix_[A-Za-z0-9_-]{43})/)?.[1];
+  if (!key) throw new Error(`${name}: no admin key printed: ${out}`);
+  return { base, key };
+}
+
+async function admin(server, query, variables = {}) {
+  const response = await fetch(`${server.base}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${server.key}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = await response.json();
+  if (body.errors) throw new Error(JSON.stringify(body.errors));
+  return body.data;
+}
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+const results = [];
+async function scenario(name, run) {
+  const started = Date.now();
+  try {
+    await run();
+    results.push({ name, ok: true, ms: Date.now() - started });
+    console.log(`ok   ${name} (${Date.now() - started} ms)`);
+  } catch (e) {
+    results.push({ name, ok: false, error: e });
+    console.log(`FAIL ${name}: ${e.stack ?? e}`);
+  }
+}
+
+const browser = await chromium.launch({
+  executablePath: execSync("which chromium").toString().trim(),
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+});
+
+/** A fresh browser context (own cookies and storage: a new buyer) and its page. */
+async function buyer(viewport = { width: 1000, height: 1200 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  page.on("pageerror", (e) => console.log("page error:", e.message));
+  return { context, page };
+}
+
+const add = (page, name) => page.locator(".ticket", { hasText: name }).getByRole("button", { name: `Add ${name}` }).click();
+const total = (page) => page.locator(".grand .price");
+async function live(page) {
+  await page.locator("#live", { hasText: "live" }).waitFor({ timeout: 15000 });
+}
+
+let demo;
+let prod;
+let staticServer;
+try {
+  demo = await startServer("demo", {});
+  const storefrontPort = await freePort();
+  const storefrontOrigin = `http://127.0.0.1:${storefrontPort}`;
+  prod = await startServer("production", {
+    TIXSHOP_MODE: "production", TIXSHOP_SEED_DEMO: "true", TIXSHOP_STOREFRONT_ORIGINS: storefrontOrigin,
+  });
+  // The storefront on its own origin: the same two files, the API's address in the meta tag.
+  const page = readFileSync(join(root, "client-examples/storefront/index.html"), "utf8")
+    .replace('<meta name="tixshop-api" content="">', `<meta name="tixshop-api" content="${prod.base}">`);
+  const script = readFileSync(join(root, "client-examples/storefront/storefront.js"), "utf8");
+  staticServer = createServer((req, res) => {
+    if (req.url.startsWith("/storefront.js")) {
+      res.writeHead(200, { "content-type": "text/javascript" }).end(script);
+    } else {
+      res.writeHead(200, { "content-type": "text/html" }).end(page);
+    }
+  }).listen(storefrontPort, "127.0.0.1");
+
+  await scenario("1. a ?promo= link, 2 × Standing + 1 × Seated, paid in test mode, seen by the organizer", async () => {
+    const { context, page } = await buyer();
+    await page.goto(`${demo.base}/?promo=NEWS10&utm_source=instagram`);
+    await live(page);
+    check(await page.locator("#test-banner").isVisible(), "the test-mode banner shows");
+    await add(page, "Standing");
+    await page.locator(".line", { hasText: "Standing" }).waitFor();
+    await add(page, "Standing");
+    await add(page, "Seated");
+    await page.locator("#promo-applied-text", { hasText: "Applied: NEWS10" }).waitFor();
+    await total(page).filter({ hasText: "67.48 EUR" }).waitFor();
+    check(await page.locator("#promo").evaluate((d) => d.open), "the promo disclosure is open");
+    await page.getByLabel("Email for your tickets and receipt").fill("ann@example.com");
+    await page.getByRole("button", { name: /Pay by card/ }).click();
+    await page.waitForURL(/\/test-mode\/pay\//);
+    check(await page.locator(".banner", { hasText: "TEST MODE" }).isVisible(), "the test page says test mode");
+    check((await page.locator("#total").textContent()).trim() === "67.48 EUR", "the test page's total is 67.48 EUR");
+    check((await page.locator("tr.item").count()) >= 2, "the test page lists the line items");
+    await page.screenshot({ path: join(shots, "1-test-mode-payment.png"), fullPage: true });
+    await page.getByRole("button", { name: /^Pay 67.48 EUR/ }).click();
+    await page.waitForURL(/paid=1/);
+    await page.locator("#receipt-title", { hasText: "Thank you!" }).waitFor();
+    await page.locator(".promo-line", { hasText: "Promo code NEWS10" }).waitFor();
+    await page.locator("#receipt-totals .grand", { hasText: "67.48 EUR" }).waitFor();
+    const invoice = await page.locator("#receipt-invoice").getAttribute("href");
+    const html = await (await fetch(new URL(invoice, demo.base))).text();
+    check(html.includes("Promo code NEWS10") && html.includes("67.48 EUR"), "the invoice link opens the invoice");
+    await page.screenshot({ path: join(shots, "1-thank-you.png"), fullPage: true });
+    const { orders } = await admin(demo, `{ orders(filter: { promoCode: "NEWS10" }) { edges { node { status promoCode utmSource total { amount } email } } } }`);
+    const order = orders.edges.map((e) => e.node).find((o) => o.email === "ann@example.com");
+    check(order?.status === "PAID" && order.utmSource === "instagram" && order.total.amount === "67.48",
+      `the organizer sees the order with NEWS10 and instagram: ${JSON.stringify(orders)}`);
+    await context.close();
+  });
+
+  await scenario("2. a typed unknown code gets the friendly message; ?promo=NOPE shows nothing", async () => {
+    const { context, page } = await buyer();
+    await page.goto(`${demo.base}/?promo=NOPE`);
+    await live(page);
+    await add(page, "Day pass");
+    await page.locator(".line", { hasText: "Day pass" }).waitFor();
+    check(!(await page.locator("#promo-applied").isVisible()), "nothing applied");
+    check((await page.locator("#promo-error").textContent()).trim() === "", "no error for a link code");
+    check(!(await page.locator("#promo").evaluate((d) => d.open)), "the disclosure stays closed");
+    await page.getByText("Have a promo code?").click();
+    await page.getByLabel("Promo code").fill("SUMMER99");
+    await page.getByRole("button", { name: "Apply" }).click();
+    const message = page.locator("#promo-error");
+    await message.filter({ hasText: /SUMMER99/ }).waitFor();
+    const text = (await message.textContent()).trim();
+    check(text === "Sorry, SUMMER99 is not a valid code for this shop.", `the friendly message from userErrors: ${text}`);
+    await page.screenshot({ path: join(shots, "2-unknown-code.png"), fullPage: true });
+    await context.close();
+  });
+
+  await scenario("3. a 100%-off code checks out through the free path, no payment page", async () => {
+    const { context, page } = await buyer();
+    await page.goto(`${demo.base}/`);
+    await live(page);
+    await add(page, "Standing");
+    await page.getByText("Have a promo code?").click();
+    await page.getByLabel("Promo code").fill("freepass");
+    await page.getByRole("button", { name: "Apply" }).click();
+    await total(page).filter({ hasText: "0.00 EUR" }).waitFor();
+    check(!(await page.locator("#pay-card").isVisible()), "no card button for a zero total");
+    await page.getByLabel("Email for your tickets and receipt").fill("free@example.com");
+    const navigations = [];
+    page.on("framenavigated", (f) => navigations.push(f.url()));
+    await page.getByRole("button", { name: "Get tickets" }).click();
+    await page.locator("#receipt-title", { hasText: "Thank you!" }).waitFor();
+    await page.locator("#receipt-totals .grand", { hasText: "0.00 EUR" }).waitFor();
+    check(!navigations.some((u) => u.includes("/test-mode/")), `no payment page: ${navigations}`);
+    await page.screenshot({ path: join(shots, "3-free-path.png"), fullPage: true });
+    await context.close();
+  });
+
+  await scenario("4. the organizer deactivates the code while the page is open: the total goes back up", async () => {
+    const { context, page } = await buyer();
+    await page.goto(`${demo.base}/?promo=MARIA15`);
+    await live(page);
+    await add(page, "Seated");
+    await page.locator("#promo-applied-text", { hasText: "Applied: MARIA15" }).waitFor();
+    await total(page).filter({ hasText: "29.75 EUR" }).waitFor();
+    const { deactivatePromoCode } = await admin(demo, `mutation { deactivatePromoCode(code: "MARIA15") { userErrors { message } } }`);
+    check(deactivatePromoCode.userErrors.length === 0, JSON.stringify(deactivatePromoCode));
+    await total(page).filter({ hasText: "35.00 EUR" }).waitFor({ timeout: 10000 });
+    await page.locator("#promo-notice").filter({ hasText: /MARIA15/ }).waitFor();
+    await page.screenshot({ path: join(shots, "4-code-deactivated.png"), fullPage: true });
+    await admin(demo, `mutation { reactivatePromoCode(code: "MARIA15") { userErrors { message } } }`);
+    await context.close();
+  });
+
+  await scenario("5. phone width: everything reachable by keyboard, a sold-out ticket marked", async () => {
+    const { events } = await admin(demo, `{ events { edges { node { name ticketTypes { id name sold held } } } } }`);
+    const day = events.edges.flatMap((e) => e.node.ticketTypes).find((t) => t.name === "Day pass");
+    await admin(demo, `mutation($id: ID!, $c: Int!) { updateTicketType(id: $id, input: { capacity: $c }) { userErrors { message } } }`,
+      { id: day.id, c: day.sold + day.held });
+    const { context, page } = await buyer({ width: 375, height: 812 });
+    await page.goto(`${demo.base}/?promo=NEWS10`);
+    await live(page);
+    const dayRow = page.locator(".ticket", { hasText: "Day pass" });
+    await dayRow.locator(".stock", { hasText: "Sold out" }).waitFor();
+    check(await dayRow.getByRole("button").isDisabled(), "a sold-out ticket cannot be added");
+    await add(page, "Standing");
+    await total(page).filter({ hasText: "17.99 EUR" }).waitFor();
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    check(width <= 375, `no horizontal scrolling at phone width (${width}px)`);
+    const reached = new Set();
+    for (let i = 0; i < 40; i++) {
+      await page.keyboard.press("Tab");
+      reached.add(await page.evaluate(() => document.activeElement?.id || document.activeElement?.textContent?.trim()));
+    }
+    for (const id of ["email", "pay-card", "promo-remove"]) check(reached.has(id), `Tab reaches #${id}: ${[...reached]}`);
+    check([...reached].some((t) => t?.startsWith?.("Add")), "Tab reaches the Add buttons");
+    await page.screenshot({ path: join(shots, "5-phone.png"), fullPage: true });
+    await admin(demo, `mutation($id: ID!) { updateTicketType(id: $id, input: { capacity: null }) { userErrors { message } } }`, { id: day.id });
+    await context.close();
+  });
+
+  await scenario("6. a storefront on its own origin hands ?promo= and utm_source to a production server", async () => {
+    const { context, page } = await buyer();
+    await page.goto(`${storefrontOrigin}/?promo=NEWS10&utm_source=partner`);
+    await live(page);
+    check(!(await page.locator("#test-banner").isVisible()), "no test mode in production");
+    await add(page, "Standing");
+    await page.locator("#promo-applied-text", { hasText: "Applied: NEWS10" }).waitFor();
+    await total(page).filter({ hasText: "17.99 EUR" }).waitFor();
+    check(!page.url().includes("promo="), `the link parameters leave the address bar: ${page.url()}`);
+    const cartId = await page.evaluate(() => localStorage.getItem("tixshop_cart_demo"));
+    const { cart } = await admin(prod, `query($id: ID!) { cart(id: $id) { utmSource appliedPromo { code } } }`, { id: cartId });
+    check(cart.utmSource === "partner" && cart.appliedPromo?.code === "NEWS10", `captured: ${JSON.stringify(cart)}`);
+    // A reload does not count the link again, and the cart stays.
+    await page.reload();
+    await live(page);
+    await total(page).filter({ hasText: "17.99 EUR" }).waitFor();
+    await page.screenshot({ path: join(shots, "6-own-origin.png"), fullPage: true });
+    await context.close();
+  });
+} finally {
+  await browser.close();
+  staticServer?.close();
+  for (const child of children) child.kill("SIGTERM");
+  rmSync(work, { recursive: true, force: true });
+}
+
+const failed = results.filter((r) => !r.ok);
+console.log(`\n${results.length - failed.length} of ${results.length} browser scenarios passed; screenshots in ${shots}`);
+process.exit(failed.length === 0 && results.length > 0 ? 0 : 1);
