@@ -22,7 +22,7 @@ const orderKey = `tixshop_order_${slug}`;
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 
-const CART_FIELDS = `id status currency total { amount } subtotal { amount } discount { amount } net { amount } vat { amount }
+const CART_FIELDS = `id status email currency total { amount } subtotal { amount } discount { amount } net { amount } vat { amount }
   vatBreakdown { rate vat { amount } }
   lines { ticketTypeId name quantity available originalTotal { amount } total { amount } discount { amount }
           pricePoints { unitPrice { amount } quantity } }
@@ -158,6 +158,8 @@ async function mutate(query, variables, field, errorBox = $("promo-error")) {
 
 function render(cart) {
   lastCart = cart;
+  // Back from a cancelled payment: the address given at checkout is still the cart's.
+  if (cart.email && !$("email").value) $("email").value = cart.email;
   const c = cart.currency;
   const lines = $("lines");
   lines.replaceChildren();

@@ -248,7 +248,33 @@ try {
     await context.close();
   });
 
-  await scenario("6. a storefront on its own origin hands ?promo= and utm_source to a production server", async () => {
+  await scenario("6. cancelling on the payment page brings the buyer back to the same cart", async () => {
+    const { context, page } = await buyer();
+    await page.goto(`${demo.base}/`);
+    await live(page);
+    await add(page, "Seated");
+    await total(page).filter({ hasText: "35.00 EUR" }).waitFor();
+    const cartId = await page.evaluate(() => localStorage.getItem("tixshop_cart_demo"));
+    await page.getByLabel("Email for your tickets and receipt").fill("cy@example.com");
+    await page.getByRole("button", { name: /Pay by card/ }).click();
+    await page.waitForURL(/\/test-mode\/pay\//);
+    await page.getByRole("button", { name: "Cancel and go back" }).click();
+    await page.waitForURL(/cancelled=1/);
+    await page.locator("#message-title", { hasText: "Payment cancelled" }).waitFor();
+    await live(page);
+    await total(page).filter({ hasText: "35.00 EUR" }).waitFor();
+    check(await page.evaluate(() => localStorage.getItem("tixshop_cart_demo")) === cartId, "the same cart");
+    await page.screenshot({ path: join(shots, "6-cancelled.png"), fullPage: true });
+    // The address is still there; paying again reuses the same payable session.
+    check(await page.getByLabel("Email for your tickets and receipt").inputValue() === "cy@example.com", "email kept");
+    await page.getByRole("button", { name: /Pay by card/ }).click();
+    await page.waitForURL(/\/test-mode\/pay\//);
+    await page.getByRole("button", { name: /^Pay 35.00 EUR/ }).click();
+    await page.locator("#receipt-totals .grand", { hasText: "35.00 EUR" }).waitFor();
+    await context.close();
+  });
+
+  await scenario("7. a storefront on its own origin hands ?promo= and utm_source to a production server", async () => {
     const { context, page } = await buyer();
     await page.goto(`${storefrontOrigin}/?promo=NEWS10&utm_source=partner`);
     await live(page);
@@ -264,7 +290,7 @@ try {
     await page.reload();
     await live(page);
     await total(page).filter({ hasText: "17.99 EUR" }).waitFor();
-    await page.screenshot({ path: join(shots, "6-own-origin.png"), fullPage: true });
+    await page.screenshot({ path: join(shots, "7-own-origin.png"), fullPage: true });
     await context.close();
   });
 } finally {
