@@ -145,6 +145,11 @@ pub struct ServeConfig {
     #[arg(long, env = "TIXSHOP_WEBHOOK_DISPATCH", default_value_t = true, action = clap::ArgAction::Set)]
     pub webhook_dispatch: bool,
 
+    /// Serve the organizer's dashboard at `/admin/` [default: true in demo mode]. It is a
+    /// client of the public API and signs in with an API key.
+    #[arg(long, env = "TIXSHOP_ADMIN_UI", action = clap::ArgAction::Set)]
+    pub admin_ui: Option<bool>,
+
     /// Test-mode payments: the server stands in for Stripe (hosted page at
     /// `/test-mode/pay/…`, signed webhooks to itself), so a demo purchase needs no
     /// account. Demo mode only [default: true in demo mode without STRIPE_SECRET_KEY].
@@ -198,6 +203,11 @@ impl ServeConfig {
         let matches =
             <Wrapper as clap::CommandFactory>::command().no_binary_name(true).get_matches_from(Vec::<String>::new());
         Wrapper::from_arg_matches(&matches).expect("defaults parse").config
+    }
+
+    /// Whether `/admin/` serves the dashboard.
+    pub fn admin_ui(&self) -> bool {
+        self.admin_ui.unwrap_or(self.mode == Mode::Demo)
     }
 
     /// Whether the server plays Stripe itself (see `test_payments`).
@@ -268,6 +278,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("webhook_retry_base_ms", &self.webhook_retry_base_ms)
             .field("webhook_max_attempts", &self.webhook_max_attempts)
             .field("webhook_dispatch", &self.webhook_dispatch)
+            .field("admin_ui", &self.admin_ui)
             .field("test_payments", &self.test_payments)
             .field("stripe_secret_key", &redact(&self.stripe_secret_key))
             .field("stripe_webhook_secret", &redact(&self.stripe_webhook_secret))

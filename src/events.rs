@@ -62,6 +62,18 @@ impl CartEvents {
         }
     }
 
+    /// Signals the organizer's dashboards of `account_id` that its orders or codes
+    /// changed (here and on the other instances). A shop's channel is its negative id,
+    /// so it rides the same channels and relay as carts (whose ids are positive).
+    pub fn publish_shop(&self, account_id: i64) {
+        self.publish(-account_id);
+    }
+
+    /// Starts listening to the activity of shop `account_id`.
+    pub fn subscribe_shop(self: &Arc<Self>, account_id: i64) -> CartSubscription {
+        self.subscribe(-account_id)
+    }
+
     /// Starts listening to `cart_id`.
     pub fn subscribe(self: &Arc<Self>, cart_id: i64) -> CartSubscription {
         let mut shard = self.shard(cart_id).lock().unwrap_or_else(|e| e.into_inner());

@@ -289,4 +289,70 @@ impl SubscriptionRoot {
             }
         }))
     }
+
+    /// The organizer's dashboard, live: the shop's promo codes with their usage
+    /// counters now, then again whenever an order of the shop is paid, refunded, expires
+    /// or fails, or a code is created, changed or deleted. Needs an API key (send it in
+    /// `connection_init`); it sees its own shop only.
+    async fn shop_activity(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = ShopActivity> + use<>> {
+        let principal = ctx.caller().reader()?.clone();
+        let db = ctx.db().clone();
+        let events = ctx.events().clone();
+        // Listen first, then read: a change committed in between is in the first push.
+        let subscription = events.subscribe_shop(principal.account_id);
+        let first = errors::query(ShopActivity::read(&db, principal.account_id).await)?;
+        let state = (Some(first), subscription, db, principal.account_id);
+        Ok(futures_util::stream::unfold(state, |(pending, mut subscription, db, account_id)| async move {
+            if let Some(activity) = pending {
+                return Some((activity, (None, subscription, db, account_id)));
+            }
+            loop {
+                subscription.changed().await;
+                match ShopActivity::read(&db, account_id).await {
+                    Ok(activity) => return Some((activity, (None, subscription, db, account_id))),
+                    Err(e) => {
+                        tracing::error!(error = ?e, "cannot reload a shop's activity");
+                        tokio::time::sleep(RELOAD_RETRY).await;
+                    }
+                }
+            }
+        }))
+    }
+}
+
+/// What the dashboard shows live: the codes with their counters, read at one instant.
+pub struct ShopActivity {
+    at: DateTime<Utc>,
+    account: std::sync::Arc<crate::entities::account::Model>,
+    codes: Vec<crate::entities::promo_code::Model>,
+}
+
+impl ShopActivity {
+    async fn read(db: &DatabaseConnection, account_id: i64) -> crate::services::ServiceResult<ShopActivity> {
+        use crate::services::promo_codes;
+        let account = crate::services::accounts::find(db, account_id).await?.ok_or_else(|| {
+            crate::services::ServiceError::Db(sea_orm::DbErr::RecordNotFound(format!("account {account_id}")))
+        })?;
+        let page =
+            promo_codes::list(db, account_id, &promo_codes::ListFilter::default(), promo_codes::MAX_PAGE, None).await?;
+        Ok(ShopActivity { at: crate::services::now(), account: std::sync::Arc::new(account), codes: page.items })
+    }
+}
+
+/// What the dashboard shows live: the codes with their counters, read at one instant.
+#[Object]
+impl ShopActivity {
+    /// When this was read (UTC, RFC 3339).
+    async fn at(&self) -> DateTime<Utc> {
+        self.at
+    }
+
+    /// The shop's codes that are not deleted, newest first (up to 200), with
+    /// `redemptionsCount`, `remaining` and `status` as of `at`.
+    async fn promo_codes(&self) -> Vec<super::types::PromoCode> {
+        self.codes.iter().cloned().map(|row| super::types::PromoCode::new(row, self.account.clone())).collect()
+    }
 }

@@ -122,11 +122,13 @@ impl CheckoutMutation {
                 Err(e) => return Ok(refused(e)),
             },
         };
-        let (db, providers) = (ctx.db().clone(), ctx.providers().clone());
+        let (db, events, providers) = (ctx.db().clone(), ctx.events().clone(), ctx.providers().clone());
         let actor = Actor::key(principal, AuditVia::Graphql);
         let outcome =
-            detached(async move { checkout::refund_order(&db, &providers, &actor, account_id, id, minor).await })
-                .await?;
+            detached(
+                async move { checkout::refund_order(&db, &events, &providers, &actor, account_id, id, minor).await },
+            )
+            .await?;
         match errors::split(outcome)? {
             Ok(order) => Ok(RefundOrderPayload { order: Some(Order::new(order)), user_errors: vec![] }),
             Err(e) => Ok(refused(e)),

@@ -180,7 +180,7 @@ impl PromoMutation {
             description: input.description,
         };
         let actor = Actor::key(principal, AuditVia::Graphql);
-        match errors::split(service::create(db, &actor, principal.account_id, new, dry_run).await)? {
+        match errors::split(service::create(db, ctx.events(), &actor, principal.account_id, new, dry_run).await)? {
             Ok(row) => written(ctx, principal.account_id, row, dry_run).await,
             Err(e) => Ok(refused(input_errors::<CreatePromoCodeInput>(e), dry_run)),
         }

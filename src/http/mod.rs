@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod capture;
+pub mod dashboard;
 pub mod graphql;
 pub mod health;
 pub mod input;
@@ -168,6 +169,9 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/audit_log", get(rest_catalog::audit_log))
         .layer(middleware::from_fn(rest::refuse_nul));
     let mut app = Router::new().merge(shop).merge(rest);
+    if state.config.admin_ui() {
+        app = app.merge(dashboard::routes());
+    }
     if let Some(test_mode) = state.test_mode.clone() {
         use crate::payments::test_mode as tm;
         app = app.merge(

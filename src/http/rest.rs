@@ -455,7 +455,8 @@ pub async fn create(
         max_per_customer: body.max_per_customer,
         description: body.description,
     };
-    let row = service::create(&state.db, &Actor::key(&p, AuditVia::Rest), p.account_id, new, params.dry_run).await?;
+    let actor = Actor::key(&p, AuditVia::Rest);
+    let row = service::create(&state.db, &state.events, &actor, p.account_id, new, params.dry_run).await?;
     let currency = currency_of(&state, &p).await?;
     let status = if params.dry_run { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(PromoCodeJson::from(PromoCodeView::new(row, currency, now())))))

@@ -76,3 +76,18 @@ pub async fn refunds(db: &impl ConnectionTrait, order_ids: &[i64]) -> ServiceRes
     let rows = rows_in::<refund::Entity>(db, refund::Column::OrderId, order_ids, refund::Column::Id).await?;
     Ok(grouped(rows, |r| r.order_id))
 }
+
+/// The shops (account ids) of these orders, each once.
+pub async fn order_accounts(db: &impl ConnectionTrait, order_ids: &[i64]) -> ServiceResult<Vec<i64>> {
+    use sea_orm::QuerySelect;
+    let mut accounts: Vec<i64> = crate::entities::order::Entity::find()
+        .select_only()
+        .column(crate::entities::order::Column::AccountId)
+        .filter(crate::entities::order::Column::Id.is_in(order_ids.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    accounts.sort_unstable();
+    accounts.dedup();
+    Ok(accounts)
+}

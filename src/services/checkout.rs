@@ -731,6 +731,7 @@ async fn free_path(
     super::webhooks::enqueue_order_event(&txn, order.id, "order.paid").await?;
     txn.commit().await?;
     events.publish(view.snapshot.cart.id);
+    events.publish_shop(order.account_id);
     Ok(order)
 }
 
@@ -1027,6 +1028,7 @@ pub async fn record_refund_in(
 /// `redemptions_count` never goes down.
 pub async fn refund_order(
     db: &DatabaseConnection,
+    events: &CartEvents,
     providers: &Providers,
     actor: &super::audit::Actor,
     account_id: i64,
@@ -1093,6 +1095,7 @@ pub async fn refund_order(
         super::audit::record(&txn, account_id, actor, "refundOrder", target, Some(&before), Some(&after)).await?;
     }
     txn.commit().await?;
+    events.publish_shop(account_id);
     Ok(refunded)
 }
 
@@ -1222,6 +1225,7 @@ pub async fn capture_paypal(
         }
         Ok((_, cart)) => {
             events.publish_all(cart);
+            events.publish_shop(order.account_id);
             Ok(order::Entity::find_by_id(order_id).one(db).await?.unwrap_or(order))
         }
         Err(reason) => {

@@ -106,7 +106,7 @@ async fn seed(txn: &sea_orm::DatabaseTransaction) -> ServiceResult<CreatedKey> {
             description: Some(description.into()),
             ..NewPromoCode::default()
         };
-        promo_codes::create(txn, &actor, shop.id, new, false).await?;
+        promo_codes::create(txn, &crate::events::CartEvents::default(), &actor, shop.id, new, false).await?;
     }
 
     let name = KeyName::parse("demo admin").expect("a valid name");

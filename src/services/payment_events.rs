@@ -46,11 +46,14 @@ pub struct Applied {
     carts: Vec<i64>,
     /// Orders paid for tickets that were gone: their refunds are owed.
     refunds_due: Vec<i64>,
+    /// Orders whose state changed (their shops' dashboards are told).
+    orders: Vec<i64>,
 }
 
 impl Applied {
     fn absorb(&mut self, (transition, cart): (PaidTransition, Option<i64>), order_id: i64) {
         self.carts.extend(cart);
+        self.orders.push(order_id);
         if transition == PaidTransition::RefundDue {
             self.refunds_due.push(order_id);
         }
@@ -60,6 +63,12 @@ impl Applied {
     /// failure is logged and left to the sweep).
     pub async fn after_commit(self, db: &DatabaseConnection, events: &CartEvents, providers: &Providers) {
         events.publish_all(self.carts);
+        if !self.orders.is_empty() {
+            match super::batch::order_accounts(db, &self.orders).await {
+                Ok(accounts) => accounts.into_iter().for_each(|a| events.publish_shop(a)),
+                Err(e) => tracing::warn!(error = ?e, "could not tell the dashboards about changed orders"),
+            }
+        }
         for order_id in self.refunds_due {
             if let Err(e) = checkout::settle_refund_due(db, providers, order_id).await {
                 tracing::error!(error = ?e, order_id, "settling an owed refund failed; the sweep retries");
@@ -198,6 +207,7 @@ async fn apply(txn: &DatabaseTransaction, event: &PaymentEvent, applied: &mut Ap
             Some(order_id) => {
                 checkout::mark_unpaid_in(txn, order_id, OrderStatus::Cancelled, Some("asynchronous payment failed"))
                     .await?;
+                applied.orders.push(order_id);
                 Step::Done("payment failed", vec![])
             }
             None => Step::Waiting(session.clone()),
@@ -205,6 +215,7 @@ async fn apply(txn: &DatabaseTransaction, event: &PaymentEvent, applied: &mut Ap
         PaymentEvent::SessionExpired { session, order_id } => match session_order(txn, session, *order_id).await? {
             Some(order_id) => {
                 checkout::mark_unpaid_in(txn, order_id, OrderStatus::Expired, None).await?;
+                applied.orders.push(order_id);
                 Step::Done("expired", vec![])
             }
             None => Step::Waiting(session.clone()),
@@ -216,6 +227,7 @@ async fn apply(txn: &DatabaseTransaction, event: &PaymentEvent, applied: &mut Ap
                 let current = order::Entity::find_by_id(order.id).one(txn).await?.unwrap_or(order.clone());
                 message = record_refund(txn, &current, &refund.id, refund.amount).await?;
             }
+            applied.orders.push(order.id);
             Step::Done(message, vec![])
         }
         PaymentEvent::CaptureCompleted { provider_order, capture } => {

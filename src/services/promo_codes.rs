@@ -223,6 +223,7 @@ fn apply(row: &mut promo_code::ActiveModel, valid: &ValidPromo, event_id: Option
 /// (id 0), writing nothing.
 pub async fn create(
     db: &(impl ConnectionTrait + sea_orm::TransactionTrait<Transaction = sea_orm::DatabaseTransaction>),
+    events: &CartEvents,
     actor: &Actor,
     account_id: i64,
     input: NewPromoCode,
@@ -269,6 +270,7 @@ pub async fn create(
     audit::record(&txn, account_id, actor, "createPromoCode", (AuditTarget::PromoCode, saved.id), None, Some(&after))
         .await?;
     txn.commit().await?;
+    events.publish_shop(account_id);
     Ok(saved)
 }
 
@@ -346,6 +348,7 @@ pub async fn update(
     let carts = carts::open_carts_with_code(&txn, id).await?;
     txn.commit().await?;
     events.publish_all(carts);
+    events.publish_shop(account_id);
     Ok(saved)
 }
 
@@ -377,6 +380,7 @@ pub async fn set_active(
     let carts = carts::open_carts_with_code(&txn, id).await?;
     txn.commit().await?;
     events.publish_all(carts);
+    events.publish_shop(account_id);
     Ok(saved)
 }
 
@@ -422,6 +426,7 @@ pub async fn delete(
     };
     txn.commit().await?;
     events.publish_all(carts);
+    events.publish_shop(account_id);
     Ok(result)
 }
 

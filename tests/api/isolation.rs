@@ -80,6 +80,10 @@ const ROUTES_WITHOUT_KEY: &[(&str, &str)] = &[
     ("GET", "/readyz"),
     // The static demo storefront.
     ("GET", "/"),
+    // The dashboard's static files: it signs in with a key and calls the API.
+    ("GET", "/admin"),
+    ("GET", "/admin/"),
+    ("GET", "/admin/admin.js"),
     // Demo mode's test-mode payments (never in production): the emulated Stripe API,
     // checked by its own test key, and the hosted page, whose session id is the capability.
     ("POST", "/test-mode/stripe/v1/checkout/sessions"),

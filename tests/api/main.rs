@@ -4,6 +4,7 @@ mod back_office;
 mod carts;
 mod checkout;
 mod cli;
+mod dashboard;
 mod examples;
 mod fakes;
 mod foundation;

@@ -107,6 +107,40 @@ async function live(page) {
   await page.locator("#live", { hasText: "live" }).waitFor({ timeout: 15000 });
 }
 
+
+/** A buyer's purchase through the API alone: cart, code, checkout, paid on the test page. */
+async function purchase(server, code, ticketName, email) {
+  const anon = async (query, variables) => {
+    const r = await fetch(`${server.base}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
+    const body = await r.json();
+    if (body.errors) throw new Error(JSON.stringify(body.errors));
+    return body.data;
+  };
+  const { shop } = await anon(`{ shop(slug: "demo") { events { ticketTypes { id name } } } }`);
+  const ticket = shop.events.flatMap((e) => e.ticketTypes).find((t) => t.name === ticketName);
+  const { createCart } = await anon(`mutation { createCart(shopSlug: "demo") { cart { id } } }`);
+  const cart = createCart.cart.id;
+  await anon(`mutation($c: ID!, $t: ID!) { addToCart(cartId: $c, ticketTypeId: $t, quantity: 1) { userErrors { message } } }`, { c: cart, t: ticket.id });
+  const { applyPromo } = await anon(`mutation($c: ID!, $code: String!) { applyPromo(cartId: $c, code: $code) { userErrors { message } } }`, { c: cart, code });
+  check(applyPromo.userErrors.length === 0, JSON.stringify(applyPromo));
+  const { checkout } = await anon(`mutation($c: ID!, $i: CheckoutInput!) { checkout(cartId: $c, input: $i) { order { id status } redirectUrl userErrors { message } } }`,
+    { c: cart, i: { email, provider: "STRIPE", successUrl: `${server.base}/?paid=1`, cancelUrl: `${server.base}/?cancelled=1` } });
+  check(checkout.userErrors.length === 0, JSON.stringify(checkout));
+  if (checkout.redirectUrl) {
+    const paid = await fetch(checkout.redirectUrl, { method: "POST", body: new URLSearchParams({ action: "pay" }), redirect: "manual" });
+    check(paid.status === 303, `the test page paid: ${paid.status}`);
+  }
+  return checkout.order.id;
+}
+
+/** Signs the page in to the dashboard with `key`. */
+async function signIn(page, server, key) {
+  await page.goto(`${server.base}/admin/`);
+  await page.getByLabel("API key").fill(key);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.locator("#live", { hasText: "live" }).waitFor({ timeout: 15000 });
+}
+
 let demo;
 let prod;
 let staticServer;
@@ -292,6 +326,85 @@ try {
     await total(page).filter({ hasText: "17.99 EUR" }).waitFor();
     await page.screenshot({ path: join(shots, "7-own-origin.png"), fullPage: true });
     await context.close();
+  });
+
+  await scenario("8. dashboard: create FALL26 (a field error first), watch its counter move live", async () => {
+    const { context, page } = await buyer({ width: 1280, height: 900 });
+    await signIn(page, demo, demo.key);
+    await page.locator("#codes tr[data-code=NEWS10]").waitFor();
+    await page.getByRole("button", { name: "New code" }).click();
+    await page.getByLabel("Code", { exact: true }).fill("FALL26");
+    await page.getByLabel("Percent off").fill("150");
+    await page.getByLabel("Per buyer").fill("1");
+    await page.getByLabel(/^Last day/).fill(`${new Date().getFullYear() + 1}-10-31`);
+    await page.getByRole("button", { name: "Create code" }).click();
+    const percentError = page.locator("#f-percentOff-error");
+    await percentError.filter({ hasText: /./ }).waitFor();
+    await page.screenshot({ path: join(shots, "8-form-error.png"), fullPage: true });
+    await page.getByLabel("Percent off").fill("15");
+    await page.getByRole("button", { name: "Preview" }).click();
+    const preview = page.locator("#code-preview");
+    await preview.filter({ hasText: "This will create FALL26: 15 % off, once per buyer, until 31 Oct" }).waitFor();
+    const sentence = await preview.textContent();
+    check(/23:59 Europe\/Berlin\.$/.test(sentence.trim()), `the preview names the end of the day in the shop's zone: ${sentence}`);
+    await page.getByRole("button", { name: "Create code" }).click();
+    const row = page.locator("#codes tr[data-code=FALL26]");
+    await row.waitFor();
+    check((await row.locator(".usage").textContent()) === "0 / ∞", "0 / ∞");
+    check((await row.locator(".status").textContent()) === "ACTIVE", "ACTIVE");
+    await page.screenshot({ path: join(shots, "8-codes-list.png"), fullPage: true });
+    await purchase(demo, "FALL26", "Standing", "fall@example.com");
+    await row.locator(".usage", { hasText: "1 / ∞" }).waitFor({ timeout: 10000 });
+    await context.close();
+  });
+
+  await scenario("9. dashboard: the report chart has FALL26's bar and the CSV equals the table", async () => {
+    const { context, page } = await buyer({ width: 1280, height: 900 });
+    await signIn(page, demo, demo.key);
+    await page.getByRole("link", { name: "Reports" }).click();
+    await page.locator("#report-chart rect[data-code=FALL26]").waitFor();
+    await page.locator("#daily-chart, #daily p").first().waitFor();
+    await page.screenshot({ path: join(shots, "9-report-chart.png"), fullPage: true });
+    const table = await page.locator("#report tbody tr").evaluateAll((rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
+    const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Download CSV" }).click()]);
+    const csv = readFileSync(await download.path(), "utf8").trim().split(/\r?\n/).map((l) => l.split(","));
+    const header = csv.shift();
+    const col = (name) => header.indexOf(name);
+    const fromCsv = csv.map((r) => [r[col("code")], r[col("orders")], r[col("revenue")], r[col("discount")]].join("|")).sort();
+    const fromTable = table.map((r) => [r[0], r[2], r[5], r[7]].join("|")).sort();
+    check(JSON.stringify(fromCsv) === JSON.stringify(fromTable), `CSV ${JSON.stringify(fromCsv)} = table ${JSON.stringify(fromTable)}`);
+    check(fromTable.some((r) => r.startsWith("FALL26|1|")), `FALL26 has its order: ${fromTable}`);
+    await context.close();
+  });
+
+  await scenario("10. dashboard: deactivate ALEX15, soft-delete a redeemed code, orders keep their codes; a read key cannot write", async () => {
+    await purchase(demo, "ALEX15", "Seated", "alex-fan@example.com");
+    const { context, page } = await buyer({ width: 1280, height: 900 });
+    await signIn(page, demo, demo.key);
+    const alex = page.locator("#codes tr[data-code=ALEX15]");
+    await alex.getByRole("button", { name: "Deactivate" }).click();
+    await page.locator("#codes tr[data-code=ALEX15] .status", { hasText: "INACTIVE" }).waitFor();
+    await page.locator("#codes tr[data-code=FALL26]").getByRole("button", { name: "Delete" }).click();
+    await page.locator("#confirm-text", { hasText: "soft delete" }).waitFor();
+    await page.getByRole("button", { name: "Confirm" }).click();
+    await page.locator("#codes tr[data-code=FALL26]").waitFor({ state: "detached" });
+    await page.getByRole("link", { name: "Orders" }).click();
+    await page.locator("#orders td.promo", { hasText: "ALEX15" }).first().waitFor();
+    await page.locator("#orders td.promo", { hasText: "FALL26" }).first().waitFor();
+    await page.screenshot({ path: join(shots, "10-orders.png"), fullPage: true });
+    await context.close();
+
+    const { createApiKey } = await admin(demo, `mutation { createApiKey(input: { name: "viewer", scope: READ }) { secret } }`);
+    const reader = await buyer({ width: 1280, height: 900 });
+    await signIn(reader.page, demo, createApiKey.secret);
+    await reader.page.locator("#codes tr[data-code=NEWS10]").waitFor();
+    for (const name of ["New code", "Edit", "Deactivate", "Delete", "Reactivate"]) {
+      check(await reader.page.getByRole("button", { name, exact: true }).count() === 0, `a read key sees no ${name} button`);
+    }
+    await reader.page.getByRole("link", { name: "API keys" }).click();
+    await reader.page.locator("h2", { hasText: "API keys" }).waitFor();
+    check(await reader.page.getByRole("button", { name: "Create key" }).count() === 0, "no key creation for a read key");
+    await reader.context.close();
   });
 } finally {
   await browser.close();
