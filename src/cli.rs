@@ -30,6 +30,19 @@ pub enum Command {
     Account(AccountCommand),
     /// Print the GraphQL schema (SDL) to stdout, as committed in `schema.graphql`.
     ExportSchema,
+    /// Serve the MCP tools (for AI assistants) over stdio, as the key's shop.
+    Mcp(McpArgs),
+}
+
+/// Arguments of `mcp`.
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub database: DatabaseConfig,
+    /// The API key the assistant acts with (a read key gets the read tools only).
+    #[arg(long, env = "TIXSHOP_API_KEY", hide_env_values = true)]
+    pub api_key: String,
 }
 
 /// `tixshop api-key …`

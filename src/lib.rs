@@ -18,6 +18,7 @@
 //! - [`entities`] — sea-orm models, one per table, nothing else.
 //! - [`domain`] — pure values and rules (money, VAT, slugs, scopes, days in a shop's time
 //!   zone): no I/O at all.
+//! - [`mcp`] — the AI assistant's edge: MCP tools (rmcp) over the same services, stdio and `/mcp`.
 //! - [`events`] — per-cart change signals for the `cartUpdated` subscription.
 //! - [`rate_limit`] — failed promo code attempts per session and address, counted in the database.
 //! - [`session_store`] — storefront cookie sessions in the `sessions` table.
@@ -32,6 +33,7 @@ pub mod entities;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod mcp;
 pub mod payments;
 pub mod rate_limit;
 pub mod services;

@@ -72,6 +72,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("created account `{}`; the line above is its admin API key, shown only this once", account.slug);
             Ok(())
         }
+        Some(Command::Mcp(args)) => {
+            // stdout is the protocol: logs go to stderr, quietly.
+            telemetry::init("warn");
+            let conn = db::connect(&args.database).await?;
+            db::migrate(&conn).await?;
+            let principal = api_keys::authenticate(&conn, args.api_key.trim())
+                .await?
+                .context("TIXSHOP_API_KEY is unknown or revoked")?;
+            let server = tixshop::mcp::TixMcp::new(
+                conn,
+                std::sync::Arc::new(tixshop::events::CartEvents::default()),
+                tixshop::mcp::KeySource::Fixed(principal),
+            );
+            use rmcp::ServiceExt;
+            let running = server.serve(rmcp::transport::stdio()).await.context("MCP handshake")?;
+            running.waiting().await.context("MCP session")?;
+            Ok(())
+        }
         Some(Command::ExportSchema) => {
             print!("{}", graphql::sdl());
             Ok(())

@@ -116,6 +116,8 @@ pub enum AuditVia {
     Rest,
     /// The `tixshop` command line on the server.
     Cli,
+    /// The MCP server (`tixshop mcp`, `/mcp`): an AI assistant with an API key.
+    Mcp,
     /// The server itself (the demo seed).
     System,
 }

@@ -125,6 +125,32 @@ fn cors(config: &ServeConfig) -> tower_http::cors::CorsLayer {
         .max_age(CORS_MAX_AGE)
 }
 
+/// The MCP tools over Streamable HTTP: stateless JSON answers, the bearer key checked on
+/// every request, Host checked against this server's own names.
+fn mcp_service(
+    state: &AppState,
+) -> rmcp::transport::streamable_http_server::StreamableHttpService<
+    crate::mcp::TixMcp,
+    rmcp::transport::streamable_http_server::session::local::LocalSessionManager,
+> {
+    use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+    let mut hosts = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    hosts.push(state.config.bind.ip().to_string());
+    if let Some(host) = state.config.base_url().host_str() {
+        hosts.push(host.to_owned());
+    }
+    let config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_allowed_hosts(hosts);
+    let (db, events) = (state.db.clone(), state.events.clone());
+    StreamableHttpService::new(
+        move || Ok(crate::mcp::TixMcp::new(db.clone(), events.clone(), crate::mcp::KeySource::PerRequest)),
+        Default::default(),
+        config,
+    )
+}
+
 /// All routes with their limits.
 pub fn router(state: AppState) -> Router {
     let timeout = state.config.request_timeout();
@@ -172,6 +198,7 @@ pub fn router(state: AppState) -> Router {
     if state.config.admin_ui() {
         app = app.merge(dashboard::routes());
     }
+    app = app.nest_service("/mcp", mcp_service(&state));
     if let Some(test_mode) = state.test_mode.clone() {
         use crate::payments::test_mode as tm;
         app = app.merge(

@@ -12,6 +12,7 @@ mod fuzz;
 mod hardening;
 mod helpers;
 mod isolation;
+mod mcp;
 mod orders;
 mod promo_codes;
 mod ssrf;

@@ -19,6 +19,8 @@ pub enum AuditVia {
     Rest,
     /// The `tixshop` command line on the server (no API key).
     Cli,
+    /// The MCP server: an AI assistant with an API key.
+    Mcp,
     /// The server itself, e.g. seeding the demo shop (no API key).
     System,
 }
