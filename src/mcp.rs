@@ -303,7 +303,7 @@ const TOOLS: &[ToolSpec] = &[
     ToolSpec {
         name: "create_promo_code",
         title: "Create a promo code",
-        description: "Creates a promo code. Without confirm: true it only previews what would be stored and writes nothing; show the preview to the organizer, then call again with confirm: true. Example: {\"code\": \"FALL26\", \"discount_type\": \"PERCENTAGE\", \"percent_off\": \"15\", \"max_per_customer\": 1, \"expires_on\": \"<the coming 31 October>\"}.",
+        description: "Creates a promo code. Without confirm: true it only previews what would be stored and writes nothing; show the preview to the organizer, then call again with confirm: true. Example, 15% off once per customer until the end of October: {\"code\": \"FALL26\", \"discount_type\": \"PERCENTAGE\", \"percent_off\": \"15\", \"max_per_customer\": 1, \"expires_on\": \"{COMING_OCTOBER_31}\"}.",
         schema: schema::<CreateCodeInput>,
         read_only: false,
         destructive: false,
@@ -374,13 +374,22 @@ const TOOLS: &[ToolSpec] = &[
     },
 ];
 
+/// The coming 31 October (UTC's today): an example date that is always in the future.
+fn coming_october_31() -> NaiveDate {
+    use chrono::Datelike;
+    let today = now().date_naive();
+    let this_year = NaiveDate::from_ymd_opt(today.year(), 10, 31).unwrap_or(today);
+    if this_year > today { this_year } else { NaiveDate::from_ymd_opt(today.year() + 1, 10, 31).unwrap_or(today) }
+}
+
 fn tool(spec: &ToolSpec) -> Tool {
+    let description = spec.description.replace("{COMING_OCTOBER_31}", &coming_october_31().to_string());
     let mut annotations = ToolAnnotations::with_title(spec.title)
         .read_only(spec.read_only)
         .destructive(spec.destructive)
         .idempotent(spec.idempotent);
     annotations = annotations.open_world(false);
-    let mut tool = Tool::new(spec.name, spec.description, (spec.schema)());
+    let mut tool = Tool::new(spec.name, description, (spec.schema)());
     tool.title = Some(spec.title.to_owned());
     tool.annotations = Some(annotations);
     tool

@@ -70,6 +70,15 @@ async fn an_assistant_runs_the_three_tasks_over_stdio_and_only_previews_without_
         }
     }
     let create = tools.iter().find(|t| t.name == "create_promo_code").unwrap();
+    let october = format!("{}-10-31", next_year());
+    let coming = {
+        use chrono::Datelike;
+        let today = chrono::Utc::now().date_naive();
+        let this_year = chrono::NaiveDate::from_ymd_opt(today.year(), 10, 31).unwrap();
+        if this_year > today { this_year } else { chrono::NaiveDate::from_ymd_opt(today.year() + 1, 10, 31).unwrap() }
+    };
+    let described = create.description.as_deref().unwrap_or_default();
+    assert!(described.contains(&coming.to_string()), "the example date lies ahead: {described}");
     let schema = serde_json::to_string(&*create.input_schema).unwrap();
     assert!(
         schema.contains("PERCENTAGE") && schema.contains("FIXED_AMOUNT") && schema.contains("expires_on"),
@@ -84,7 +93,6 @@ async fn an_assistant_runs_the_three_tasks_over_stdio_and_only_previews_without_
     let body = serde_json::to_value(&resource.contents[0]).unwrap();
     let as_resource: Value = serde_json::from_str(body["text"].as_str().unwrap()).unwrap();
     assert_eq!(as_resource["today"], shop["today"], "the resource says what shop_info says");
-    let october = format!("{}-10-31", next_year());
 
     // 1. "Create a code FALL26, 15% off, max 1 per customer, expires end of October."
     let fall = json!({ "code": "FALL26", "discount_type": "PERCENTAGE", "percent_off": "15", "max_per_customer": 1, "expires_on": october });
