@@ -145,6 +145,14 @@ pub struct ServeConfig {
     #[arg(long, env = "TIXSHOP_WEBHOOK_DISPATCH", default_value_t = true, action = clap::ArgAction::Set)]
     pub webhook_dispatch: bool,
 
+    /// Bearer token for `GET /metrics` (Prometheus text format); unset: no metrics route.
+    #[arg(long, env = "TIXSHOP_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// Log format: `text` (default) or `json` (one object per line).
+    #[arg(long, env = "TIXSHOP_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+
     /// Serve the organizer's dashboard at `/admin/` [default: true in demo mode]. It is a
     /// client of the public API and signs in with an API key.
     #[arg(long, env = "TIXSHOP_ADMIN_UI", action = clap::ArgAction::Set)]
@@ -278,6 +286,8 @@ impl std::fmt::Debug for ServeConfig {
             .field("webhook_retry_base_ms", &self.webhook_retry_base_ms)
             .field("webhook_max_attempts", &self.webhook_max_attempts)
             .field("webhook_dispatch", &self.webhook_dispatch)
+            .field("metrics_token", &redact(&self.metrics_token))
+            .field("log_format", &self.log_format)
             .field("admin_ui", &self.admin_ui)
             .field("test_payments", &self.test_payments)
             .field("stripe_secret_key", &redact(&self.stripe_secret_key))

@@ -23,7 +23,8 @@
 //! - [`rate_limit`] — failed promo code attempts per session and address, counted in the database.
 //! - [`session_store`] — storefront cookie sessions in the `sessions` table.
 //! - [`db`] — opening (SQLite WAL or PostgreSQL) and migrating the database.
-//! - [`telemetry`] — logging.
+//! - [`telemetry`] — logging (text or JSON).
+//! - [`observe`] — Prometheus metrics at `/metrics`, labels from closed sets only.
 
 pub mod cli;
 pub mod config;
@@ -34,6 +35,7 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod mcp;
+pub mod observe;
 pub mod payments;
 pub mod rate_limit;
 pub mod services;

@@ -98,7 +98,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
-    telemetry::init(&config.log);
+    telemetry::init_as(&config.log, &config.log_format);
     tracing::info!(?config, "starting");
     let app = Application::build(config.clone()).await?;
     let base =

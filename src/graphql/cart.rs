@@ -210,9 +210,15 @@ impl CartMutation {
         // The attempt holds a place while it runs: concurrent or batched guesses cannot
         // all slip past one check, and only a failure uses the place up.
         let Some(permit) = acquire(ctx).await? else {
+            crate::observe::apply_promo("RATE_LIMITED");
             return refused(db, &cart_id, vec![rate_limited()]).await;
         };
         let result = carts::apply_promo(db, ctx.events(), &cart_id, &code).await;
+        crate::observe::apply_promo(match &result {
+            Ok(_) => "applied",
+            Err(services::ServiceError::User(errors)) => errors.first().map_or("INVALID", |e| e.code.as_str()),
+            Err(_) => "INTERNAL",
+        });
         let failed_attempt =
             matches!(&result, Err(services::ServiceError::User(errors)) if errors.iter().any(|e| e.field == ["code"]));
         if failed_attempt {
@@ -258,6 +264,7 @@ impl SubscriptionRoot {
         Ok(futures_util::stream::unfold(state, |(pending, mut expiry, mut subscription, db, token)| async move {
             if let Some(view) = pending {
                 expiry = view.promo_expires_at;
+                crate::observe::push_sent();
                 return Some((Cart(view), (None, expiry, subscription, db, token)));
             }
             loop {
@@ -278,6 +285,7 @@ impl SubscriptionRoot {
                 match carts::get(&db, &token).await {
                     Ok(Some(view)) => {
                         let expiry = view.promo_expires_at;
+                        crate::observe::push_sent();
                         return Some((Cart(view), (None, expiry, subscription, db, token)));
                     }
                     Ok(None) => return None,

@@ -41,6 +41,11 @@ impl CheckoutMutation {
         #[graphql(desc = "The cart's id.")] cart_id: ID,
         #[graphql(desc = "Email, provider and return URLs.")] input: CheckoutInput,
     ) -> async_graphql::Result<CheckoutPayload> {
+        let provider_label = match input.provider {
+            super::types::order::PaymentProviderKind::Stripe => "STRIPE",
+            super::types::order::PaymentProviderKind::Paypal => "PAYPAL",
+            super::types::order::PaymentProviderKind::Free => "FREE",
+        };
         let service_input = ServiceInput {
             email: input.email,
             provider: input.provider.into(),
@@ -58,9 +63,18 @@ impl CheckoutMutation {
             detached(async move { checkout::start(&db, &events, &providers, &settings, &token, service_input).await })
                 .await?;
         let (order, redirect_url) = match errors::split(outcome)? {
-            Ok(CheckoutOutcome::Paid(order)) => (order, None),
-            Ok(CheckoutOutcome::Redirect { order, redirect_url }) => (order, Some(redirect_url)),
-            Err(e) => return Ok(CheckoutPayload::refused(input_errors::<CheckoutInput>(e))),
+            Ok(CheckoutOutcome::Paid(order)) => {
+                crate::observe::checkout("FREE", "paid");
+                (order, None)
+            }
+            Ok(CheckoutOutcome::Redirect { order, redirect_url }) => {
+                crate::observe::checkout(provider_label, "redirect");
+                (order, Some(redirect_url))
+            }
+            Err(e) => {
+                crate::observe::checkout(provider_label, e.first().map_or("INVALID", |u| u.code.as_str()));
+                return Ok(CheckoutPayload::refused(input_errors::<CheckoutInput>(e)));
+            }
         };
         Ok(CheckoutPayload {
             access_token: Some(order.access_token.clone()),

@@ -91,7 +91,8 @@ pub fn build(
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(MAX_PARSER_RECURSION)
-        .limit_directives(MAX_DIRECTIVES);
+        .limit_directives(MAX_DIRECTIVES)
+        .extension(crate::observe::RootFieldMetrics);
     if !open {
         builder = builder.disable_introspection().disable_suggestions();
     }

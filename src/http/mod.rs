@@ -151,6 +151,33 @@ fn mcp_service(
     )
 }
 
+/// `GET /metrics`: the Prometheus text format, for the configured bearer token only.
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let expected = state.config.metrics_token.as_deref().unwrap_or_default().trim();
+    let presented = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(auth::bearer_token)
+        .unwrap_or_default();
+    // Constant-time comparison: the token guards operational data.
+    let equal = presented.len() == expected.len()
+        && presented.bytes().zip(expected.bytes()).fold(0_u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    if !equal {
+        return (StatusCode::UNAUTHORIZED, "send `Authorization: Bearer <TIXSHOP_METRICS_TOKEN>`\n").into_response();
+    }
+    crate::observe::gauges(&state);
+    match crate::observe::handle() {
+        Some(handle) => {
+            ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response()
+        }
+        None => (StatusCode::SERVICE_UNAVAILABLE, "metrics are not available\n").into_response(),
+    }
+}
+
 /// All routes with their limits.
 pub fn router(state: AppState) -> Router {
     let timeout = state.config.request_timeout();
@@ -199,6 +226,10 @@ pub fn router(state: AppState) -> Router {
         app = app.merge(dashboard::routes());
     }
     app = app.nest_service("/mcp", mcp_service(&state));
+    if state.config.metrics_token.as_deref().is_some_and(|t| !t.trim().is_empty()) {
+        crate::observe::handle();
+        app = app.route("/metrics", get(metrics));
+    }
     if let Some(test_mode) = state.test_mode.clone() {
         use crate::payments::test_mode as tm;
         app = app.merge(
@@ -214,6 +245,7 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/paypal", axum::routing::post(webhooks::paypal))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .layer(middleware::from_fn(crate::observe::track_http))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(TraceLayer::new_for_http())

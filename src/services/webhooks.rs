@@ -598,12 +598,15 @@ async fn deliver(db: &DatabaseConnection, settings: &WebhookSettings, id: i64) -
         .col_expr(webhook_delivery::Column::UpdatedAt, Expr::value(at))
         .filter(webhook_delivery::Column::Id.eq(id));
     update = if result.is_ok() {
+        crate::observe::webhook_attempt("delivered");
         update
             .col_expr(webhook_delivery::Column::Status, Expr::value(DeliveryStatus::Delivered))
             .col_expr(webhook_delivery::Column::DeliveredAt, Expr::value(at))
     } else if attempts >= settings.max_attempts || endpoint.is_none() {
+        crate::observe::webhook_attempt("failed");
         update.col_expr(webhook_delivery::Column::Status, Expr::value(DeliveryStatus::Failed))
     } else {
+        crate::observe::webhook_attempt("retry");
         let doublings = (attempts - 1).clamp(0, MAX_DOUBLINGS).unsigned_abs();
         let delay = settings.retry_base.saturating_mul(2_u32.saturating_pow(doublings)).min(MAX_RETRY_DELAY);
         let delay = chrono::Duration::from_std(delay).expect("at most MAX_RETRY_DELAY, far inside chrono's range");

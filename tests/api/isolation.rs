@@ -75,6 +75,8 @@ const ROUTES_WITHOUT_KEY: &[(&str, &str)] = &[
     // Payment providers, authenticated by their signatures.
     ("POST", "/webhooks/stripe"),
     ("POST", "/webhooks/paypal"),
+    // Operators' metrics: their own bearer token (TIXSHOP_METRICS_TOKEN), no shop data.
+    ("GET", "/metrics"),
     // Probes.
     ("GET", "/healthz"),
     ("GET", "/readyz"),

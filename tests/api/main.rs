@@ -13,6 +13,7 @@ mod hardening;
 mod helpers;
 mod isolation;
 mod mcp;
+mod metrics;
 mod orders;
 mod promo_codes;
 mod ssrf;
