@@ -1,0 +1,156 @@
+//! External load benchmark: the real `tixshop` binary (bench profile) in its own process
+//! with its DEFAULT settings, and this process as the load generator. 64 buyers, each with
+//! their own cookie session and cart of 2 × Standing, loop applyPromo NEWS10 / removePromo;
+//! every answer is checked (the total, no userErrors) and any wrong answer is counted and
+//! printed. Figures, not assertions.
+//!
+//!     cargo bench --bench load                                  # SQLite (temporary file)
+//!     TIXSHOP_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1/bench cargo bench --bench load
+//!     TIXSHOP_BENCH_SECONDS=20 TIXSHOP_BENCH_BUYERS=64 cargo bench --bench load
+//!
+//! Pin the two processes apart with `taskset` for steadier figures, e.g.
+//! `taskset -c 1 cargo bench --bench load` starts the server on core 1 too; the generator
+//! then competes with it, as it does on a 2-core machine.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const APPLY: &str = "mutation($c: ID!) { applyPromo(cartId: $c, code: \"NEWS10\") { cart { total { amount } appliedPromo { code } } userErrors { code } } }";
+const REMOVE: &str = "mutation($c: ID!) { removePromo(cartId: $c) { cart { total { amount } } userErrors { code } } }";
+/// 2 × 19.99 with NEWS10 (10 %): 35.98; without: 39.98.
+const WITH_CODE: &str = "35.98";
+const WITHOUT_CODE: &str = "39.98";
+
+fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn post(http: &reqwest::Client, url: &str, query: &str, variables: Value) -> Result<Value, String> {
+    let response = http
+        .post(url)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    response.json().await.map_err(|e| e.to_string())
+}
+
+/// Whether an answer is the one expected: the cart's total and no user error.
+fn checked(body: &Value, field: &str, total: &str) -> Result<(), String> {
+    let payload = &body["data"][field];
+    if payload["userErrors"] != json!([]) {
+        return Err(format!("{field}: userErrors {}", payload["userErrors"]));
+    }
+    match payload["cart"]["total"]["amount"].as_str() {
+        Some(t) if t == total => Ok(()),
+        other => Err(format!("{field}: total {other:?}, expected {total}: {body}")),
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let seconds: u64 = env("TIXSHOP_BENCH_SECONDS", 10);
+    let buyers: usize = env("TIXSHOP_BENCH_BUYERS", 64);
+    let dir = tempfile::tempdir().unwrap();
+    let database = std::env::var("TIXSHOP_BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("load.db").display()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+
+    // The server, as `cargo run --release` would run it: default settings.
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_tixshop"))
+        .arg("serve")
+        .env("DATABASE_URL", &database)
+        .env("TIXSHOP_BIND", format!("127.0.0.1:{port}"))
+        .env("TIXSHOP_LOG", "warn")
+        .env("TIXSHOP_WEBHOOK_DISPATCH", "false")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the server");
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if line.contains("listening") {
+            break;
+        }
+    }
+    let url = format!("http://127.0.0.1:{port}/graphql");
+
+    // Each buyer: own client (own cookie session), own cart of 2 × Standing.
+    let mut clients = vec![];
+    for _ in 0..buyers {
+        let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        let shop = post(&http, &url, "{ shop(slug: \"demo\") { events { ticketTypes { id name } } } }", json!({}))
+            .await
+            .expect("the shop");
+        let standing = shop["data"]["shop"]["events"][0]["ticketTypes"][0]["id"].as_str().unwrap().to_owned();
+        let cart =
+            post(&http, &url, "mutation { createCart(shopSlug: \"demo\") { cart { id } } }", json!({})).await.unwrap();
+        let cart = cart["data"]["createCart"]["cart"]["id"].as_str().unwrap().to_owned();
+        let added = post(
+            &http,
+            &url,
+            "mutation($c: ID!, $t: ID!) { addToCart(cartId: $c, ticketTypeId: $t, quantity: 2) { cart { total { amount } } userErrors { code } } }",
+            json!({ "c": cart, "t": standing }),
+        )
+        .await
+        .unwrap();
+        assert_eq!(added["data"]["addToCart"]["cart"]["total"]["amount"], WITHOUT_CODE, "{added}");
+        clients.push((http, cart));
+    }
+
+    let wrong = Arc::new(AtomicU64::new(0));
+    let first_wrong = Arc::new(std::sync::Mutex::new(None::<String>));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = vec![];
+    for (http, cart) in clients {
+        let (url, wrong, first_wrong) = (url.clone(), wrong.clone(), first_wrong.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(4096);
+            while Instant::now() < deadline {
+                for (query, field, total) in [(APPLY, "applyPromo", WITH_CODE), (REMOVE, "removePromo", WITHOUT_CODE)] {
+                    let sent = Instant::now();
+                    let outcome =
+                        post(&http, &url, query, json!({ "c": cart })).await.and_then(|b| checked(&b, field, total));
+                    latencies.push(sent.elapsed());
+                    if let Err(e) = outcome {
+                        wrong.fetch_add(1, Ordering::Relaxed);
+                        first_wrong.lock().unwrap().get_or_insert(e);
+                    }
+                }
+            }
+            latencies
+        }));
+    }
+    let mut all: Vec<Duration> = vec![];
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_unstable();
+    let backend = if database.starts_with("postgres") { "PostgreSQL" } else { "SQLite" };
+    println!(
+        "load, {backend}, {buyers} buyers, default settings, external generator: {} requests in {elapsed:.1} s = {:.0} requests/s; p50 {:.1} ms, p99 {:.1} ms; wrong answers {}",
+        all.len(),
+        all.len() as f64 / elapsed,
+        percentile(&all, 0.50).as_secs_f64() * 1e3,
+        percentile(&all, 0.99).as_secs_f64() * 1e3,
+        wrong.load(Ordering::Relaxed),
+    );
+    if let Some(e) = first_wrong.lock().unwrap().take() {
+        println!("first wrong answer: {e}");
+    }
+    server.kill().await.ok();
+}
