@@ -454,23 +454,7 @@ async fn capacity_prices_drafts_and_sales_windows_hold_through_the_api() {
         json!({}),
     )
     .await;
-    let rival = tixshop::services::accounts::create(
-        &app.db,
-        &tixshop::services::audit::Actor::cli(),
-        &tixshop::domain::account::NewAccount::parse("rival", "Rival", "EUR", "19", true).unwrap(),
-    )
-    .await
-    .unwrap();
-    let rival_key = tixshop::services::api_keys::create(
-        &app.db,
-        &tixshop::services::audit::Actor::cli(),
-        rival.id,
-        &tixshop::domain::api_key::KeyName::parse("rival").unwrap(),
-        tixshop::domain::api_key::Scope::Admin,
-    )
-    .await
-    .unwrap()
-    .secret;
+    let rival_key = crate::helpers::other_shop_key(&app, "rival").await;
     let nested = "{ shop(slug: \"demo\") { events { name sales { revenue { amount } } } } }";
     let peek = app.gql_as(Some(&rival_key), nested, json!({})).await;
     assert_eq!(peek["errors"][0]["extensions"]["code"], "FORBIDDEN", "{peek}");

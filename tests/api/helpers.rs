@@ -257,3 +257,28 @@ pub async fn promo_code_id(app: &TestApp, code: &str) -> i64 {
     let body = app.gql_admin("query($c: String!) { promoCode(code: $c) { id } }", json!({ "c": code })).await;
     body["data"]["promoCode"]["id"].as_str().unwrap_or_else(|| panic!("{code}: {body}")).parse().unwrap()
 }
+
+/// Opens another shop `slug` (through the services, as the CLI does) and returns its
+/// admin key: the "other account" of tenant-isolation checks.
+pub async fn other_shop_key(app: &TestApp, slug: &str) -> String {
+    use tixshop::domain::account::NewAccount;
+    use tixshop::domain::api_key::{KeyName, Scope};
+    use tixshop::services::audit::Actor;
+    let shop = tixshop::services::accounts::create(
+        &app.db,
+        &Actor::cli(),
+        &NewAccount::parse(slug, "Rival", "EUR", "19", true).unwrap(),
+    )
+    .await
+    .unwrap();
+    tixshop::services::api_keys::create(
+        &app.db,
+        &Actor::cli(),
+        shop.id,
+        &KeyName::parse("rival").unwrap(),
+        Scope::Admin,
+    )
+    .await
+    .unwrap()
+    .secret
+}

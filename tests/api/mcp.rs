@@ -236,23 +236,7 @@ async fn a_read_key_is_offered_read_tools_only_and_the_http_transport_checks_eve
     let got: Value = post(Some(read), call.clone()).await.unwrap().json().await.unwrap();
     assert_eq!(got["result"]["structuredContent"]["promo_code"]["code"], "NEWS10", "{got}");
     // Another shop's key sees its own shop only.
-    let rival = tixshop::services::accounts::create(
-        &app.db,
-        &tixshop::services::audit::Actor::cli(),
-        &tixshop::domain::account::NewAccount::parse("rival-mcp", "Rival", "EUR", "19", true).unwrap(),
-    )
-    .await
-    .unwrap();
-    let rival_key = tixshop::services::api_keys::create(
-        &app.db,
-        &tixshop::services::audit::Actor::cli(),
-        rival.id,
-        &tixshop::domain::api_key::KeyName::parse("rival").unwrap(),
-        tixshop::domain::api_key::Scope::Admin,
-    )
-    .await
-    .unwrap()
-    .secret;
+    let rival_key = crate::helpers::other_shop_key(&app, "rival-mcp").await;
     let other: Value = post(Some(rival_key), call).await.unwrap().json().await.unwrap();
     assert_eq!(other["result"]["isError"], true, "{other}");
     assert_eq!(other["result"]["structuredContent"]["user_errors"][0]["code"], "NOT_FOUND", "{other}");
