@@ -24,6 +24,12 @@ pub async fn currency(db: &impl ConnectionTrait, id: i64) -> ServiceResult<Optio
     Ok(Some(*account.currency))
 }
 
+/// The currency of an account that must exist (the caller's own): a missing one is a
+/// database inconsistency, not the caller's fault.
+pub async fn currency_of(db: &impl ConnectionTrait, id: i64) -> ServiceResult<Currency> {
+    currency(db, id).await?.ok_or_else(|| ServiceError::Db(sea_orm::DbErr::RecordNotFound(format!("account {id}"))))
+}
+
 /// Opens a new account, with its audit entry, in the caller's transaction; the slug
 /// must be free.
 pub async fn create(

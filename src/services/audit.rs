@@ -20,7 +20,7 @@ use crate::entities::{
 };
 
 use super::api_keys::Principal;
-use super::{ServiceError, ServiceResult, now};
+use super::{ServiceResult, now};
 
 /// Who makes a write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -302,15 +302,6 @@ pub fn order_fields(row: &order::Model) -> Fields {
         "status": row.status.to_string(),
         "refundedAmount": money(row.refunded_amount, *row.currency),
     }))
-}
-
-/// The currency of an account, for the views that show money.
-pub async fn currency_of(db: &impl ConnectionTrait, account_id: i64) -> ServiceResult<Currency> {
-    let account = account::Entity::find_by_id(account_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ServiceError::Db(sea_orm::DbErr::RecordNotFound(format!("account {account_id}"))))?;
-    Ok(*account.currency)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use sea_orm::{
 
 use crate::domain::promo::{self, DiscountType, PercentOff, PromoCodeString, PromoFields, PromoRule, ValidPromo};
 use crate::domain::{Currency, Money};
-use crate::entities::{account, event, order, promo_code, redemption};
+use crate::entities::{event, order, promo_code, redemption};
 
 use super::audit::{self, Actor};
 use super::{ServiceError, ServiceResult, UserError, UserErrorCode, carts, now};
@@ -136,14 +136,6 @@ fn not_found(id: i64) -> ServiceError {
     UserError::new("id", UserErrorCode::NotFound, format!("no promo code with id {id} in this account")).into()
 }
 
-async fn account_currency(db: &impl ConnectionTrait, account_id: i64) -> ServiceResult<Currency> {
-    let account = account::Entity::find_by_id(account_id)
-        .one(db)
-        .await?
-        .ok_or(ServiceError::Db(DbErr::RecordNotFound(format!("account {account_id}"))))?;
-    Ok(*account.currency)
-}
-
 /// Validates `fields` and the account-level rules (event ownership, uniqueness).
 async fn check(
     db: &impl ConnectionTrait,
@@ -153,7 +145,7 @@ async fn check(
     expiry_changed: bool,
     exclude_id: Option<i64>,
 ) -> ServiceResult<ValidPromo> {
-    let currency = account_currency(db, account_id).await?;
+    let currency = super::accounts::currency_of(db, account_id).await?;
     let mut errors: Vec<UserError> = vec![];
     let valid = match promo::validate(fields, currency, now(), expiry_changed) {
         Ok(v) => Some(v),
@@ -265,7 +257,7 @@ pub async fn create(
         return row.try_into_model().map_err(ServiceError::Db);
     }
     let saved = row.insert(&txn).await.map_err(|e| map_unique(e, &valid.code))?;
-    let currency = account_currency(&txn, account_id).await?;
+    let currency = super::accounts::currency_of(&txn, account_id).await?;
     let after = audit::promo_code_fields(&saved, currency);
     audit::record(&txn, account_id, actor, "createPromoCode", (AuditTarget::PromoCode, saved.id), None, Some(&after))
         .await?;
@@ -309,7 +301,7 @@ pub async fn update(
     let stored_type = DiscountType::from(current.discount_type);
     let discount_type = patch.discount_type.unwrap_or(stored_type);
     let type_changed = discount_type != stored_type;
-    let currency = account_currency(&txn, account_id).await?;
+    let currency = super::accounts::currency_of(&txn, account_id).await?;
     // The stored value of the other type is dropped when the type changes.
     let stored_percent = current
         .percent_off_bp
@@ -364,7 +356,7 @@ pub async fn set_active(
 ) -> ServiceResult<promo_code::Model> {
     let txn = super::begin_write(db).await?;
     let current = find(&txn, account_id, id).await?.filter(|c| c.deleted_at.is_none()).ok_or_else(|| not_found(id))?;
-    let currency = account_currency(&txn, account_id).await?;
+    let currency = super::accounts::currency_of(&txn, account_id).await?;
     let before = audit::promo_code_fields(&current, currency);
     let mut row: promo_code::ActiveModel = current.into();
     row.active = Set(active);
@@ -406,7 +398,7 @@ pub async fn delete(
     }
     // Before a hard delete nulls their reference.
     let carts = carts::open_carts_with_code(&txn, id).await?;
-    let currency = account_currency(&txn, account_id).await?;
+    let currency = super::accounts::currency_of(&txn, account_id).await?;
     let before = audit::promo_code_fields(&current, currency);
     let target = (AuditTarget::PromoCode, id);
     let result = if used {

@@ -169,7 +169,7 @@ pub async fn create(
 ) -> ServiceResult<ticket_type::Model> {
     // The currency is read in the transaction: it decides what "19.99" means.
     let txn = super::begin_write(db).await?;
-    let currency = audit::currency_of(&txn, account_id).await?;
+    let currency = super::accounts::currency_of(&txn, account_id).await?;
     let mut errors = vec![];
     let name = required_text("name", &new.name, MAX_NAME_CHARS).map_err(|e| errors.push(e)).ok();
     let price = parse_price(&new.price, currency).map_err(|e| errors.push(e)).ok();
@@ -223,7 +223,7 @@ pub async fn update(
     dry_run: bool,
 ) -> ServiceResult<ticket_type::Model> {
     let txn = super::begin_write(db).await?;
-    let currency = audit::currency_of(&txn, account_id).await?;
+    let currency = super::accounts::currency_of(&txn, account_id).await?;
     let current = find(&txn, account_id, id).await?.filter(|t| t.deleted_at.is_none()).ok_or_else(|| not_found(id))?;
     let mut row: ticket_type::ActiveModel = current.clone().into();
     let mut errors = vec![];
@@ -334,7 +334,7 @@ pub async fn delete(
     dry_run: bool,
 ) -> ServiceResult<(ticket_type::Model, Deletion)> {
     let txn = super::begin_write(db).await?;
-    let currency = audit::currency_of(&txn, account_id).await?;
+    let currency = super::accounts::currency_of(&txn, account_id).await?;
     let current = find(&txn, account_id, id).await?.ok_or_else(|| not_found(id))?;
     if current.deleted_at.is_some() {
         return Ok((current, Deletion::Soft));
