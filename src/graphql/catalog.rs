@@ -112,14 +112,12 @@ impl CatalogQuery {
         let db = ctx.db();
         let account = account_of(ctx, principal.account_id).await?;
         let (rows, more) = errors::query(event_service::list(db, principal.account_id, &filter, first, cursor).await)?;
-        let ids: Vec<i64> = rows.iter().map(|e| e.id).collect();
-        let mut sales = errors::query(event_service::sales(db, &ids).await)?;
+        // Sales figures, when selected, come through the DataLoader: one batch per page.
         let shop = Arc::new(ShopInfo::of(&account));
         let edges: Vec<EventEdge> = rows
             .into_iter()
             .map(|row| {
-                let figures = sales.remove(&row.id);
-                let node = Event::admin(row, shop.clone(), figures);
+                let node = Event::admin(row, shop.clone());
                 EventEdge { cursor: node.cursor(), node }
             })
             .collect();
@@ -144,7 +142,7 @@ impl CatalogQuery {
             return Ok(None);
         };
         let account = account_of(ctx, principal.account_id).await?;
-        Ok(Some(Event::admin(row, Arc::new(ShopInfo::of(&account)), None)))
+        Ok(Some(Event::admin(row, Arc::new(ShopInfo::of(&account)))))
     }
 }
 
@@ -182,7 +180,7 @@ impl CatalogMutation {
         match errors::split(event_service::create(ctx.db(), &actor, principal.account_id, new, dry_run).await)? {
             Ok(row) => {
                 let shop = Arc::new(ShopInfo::of(&*account_of(ctx, principal.account_id).await?));
-                Ok(EventPayload { event: Some(Event::admin(row, shop, None)), dry_run, user_errors: vec![] })
+                Ok(EventPayload { event: Some(Event::admin(row, shop)), dry_run, user_errors: vec![] })
             }
             Err(e) => Ok(refused(e)),
         }
@@ -219,7 +217,7 @@ impl CatalogMutation {
         match errors::split(result.await)? {
             Ok(row) => {
                 let shop = Arc::new(ShopInfo::of(&*account_of(ctx, principal.account_id).await?));
-                Ok(EventPayload { event: Some(Event::admin(row, shop, None)), dry_run, user_errors: vec![] })
+                Ok(EventPayload { event: Some(Event::admin(row, shop)), dry_run, user_errors: vec![] })
             }
             Err(e) => Ok(refused(e)),
         }
@@ -246,7 +244,7 @@ impl CatalogMutation {
                 let shop = Arc::new(ShopInfo::of(&*account_of(ctx, principal.account_id).await?));
                 Ok(DeleteEventPayload {
                     deletion: Some(deletion.into()),
-                    event: Some(Event::admin(row, shop, None)),
+                    event: Some(Event::admin(row, shop)),
                     dry_run,
                     user_errors: vec![],
                 })

@@ -48,6 +48,11 @@ loader!(
 );
 
 loader!(
+    /// Sales figures by event id (the `sales` of a whole page in two queries).
+    EventSalesById, crate::services::events::Sales, crate::services::events::sales
+);
+
+loader!(
     /// Promo codes by id (deleted ones included).
     PromoCodeById, promo_code::Model, batch::promo_codes
 );

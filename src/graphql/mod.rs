@@ -27,7 +27,9 @@ use sea_orm::DatabaseConnection;
 
 pub use auth::Caller;
 use cart::SubscriptionRoot;
-use loaders::{AccountById, EventById, OrderItemsByOrder, PromoCodeById, RefundsByOrder, TicketTypesByEvent};
+use loaders::{
+    AccountById, EventById, EventSalesById, OrderItemsByOrder, PromoCodeById, RefundsByOrder, TicketTypesByEvent,
+};
 
 use crate::events::CartEvents;
 use crate::rate_limit::RateLimiter;
@@ -84,6 +86,7 @@ pub fn build(
         .data(limiter)
         .data(DataLoader::new(TicketTypesByEvent(db.clone()), tokio::spawn))
         .data(DataLoader::new(EventById(db.clone()), tokio::spawn))
+        .data(DataLoader::new(EventSalesById(db.clone()), tokio::spawn))
         .data(DataLoader::new(OrderItemsByOrder(db.clone()), tokio::spawn))
         .data(DataLoader::new(RefundsByOrder(db.clone()), tokio::spawn))
         .data(DataLoader::new(PromoCodeById(db.clone()), tokio::spawn))

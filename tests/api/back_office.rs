@@ -941,3 +941,34 @@ async fn the_rest_mirror_manages_events_ticket_types_and_settings_with_audit_ent
         json!([{ "field": "capacity", "before": 10, "after": null }, { "field": "price", "before": "12.00", "after": "13.50" }])
     );
 }
+
+/// Sales figures of a page of events are one batch (the DataLoader), however many events.
+#[tokio::test]
+async fn sales_figures_of_many_events_cost_the_same_statements() {
+    let app = spawn_app().await;
+    let key = app.admin_key.clone();
+    let query = "{ shop(slug: \"demo\") { events { name sales { ticketsSold orders } } } events { edges { node { sales { orders } } } } }";
+    let two = statements_of(&app, query).await;
+    let year = next_year();
+    for day in 1..=6 {
+        ok(&app, &key, "createEvent", CREATE_EVENT,
+            json!({ "i": { "name": format!("Extra {day}"), "status": "ON_SALE", "startsAt": format!("{year}-04-0{day}T19:00:00Z") } }))
+            .await;
+    }
+    let listed = app.gql_admin(query, json!({})).await;
+    assert_eq!(listed["data"]["shop"]["events"].as_array().unwrap().len(), 8);
+    assert_eq!(statements_of(&app, query).await, two, "2 and 8 events cost the same statements");
+}
+
+/// The fewest statements `query` costs over a few runs (background tasks share the
+/// counted pool).
+async fn statements_of(app: &TestApp, query: &str) -> u64 {
+    let mut runs = vec![];
+    for _ in 0..3 {
+        let before = app.statements.get();
+        let body = app.gql_admin(query, json!({})).await;
+        assert!(body["errors"].is_null(), "{body}");
+        runs.push(app.statements.get() - before);
+    }
+    runs.into_iter().min().unwrap()
+}

@@ -135,7 +135,7 @@ impl PromoCode {
         let loader = ctx.loader::<EventById>();
         let row = loader.load_one(event_id).await.map_err(|e| internal(&*e))?;
         let shop = std::sync::Arc::new(super::shop::ShopInfo::of(&self.account));
-        Ok(row.map(|e| Event::admin(e, shop, None)))
+        Ok(row.map(|e| Event::admin(e, shop)))
     }
 
     /// From this instant on the code no longer applies (RFC 3339, in the shop's time

@@ -12,7 +12,7 @@ use crate::entities::{account, event, ticket_type};
 use crate::graphql::context::ContextExt;
 use crate::graphql::errors::{self, internal};
 use crate::graphql::loaders::TicketTypesByEvent;
-use crate::services::events::{self as event_service, Sales};
+use crate::services::events as event_service;
 use crate::services::{now, ticket_types};
 
 use super::{Money, to_id};
@@ -156,19 +156,17 @@ pub struct Event {
     shop: Arc<ShopInfo>,
     /// Seen by the organizer: hidden ticket types shown.
     admin: bool,
-    /// Figures loaded with the page, when they were.
-    sales: Option<Sales>,
 }
 
 impl Event {
     /// An event as the public storefront sees it.
     pub fn public(row: event::Model, shop: Arc<ShopInfo>) -> Self {
-        Event { row, shop, admin: false, sales: None }
+        Event { row, shop, admin: false }
     }
 
-    /// An event as the organizer sees it, with its figures when already loaded.
-    pub fn admin(row: event::Model, shop: Arc<ShopInfo>, sales: Option<Sales>) -> Self {
-        Event { row, shop, admin: true, sales }
+    /// An event as the organizer sees it.
+    pub fn admin(row: event::Model, shop: Arc<ShopInfo>) -> Self {
+        Event { row, shop, admin: true }
     }
 
     /// The list cursor of this event: `starts_at` and id.
@@ -266,12 +264,8 @@ impl Event {
                 "sales figures are for the event's own shop",
             ));
         }
-        let sales = match self.sales {
-            Some(s) => s,
-            None => errors::query(event_service::sales(ctx.db(), &[self.row.id]).await)?
-                .remove(&self.row.id)
-                .unwrap_or_default(),
-        };
+        let loader = ctx.loader::<crate::graphql::loaders::EventSalesById>();
+        let sales = loader.load_one(self.row.id).await.map_err(|e| internal(&*e))?.unwrap_or_default();
         Ok(Some(EventSales {
             tickets_sold: sales.sold,
             tickets_held: sales.held,
