@@ -346,6 +346,17 @@ pub async fn open_carts_of_event(db: &impl ConnectionTrait, event_id: i64) -> Se
     open_carts_with_tickets(db, &ticket_ids).await
 }
 
+/// Cart lines of carts still open.
+fn in_open_cart() -> sea_orm::sea_query::SimpleExpr {
+    cart_line::Column::CartId.in_subquery(
+        sea_orm::sea_query::Query::select()
+            .column(cart::Column::Id)
+            .from(cart::Entity)
+            .and_where(Expr::col(cart::Column::Status).eq(CartStatus::Open))
+            .to_owned(),
+    )
+}
+
 /// Open carts with any of these ticket types.
 pub async fn open_carts_with_tickets(db: &impl ConnectionTrait, ticket_type_ids: &[i64]) -> ServiceResult<Vec<i64>> {
     if ticket_type_ids.is_empty() {
@@ -355,15 +366,7 @@ pub async fn open_carts_with_tickets(db: &impl ConnectionTrait, ticket_type_ids:
         .select_only()
         .column(cart_line::Column::CartId)
         .filter(cart_line::Column::TicketTypeId.is_in(ticket_type_ids.iter().copied()))
-        .filter(
-            cart_line::Column::CartId.in_subquery(
-                sea_orm::sea_query::Query::select()
-                    .column(cart::Column::Id)
-                    .from(cart::Entity)
-                    .and_where(Expr::col(cart::Column::Status).eq(CartStatus::Open))
-                    .to_owned(),
-            ),
-        )
+        .filter(in_open_cart())
         .into_tuple()
         .all(db)
         .await?;
@@ -379,15 +382,7 @@ pub async fn remove_from_open_carts(db: &impl ConnectionTrait, ticket_type_ids: 
     }
     cart_line::Entity::delete_many()
         .filter(cart_line::Column::TicketTypeId.is_in(ticket_type_ids.iter().copied()))
-        .filter(
-            cart_line::Column::CartId.in_subquery(
-                sea_orm::sea_query::Query::select()
-                    .column(cart::Column::Id)
-                    .from(cart::Entity)
-                    .and_where(Expr::col(cart::Column::Status).eq(CartStatus::Open))
-                    .to_owned(),
-            ),
-        )
+        .filter(in_open_cart())
         .exec(db)
         .await?;
     Ok(())
@@ -415,8 +410,7 @@ pub async fn list(
             let message = format!("search for at most {MAX_SEARCH_CHARS} characters");
             return Err(UserError::new("search", UserErrorCode::Invalid, message).into());
         }
-        let pattern =
-            format!("%{}%", search.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let pattern = format!("%{}%", super::escape_like(&search.to_lowercase()));
         let like = |c: C| {
             Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(c)))
                 .like(sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\'))

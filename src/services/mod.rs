@@ -30,6 +30,11 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
+/// `text` with LIKE's wildcards escaped (`\` the escape character), to match it literally.
+pub(crate) fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
 /// A failure that is ours, not the caller's (a template or CSV writer failing): logged
 /// by the edge with its cause chain, shown as "internal error".
 pub(crate) fn internal(e: impl std::fmt::Display) -> ServiceError {

@@ -463,7 +463,7 @@ pub async fn list(
             )
             .into());
         }
-        let escaped = search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let escaped = super::escape_like(search);
         let code_like = format!("%{}%", escaped.to_ascii_uppercase());
         let text_like = format!("%{}%", escaped.to_lowercase());
         query = query.filter(
