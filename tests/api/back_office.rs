@@ -957,12 +957,17 @@ async fn sales_figures_of_many_events_cost_the_same_statements() {
     }
     let listed = app.gql_admin(query, json!({})).await;
     assert_eq!(listed["data"]["shop"]["events"].as_array().unwrap().len(), 8);
-    assert_eq!(statements_of(&app, query).await, two, "2 and 8 events cost the same statements");
+    // Not more with more events (background tasks may add to the smaller figure, never
+    // per event): the loop of a query per event grew from 11 to 23 here.
+    let eight = statements_of(&app, query).await;
+    assert!(eight <= two, "8 events cost no more statements than 2: {eight} > {two}");
 }
 
 /// The fewest statements `query` costs over a few runs (background tasks share the
 /// counted pool).
 async fn statements_of(app: &TestApp, query: &str) -> u64 {
+    // A first run warms up what is done once (the key's last-use stamp, prepared statements).
+    app.gql_admin(query, json!({})).await;
     let mut runs = vec![];
     for _ in 0..3 {
         let before = app.statements.get();
