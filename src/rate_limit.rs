@@ -64,6 +64,50 @@ struct InFlight {
     failures_seen: u64,
 }
 
+/// The failures of some keys, asked for inside another statement: one scalar subquery
+/// per key, read back from the columns `rl_0`, `rl_1`, …
+#[derive(Debug, Clone)]
+pub struct Probe {
+    keys: Vec<String>,
+    window_start_after: DateTime<Utc>,
+}
+
+impl Probe {
+    /// The select-list expressions, with placeholders from `placeholder(n)` numbered
+    /// from `first`, and their values in order.
+    pub fn columns(&self, first: usize, placeholder: impl Fn(usize) -> String) -> (String, Vec<sea_orm::Value>) {
+        let mut sql = String::new();
+        let mut values = vec![];
+        for (i, key) in self.keys.iter().enumerate() {
+            let n = first + 2 * i;
+            sql.push_str(&format!(
+                ", CAST((SELECT r.failures FROM rate_limits r WHERE r.key = {} AND r.window_start > {}) AS BIGINT) AS rl_{i}",
+                placeholder(n),
+                placeholder(n + 1)
+            ));
+            values.push(key.clone().into());
+            values.push(self.window_start_after.into());
+        }
+        (sql, values)
+    }
+
+    /// How many placeholders [`Probe::columns`] uses.
+    pub fn placeholders(&self) -> usize {
+        2 * self.keys.len()
+    }
+
+    /// The failures per key from a row selected with [`Probe::columns`].
+    pub fn read(&self, row: &sea_orm::QueryResult) -> Result<HashMap<String, u32>, DbErr> {
+        let mut failures = HashMap::new();
+        for (i, key) in self.keys.iter().enumerate() {
+            if let Some(n) = row.try_get::<Option<i64>>("", &format!("rl_{i}"))? {
+                failures.insert(key.clone(), u32::try_from(n).unwrap_or(u32::MAX));
+            }
+        }
+        Ok(failures)
+    }
+}
+
 /// A place held by one attempt. Report how it went with [`Permit::failed`] or
 /// [`Permit::succeeded`]; dropping it counts as a success (nothing learned).
 #[derive(Debug)]
@@ -82,8 +126,14 @@ impl RateLimiter {
         crate::services::now() - chrono::Duration::from_std(self.window).unwrap_or(chrono::Duration::MAX)
     }
 
+    /// What to ask the database for the failures of `keys`, to read them in a statement
+    /// that reads something else too (see [`Probe`]).
+    pub fn probe(&self, keys: &[String]) -> Probe {
+        Probe { keys: keys.to_vec(), window_start_after: self.window_start_after() }
+    }
+
     /// Failures per key in their current window.
-    async fn failures(&self, keys: &[String]) -> Result<HashMap<String, u32>, DbErr> {
+    pub async fn failures(&self, keys: &[String]) -> Result<HashMap<String, u32>, DbErr> {
         let rows = rate_limit::Entity::find()
             .filter(rate_limit::Column::Key.is_in(keys.iter().cloned()))
             .filter(rate_limit::Column::WindowStart.gt(self.window_start_after()))
@@ -96,12 +146,37 @@ impl RateLimiter {
     /// Waits (up to a few seconds) while the keys' places are all taken by attempts
     /// whose outcome is not known yet.
     pub async fn acquire(self: &Arc<Self>, keys: &[String]) -> Result<Option<Permit>, DbErr> {
+        let read = || async { Ok::<_, DbErr>((self.failures(keys).await?, ())) };
+        Ok(self.acquire_with(keys, read).await?.map(|(permit, ())| permit))
+    }
+
+    /// [`RateLimiter::acquire`] where `read` gives the failures of `keys` along with what
+    /// the attempt needs (one statement for both, see [`RateLimiter::probe`]); returns
+    /// the place and what the latest read gave. `read` runs again when the counts it gave
+    /// may be stale.
+    pub async fn acquire_with<T, E, F, Fut>(
+        self: &Arc<Self>,
+        keys: &[String],
+        read: F,
+    ) -> Result<Option<(Permit, T)>, E>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<(HashMap<String, u32>, T), E>>,
+    {
         let deadline = tokio::time::Instant::now() + MAX_WAIT;
+        // The counts as read, and the local failure tally they were read at: a wait for a
+        // place re-reads them only when a failure was recorded meanwhile (waking because
+        // a success gave its place back changes no count, and many waiters behind one
+        // address must not each query again).
+        let mut last: Option<(u64, HashMap<String, u32>, T)> = None;
         loop {
             // Registered before checking, so a release in between is not missed.
             let released = self.released.notified();
             let seen = self.lock().failures_seen;
-            let failures = self.failures(keys).await?;
+            let (failures, value) = match last.take() {
+                Some((at, failures, value)) if at == seen => (failures, value),
+                _ => read().await?,
+            };
             if keys.iter().any(|k| failures.get(k).copied().unwrap_or(0) >= self.limit) {
                 return Ok(None);
             }
@@ -118,9 +193,10 @@ impl RateLimiter {
                     for key in keys {
                         *in_flight.attempts.entry(key.clone()).or_insert(0) += 1;
                     }
-                    return Ok(Some(Permit { limiter: self.clone(), keys: keys.to_vec() }));
+                    return Ok(Some((Permit { limiter: self.clone(), keys: keys.to_vec() }, value)));
                 }
             }
+            last = Some((seen, failures, value));
             if tokio::time::timeout_at(deadline, released).await.is_err() {
                 return Ok(None);
             }

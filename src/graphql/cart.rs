@@ -208,12 +208,26 @@ impl CartMutation {
     ) -> async_graphql::Result<CartPayload> {
         let db = ctx.db();
         // The attempt holds a place while it runs: concurrent or batched guesses cannot
-        // all slip past one check, and only a failure uses the place up.
-        let Some(permit) = acquire(ctx).await? else {
+        // all slip past one check, and only a failure uses the place up. The statement
+        // that reads the cart and the code reads the attempt's failure counts too.
+        let keys =
+            ctx.request().map(|r| rate_limit::attempt_keys(r.client_ip, r.session_id().as_deref())).unwrap_or_default();
+        let limiter = ctx.limiter();
+        let probe = limiter.probe(&keys);
+        let read = || async {
+            let (failures, read) = carts::read_for_apply(db, &cart_id, &code, Some(&probe)).await?;
+            let failures = match failures {
+                Some(failures) => failures,
+                // No cart: the counts alone.
+                None => limiter.failures(&keys).await?,
+            };
+            Ok::<_, services::ServiceError>((failures, read))
+        };
+        let Some((permit, read)) = errors::query(limiter.acquire_with(&keys, read).await)? else {
             crate::observe::apply_promo("RATE_LIMITED");
             return refused(db, &cart_id, vec![rate_limited()]).await;
         };
-        let result = carts::apply_promo(db, ctx.events(), &cart_id, &code).await;
+        let result = carts::apply_read(db, ctx.events(), read).await;
         crate::observe::apply_promo(match &result {
             Ok(_) => "applied",
             Err(services::ServiceError::User(errors)) => errors.first().map_or("INVALID", |e| e.code.as_str()),

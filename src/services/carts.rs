@@ -2,8 +2,11 @@
 //! and signalled to the cart's subscribers.
 //!
 //! A cart is read in one joined query (cart, shop, code, lines, ticket types), so an
-//! `applyPromo` costs four statements at most: load, find the code, (count the buyer's
-//! uses when the code has a per-customer cap and the email is known), update.
+//! `applyPromo` costs two statements: load (with the typed code), update; and a third
+//! that counts the buyer's uses when the code has a per-customer cap and the email is
+//! known.
+
+use std::collections::HashMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -22,6 +25,7 @@ use crate::domain::{Currency, VatRate};
 use crate::entities::enums::{CartStatus, OrderStatus};
 use crate::entities::{account, cart, cart_line, order, promo_code, ticket_type};
 use crate::events::CartEvents;
+use crate::rate_limit::Probe;
 
 use super::capture::{Capture, clean};
 use super::{ServiceError, ServiceResult, UserError, UserErrorCode, accounts, capacity, now};
@@ -95,28 +99,93 @@ fn columns<E: EntityTrait>(alias: &str) -> String {
 
 /// Loads a cart by its public token in one query.
 pub async fn load(db: &impl ConnectionTrait, token: &str) -> ServiceResult<Option<CartSnapshot>> {
+    Ok(load_joined(db, token, None, None).await?.map(|(snapshot, _, _)| snapshot))
+}
+
+/// What `applyPromo` reads in one statement: the cart (`None`: there is none), the
+/// shop's code spelled as typed, and the failed-attempt counts of the attempt's keys.
+pub struct ApplyRead {
+    loaded: Option<(CartSnapshot, Option<promo_code::Model>)>,
+    code: String,
+}
+
+/// Reads for `applyPromo` in one statement (see [`ApplyRead`]), with the failures of
+/// `probe`'s keys; those are `None` without a probe or a cart.
+pub async fn read_for_apply(
+    db: &impl ConnectionTrait,
+    token: &str,
+    code: &str,
+    probe: Option<&Probe>,
+) -> ServiceResult<(Option<HashMap<String, u32>>, ApplyRead)> {
+    let typed = PromoCodeString::parse(code).ok();
+    let found = load_joined(db, token, typed.as_ref().map(PromoCodeString::as_str), probe).await?;
+    Ok(match found {
+        Some((snapshot, row, failures)) => {
+            (failures, ApplyRead { loaded: Some((snapshot, row)), code: code.to_owned() })
+        }
+        None => (None, ApplyRead { loaded: None, code: code.to_owned() }),
+    })
+}
+
+/// Loads a cart and, when `code` is given, in the same query the shop's live (not
+/// deleted) code spelled so: `applyPromo` reads all it checks in one statement.
+async fn load_joined(
+    db: &impl ConnectionTrait,
+    token: &str,
+    code: Option<&str>,
+    probe: Option<&Probe>,
+) -> ServiceResult<Option<(CartSnapshot, Option<promo_code::Model>, Option<HashMap<String, u32>>)>> {
     let backend = db.get_database_backend();
-    let placeholder = if backend == DbBackend::Postgres { "$1" } else { "?" };
+    let placeholder = |n: usize| if backend == DbBackend::Postgres { format!("${n}") } else { "?".to_owned() };
+    // Placeholders in order of appearance: the failure counts (in the select list), the
+    // typed code (in the join), then the token.
+    let (probe_columns, mut values) = match probe {
+        Some(probe) => probe.columns(1, placeholder),
+        None => (String::new(), vec![]),
+    };
+    let mut next = values.len() + 1;
+    let (typed_columns, typed_join) = match code {
+        Some(code) => {
+            values.push(code.into());
+            next += 1;
+            (
+                format!(", {}", columns::<promo_code::Entity>("q")),
+                format!(
+                    " LEFT JOIN promo_codes q ON q.account_id = c.account_id AND q.code = {} AND q.deleted_at IS NULL",
+                    placeholder(next - 1)
+                ),
+            )
+        }
+        None => (String::new(), String::new()),
+    };
+    let token_at = placeholder(next);
+    values.push(token.into());
     let sql = format!(
-        "SELECT {}, {}, {}, {}, {} FROM carts c \
+        "SELECT {}, {}, {}, {}, {}{typed_columns}{probe_columns} FROM carts c \
          JOIN accounts a ON a.id = c.account_id \
          LEFT JOIN promo_codes p ON p.id = c.promo_code_id \
          LEFT JOIN cart_lines l ON l.cart_id = c.id \
-         LEFT JOIN ticket_types t ON t.id = l.ticket_type_id \
-         WHERE c.token = {placeholder} ORDER BY l.id",
+         LEFT JOIN ticket_types t ON t.id = l.ticket_type_id{typed_join} \
+         WHERE c.token = {token_at} ORDER BY l.id",
         columns::<cart::Entity>("c"),
         columns::<account::Entity>("a"),
         columns::<promo_code::Entity>("p"),
         columns::<cart_line::Entity>("l"),
         columns::<ticket_type::Entity>("t"),
     );
-    let rows = db.query_all_raw(Statement::from_sql_and_values(backend, sql, [token.into()])).await?;
+    let rows = db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
     let Some(first) = rows.first() else { return Ok(None) };
     let cart = cart::Model::from_query_result(first, "c_")?;
     let account = account::Model::from_query_result(first, "a_")?;
     let promo = match first.try_get::<Option<i64>>("", "p_id")? {
         Some(_) => Some(promo_code::Model::from_query_result(first, "p_")?),
         None => None,
+    };
+    let typed = match code {
+        Some(_) if first.try_get::<Option<i64>>("", "q_id")?.is_some() => {
+            Some(promo_code::Model::from_query_result(first, "q_")?)
+        }
+        _ => None,
     };
     let mut lines = Vec::with_capacity(rows.len());
     for row in &rows {
@@ -127,7 +196,8 @@ pub async fn load(db: &impl ConnectionTrait, token: &str) -> ServiceResult<Optio
             ));
         }
     }
-    Ok(Some(CartSnapshot { cart, account, promo, lines }))
+    let failures = probe.map(|p| p.read(first)).transpose()?;
+    Ok(Some((CartSnapshot { cart, account, promo, lines }, typed, failures)))
 }
 
 /// The code's lifecycle as the domain rules read it.
@@ -183,7 +253,11 @@ pub fn price(snapshot: CartSnapshot, at: DateTime<Utc>) -> ServiceResult<PricedC
 }
 
 async fn load_open(db: &impl ConnectionTrait, token: &str) -> ServiceResult<CartSnapshot> {
-    let snapshot = load(db, token).await?.ok_or_else(cart_not_found)?;
+    open(load(db, token).await?.ok_or_else(cart_not_found)?)
+}
+
+/// The snapshot, if its cart is still open.
+fn open(snapshot: CartSnapshot) -> ServiceResult<CartSnapshot> {
     if snapshot.cart.status != CartStatus::Open {
         return Err(UserError::new(
             "cartId",
@@ -257,15 +331,32 @@ async fn validate_code(
     snapshot: &CartSnapshot,
     code: &str,
 ) -> ServiceResult<promo_code::Model> {
-    let shown: String = code.trim().to_uppercase().chars().take(SHOWN_CODE_CHARS).collect();
-    let Ok(parsed) = PromoCodeString::parse(code) else { return Err(refusal(ApplyRefusal::Unknown, &shown)) };
+    let parsed = parse_typed(code)?;
     let row = promo_code::Entity::find()
         .filter(promo_code::Column::AccountId.eq(snapshot.account.id))
         .filter(promo_code::Column::Code.eq(parsed.as_str()))
         .filter(promo_code::Column::DeletedAt.is_null())
         .one(db)
-        .await?
-        .ok_or_else(|| refusal(ApplyRefusal::Unknown, parsed.as_str()))?;
+        .await?;
+    check_code(db, snapshot, &parsed, row).await
+}
+
+/// A typed code, or UNKNOWN when it cannot be one.
+fn parse_typed(code: &str) -> ServiceResult<PromoCodeString> {
+    PromoCodeString::parse(code).map_err(|_| {
+        let shown: String = code.trim().to_uppercase().chars().take(SHOWN_CODE_CHARS).collect();
+        refusal(ApplyRefusal::Unknown, &shown)
+    })
+}
+
+/// Checks the code row found for `parsed` (none: UNKNOWN) against the cart.
+async fn check_code(
+    db: &impl ConnectionTrait,
+    snapshot: &CartSnapshot,
+    parsed: &PromoCodeString,
+    row: Option<promo_code::Model>,
+) -> ServiceResult<promo_code::Model> {
+    let row = row.ok_or_else(|| refusal(ApplyRefusal::Unknown, parsed.as_str()))?;
     let uses = match (row.max_per_customer, snapshot.cart.email.as_deref().and_then(|e| Email::parse(e).ok())) {
         (Some(_), Some(email)) => Some(customer_uses(db, row.id, &email.customer_key()).await?),
         _ => None,
@@ -526,14 +617,19 @@ pub async fn set_email(
 /// EXPIRED, USAGE_LIMIT_REACHED, then CUSTOMER_LIMIT_REACHED when the email is known.
 /// A code scoped to an event the cart has no tickets for is attached anyway; the view
 /// says NOT_APPLICABLE until such tickets are added.
-pub async fn apply_promo(
-    db: &DatabaseConnection,
+///
+/// It takes what [`read_for_apply`] read and costs one more statement, the update (and
+/// one that counts the buyer's uses, only for a code with a per-customer cap once the
+/// email is known).
+pub async fn apply_read(
+    db: &impl ConnectionTrait,
     events: &CartEvents,
-    token: &str,
-    code: &str,
+    read: ApplyRead,
 ) -> ServiceResult<PricedCartView> {
-    let mut snapshot = load_open(db, token).await?;
-    let row = validate_code(db, &snapshot, code).await?;
+    let (snapshot, row) = read.loaded.ok_or_else(cart_not_found)?;
+    let mut snapshot = open(snapshot)?;
+    let parsed = parse_typed(&read.code);
+    let row = check_code(db, &snapshot, &parsed?, row).await?;
     set_promo(db, snapshot.cart.id, Some(row.id)).await?;
     events.publish(snapshot.cart.id);
     snapshot.cart.promo_code_id = Some(row.id);

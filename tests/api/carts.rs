@@ -581,3 +581,41 @@ async fn a_change_made_through_another_instance_reaches_the_subscriber() {
     let pushed = push_until(&mut ws, |c| c["appliedPromo"].is_null()).await;
     assert_eq!(pushed["total"]["amount"], "39.98");
 }
+
+/// What a buyer's `applyPromo` and `removePromo` cost in SQL: two statements each (the
+/// read of cart, typed code and failed-attempt counts; the update), with or without
+/// lines, whether the code is valid or not.
+#[tokio::test]
+async fn apply_and_remove_cost_two_statements() {
+    let app = spawn_app().await;
+    let t = tickets(&app).await;
+    let cart = create_cart(&app).await;
+    add(&app, &cart, &t.standing, 2).await;
+    // Warm up what happens once (prepared statements, the pool's connections).
+    apply(&app, &cart, "NEWS10").await;
+    let mut applies = vec![];
+    let mut removes = vec![];
+    for _ in 0..3 {
+        let before = app.statements.get();
+        let applied = apply(&app, &cart, "NEWS10").await;
+        assert_eq!(applied["cart"]["total"]["amount"], "35.98", "{applied}");
+        applies.push(app.statements.get() - before);
+        let before = app.statements.get();
+        let removed = mutate(&app, "removePromo", "cartId: $cart", json!({ "cart": cart })).await;
+        assert_eq!(removed["cart"]["total"]["amount"], "39.98", "{removed}");
+        removes.push(app.statements.get() - before);
+    }
+    // Background tasks share the counted pool: the fewest of a few runs is the cost. On
+    // PostgreSQL the relay to other instances adds its NOTIFY, which under load carries
+    // every change queued meanwhile in one statement, here one per change.
+    let relay = u64::from(app.database_url.starts_with("postgres"));
+    let (apply_cost, remove_cost) = (*applies.iter().min().unwrap(), *removes.iter().min().unwrap());
+    let recent = app.statements.recent();
+    assert!(apply_cost <= 2 + relay, "applyPromo statements per run: {applies:?}; {recent:?}");
+    assert!(remove_cost <= 2 + relay, "removePromo statements per run: {removes:?}; {recent:?}");
+    // A wrong code: the same read, no update; then the failure is counted (one upsert
+    // per key: the address and the session, when there is one).
+    let before = app.statements.get();
+    assert_eq!(error_code(&apply(&app, &cart, "NOPE99").await), "UNKNOWN");
+    assert!(app.statements.get() - before <= 3 + relay, "{:?}", app.statements.recent());
+}
