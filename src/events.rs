@@ -120,10 +120,15 @@ impl Drop for CartSubscription {
 /// The NOTIFY channel cart signals travel on between instances.
 const PG_CHANNEL: &str = "tixshop_cart";
 
+/// Bytes of cart ids one NOTIFY carries at most (PostgreSQL allows 8000 per payload;
+/// an id and its comma take at most 21 more).
+const MAX_PAYLOAD: usize = 7900;
+
 /// Relays cart signals between instances over PostgreSQL: this instance's signals are
-/// sent with `pg_notify` (tagged with an instance id, so it ignores its own), and the
-/// other instances' arrive through `LISTEN` and reach the local subscribers. The
-/// listener reconnects by itself when the connection drops.
+/// sent with `pg_notify` (tagged with an instance id, so it ignores its own; signals
+/// queued meanwhile share one notification), and the other instances' arrive through
+/// `LISTEN` and reach the local subscribers. The listener reconnects by itself when the
+/// connection drops.
 pub fn spawn_pg_relay(
     events: Arc<CartEvents>,
     db: sea_orm::DatabaseConnection,
@@ -135,11 +140,20 @@ pub fn spawn_pg_relay(
     let _ = events.relay.set(tx);
     let me = instance.clone();
     let sender = tokio::spawn(async move {
-        while let Some(cart_id) = rx.recv().await {
+        // Signals that queued up while the last one was sent go out together: under
+        // load one NOTIFY carries many carts instead of one statement per change.
+        while let Some(first) = rx.recv().await {
+            let mut payload = format!("{me}:{first}");
+            while payload.len() < MAX_PAYLOAD
+                && let Ok(cart_id) = rx.try_recv()
+            {
+                payload.push(',');
+                payload.push_str(&cart_id.to_string());
+            }
             let notify = Statement::from_sql_and_values(
                 DbBackend::Postgres,
                 "SELECT pg_notify($1, $2)",
-                [PG_CHANNEL.into(), format!("{me}:{cart_id}").into()],
+                [PG_CHANNEL.into(), payload.into()],
             );
             if let Err(e) = db.execute_raw(notify).await {
                 tracing::warn!(error = %e, "could not relay a cart signal to other instances");
@@ -165,11 +179,12 @@ pub fn spawn_pg_relay(
                 match listener.recv().await {
                     Ok(notification) => {
                         let payload = notification.payload();
-                        if let Some((from, cart)) = payload.split_once(':')
+                        if let Some((from, carts)) = payload.split_once(':')
                             && from != instance
-                            && let Ok(cart_id) = cart.parse::<i64>()
                         {
-                            events.publish_local(cart_id);
+                            for cart_id in carts.split(',').filter_map(|c| c.parse::<i64>().ok()) {
+                                events.publish_local(cart_id);
+                            }
                         }
                     }
                     Err(e) => {

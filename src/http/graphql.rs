@@ -226,6 +226,14 @@ pub async fn ws_handler(
     // mode WebSockets never serve introspection.
     let schema = state.closed_schema.clone();
     let context = RequestContext { client_ip: Some(client_ip(&state, &headers, peer)), session: Some(session) };
+    // Small buffers: a socket mostly sits idle waiting for a push, and tungstenite's
+    // defaults (128 KiB read buffer each) would make 10,000 open carts cost over a GiB.
+    // Larger messages still arrive whole; one is never bigger than a request body.
+    let upgrade = upgrade
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(0)
+        .max_message_size(state.config.max_body_bytes)
+        .max_frame_size(state.config.max_body_bytes);
     upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
         let refused_key = Arc::new(AtomicBool::new(false));
         let (sink, stream) = socket.split();
@@ -280,6 +288,9 @@ fn refuse_unsafe_operations(message: Message) -> Message {
     }
     message
 }
+
+/// The WebSocket read buffer per connection (tungstenite's chunk size).
+const WS_READ_BUFFER: usize = 4096;
 
 /// WebSocket close code async-graphql sends for a refused `connection_init`.
 const CLOSE_PROTOCOL_ERROR: u16 = 1002;
