@@ -1,6 +1,6 @@
 //! External load benchmark: the real `tixshop` binary (bench profile) in its own process
 //! with its DEFAULT settings, and this process as the load generator. 64 buyers, each with
-//! their own cookie session and cart of 2 × Standing, loop applyPromo NEWS10 / removePromo;
+//! their own address, cookie session and cart of 2 × Standing, loop applyPromo NEWS10 / removePromo;
 //! every answer is checked (the total, no userErrors) and any wrong answer is counted and
 //! printed. Figures, not assertions.
 //!
@@ -12,16 +12,19 @@
 //! `taskset -c 1 cargo bench --bench load` starts the server on core 1 too; the generator
 //! then competes with it, as it does on a 2-core machine.
 
-use std::process::Stdio;
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
+
+use common::{percentile, post};
 
 const APPLY: &str = "mutation($c: ID!) { applyPromo(cartId: $c, code: \"NEWS10\") { cart { total { amount } appliedPromo { code } } userErrors { code } } }";
 const REMOVE: &str = "mutation($c: ID!) { removePromo(cartId: $c) { cart { total { amount } } userErrors { code } } }";
+const READ: &str = "query($c: ID!) { cart(id: $c) { total { amount } } }";
 /// 2 × 19.99 with NEWS10 (10 %): 35.98; without: 39.98.
 const WITH_CODE: &str = "35.98";
 const WITHOUT_CODE: &str = "39.98";
@@ -30,26 +33,15 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-async fn post(http: &reqwest::Client, url: &str, query: &str, variables: Value) -> Result<Value, String> {
-    let response = http
-        .post(url)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    response.json().await.map_err(|e| e.to_string())
-}
-
 /// Whether an answer is the one expected: the cart's total and no user error.
 fn checked(body: &Value, field: &str, total: &str) -> Result<(), String> {
     let payload = &body["data"][field];
+    if field == "cart" {
+        return match payload["total"]["amount"].as_str() {
+            Some(t) if t == total => Ok(()),
+            other => Err(format!("cart: total {other:?}, expected {total}: {body}")),
+        };
+    }
     if payload["userErrors"] != json!([]) {
         return Err(format!("{field}: userErrors {}", payload["userErrors"]));
     }
@@ -63,34 +55,23 @@ fn checked(body: &Value, field: &str, total: &str) -> Result<(), String> {
 async fn main() {
     let seconds: u64 = env("TIXSHOP_BENCH_SECONDS", 10);
     let buyers: usize = env("TIXSHOP_BENCH_BUYERS", 64);
-    let dir = tempfile::tempdir().unwrap();
-    let database = std::env::var("TIXSHOP_BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("load.db").display()));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-
-    // The server, as `cargo run --release` would run it: default settings.
-    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_tixshop"))
-        .arg("serve")
-        .env("DATABASE_URL", &database)
-        .env("TIXSHOP_BIND", format!("127.0.0.1:{port}"))
-        .env("TIXSHOP_LOG", "warn")
-        .env("TIXSHOP_WEBHOOK_DISPATCH", "false")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the server");
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        if line.contains("listening") {
-            break;
-        }
-    }
-    let url = format!("http://127.0.0.1:{port}/graphql");
+    let server = common::start_server().await;
+    let url = format!("{}/graphql", server.base);
 
     // Each buyer: own client (own cookie session), own cart of 2 × Standing.
     let mut clients = vec![];
-    for _ in 0..buyers {
-        let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    // Each buyer comes from an address of its own (127.0.0.2, 127.0.0.3, …), as buyers on
+    // their own phones do; `TIXSHOP_BENCH_ONE_ADDRESS=1` puts them all behind one (a
+    // venue's Wi-Fi), where the failed-attempt limiter queues their attempts.
+    let one_address = std::env::var("TIXSHOP_BENCH_ONE_ADDRESS").is_ok_and(|v| v == "1");
+    for n in 0..buyers {
+        let address = if one_address {
+            std::net::Ipv4Addr::LOCALHOST
+        } else {
+            std::net::Ipv4Addr::new(127, 0, (2 + n / 250) as u8, (2 + n % 250) as u8)
+        };
+        let http =
+            reqwest::Client::builder().cookie_store(true).local_address(std::net::IpAddr::V4(address)).build().unwrap();
         let shop = post(&http, &url, "{ shop(slug: \"demo\") { events { ticketTypes { id name } } } }", json!({}))
             .await
             .expect("the shop");
@@ -110,6 +91,12 @@ async fn main() {
         clients.push((http, cart));
     }
 
+    // `TIXSHOP_BENCH_MODE=read` loops a cart query instead: the floor one statement costs.
+    let steps: &'static [(&str, &str, &str)] = match std::env::var("TIXSHOP_BENCH_MODE").as_deref() {
+        Ok("read") => &[(READ, "cart", WITHOUT_CODE)],
+        Ok("remove") => &[(REMOVE, "removePromo", WITHOUT_CODE)],
+        _ => &[(APPLY, "applyPromo", WITH_CODE), (REMOVE, "removePromo", WITHOUT_CODE)],
+    };
     let wrong = Arc::new(AtomicU64::new(0));
     let first_wrong = Arc::new(std::sync::Mutex::new(None::<String>));
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -120,7 +107,7 @@ async fn main() {
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(4096);
             while Instant::now() < deadline {
-                for (query, field, total) in [(APPLY, "applyPromo", WITH_CODE), (REMOVE, "removePromo", WITHOUT_CODE)] {
+                for (query, field, total) in steps {
                     let sent = Instant::now();
                     let outcome =
                         post(&http, &url, query, json!({ "c": cart })).await.and_then(|b| checked(&b, field, total));
@@ -140,9 +127,10 @@ async fn main() {
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.sort_unstable();
-    let backend = if database.starts_with("postgres") { "PostgreSQL" } else { "SQLite" };
+    let backend = server.backend;
+    let addresses = if one_address { "one address" } else { "an address each" };
     println!(
-        "load, {backend}, {buyers} buyers, default settings, external generator: {} requests in {elapsed:.1} s = {:.0} requests/s; p50 {:.1} ms, p99 {:.1} ms; wrong answers {}",
+        "load, {backend}, {buyers} buyers ({addresses}), default settings, external generator: {} requests in {elapsed:.1} s = {:.0} requests/s; p50 {:.1} ms, p99 {:.1} ms; wrong answers {}",
         all.len(),
         all.len() as f64 / elapsed,
         percentile(&all, 0.50).as_secs_f64() * 1e3,
@@ -152,5 +140,4 @@ async fn main() {
     if let Some(e) = first_wrong.lock().unwrap().take() {
         println!("first wrong answer: {e}");
     }
-    server.kill().await.ok();
 }

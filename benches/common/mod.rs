@@ -1,0 +1,92 @@
+//! What the external benchmarks share: the real `tixshop` binary started in its own
+//! process with its default settings, and a GraphQL POST helper.
+
+#![allow(dead_code)] // each benchmark uses its part
+
+use std::process::Stdio;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// The server process and where it listens.
+pub struct Server {
+    /// The child (killed on drop).
+    pub process: tokio::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The demo shop's admin API key, printed on first start.
+    pub admin_key: String,
+    /// Which database it runs on, for the figures.
+    pub backend: &'static str,
+    /// Keeps the SQLite file's directory.
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// The process id (to read its memory).
+    pub fn pid(&self) -> u32 {
+        self.process.id().expect("running")
+    }
+
+    /// Resident memory of the server process in KiB (`VmRSS`).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("/proc");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+}
+
+/// Starts `tixshop serve` on a fresh database (`TIXSHOP_BENCH_DATABASE_URL`, else a
+/// temporary SQLite file) with default settings.
+pub async fn start_server() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let database = std::env::var("TIXSHOP_BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let backend = if database.starts_with("postgres") { "PostgreSQL" } else { "SQLite" };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut process = tokio::process::Command::new(env!("CARGO_BIN_EXE_tixshop"))
+        .arg("serve")
+        .env("DATABASE_URL", &database)
+        .env("TIXSHOP_BIND", format!("127.0.0.1:{port}"))
+        .env("TIXSHOP_LOG", "warn")
+        .env("TIXSHOP_WEBHOOK_DISPATCH", "false")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the server");
+    let mut lines = BufReader::new(process.stdout.take().unwrap()).lines();
+    let mut admin_key = String::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if line.trim_start().starts_with("tix_") {
+            admin_key = line.trim().to_owned();
+        }
+        if line.contains("listening") {
+            break;
+        }
+    }
+    // Keep reading its output, so the pipe never fills up.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Server { process, base: format!("http://127.0.0.1:{port}"), admin_key, backend, _dir: dir }
+}
+
+/// POSTs a GraphQL operation; the JSON answer or why there was none.
+pub async fn post(http: &reqwest::Client, url: &str, query: &str, variables: Value) -> Result<Value, String> {
+    let response = http
+        .post(url)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    response.json().await.map_err(|e| e.to_string())
+}
+
+/// The `p` quantile of sorted durations.
+pub fn percentile(sorted: &[std::time::Duration], p: f64) -> std::time::Duration {
+    if sorted.is_empty() {
+        return std::time::Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
