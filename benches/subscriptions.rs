@@ -80,6 +80,16 @@ async fn subscribe(ws_url: &str, cart: String, wrong: Arc<AtomicU64>) -> watch::
         "type": "subscribe",
         "payload": { "query": "subscription($c: ID!) { cartUpdated(cartId: $c) { total { amount } } }", "variables": { "c": cart } },
     });
+    if std::env::var("TIXSHOP_BENCH_SOCKETS_ONLY").is_ok() {
+        // Diagnostics: what an acknowledged socket without a subscription costs.
+        while let Some(Ok(message)) = socket.next().await {
+            if message.to_text().is_ok_and(|t| t.contains("connection_ack")) {
+                break;
+            }
+        }
+        tokio::spawn(async move { while let Some(Ok(_)) = socket.next().await {} });
+        return watch::channel((1, WITH_NEWS10.to_owned(), Instant::now())).1;
+    }
     socket.send(Message::Text(subscribe.to_string().into())).await.unwrap();
     let (tx, mut rx) = watch::channel((0, String::new(), Instant::now()));
     tokio::spawn(async move {
@@ -150,6 +160,17 @@ async fn main() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = server.rss_kib();
     let per = (after.saturating_sub(before)) as f64 / subscriptions as f64;
+    println!(
+        "subscriptions, {}, {subscriptions} open (opened in {:.1} s): server RSS {} MiB -> {} MiB = {per:.1} KiB per subscription",
+        server.backend,
+        open_for.as_secs_f64(),
+        before / 1024,
+        after / 1024,
+    );
+    if std::env::var("TIXSHOP_BENCH_SOCKETS_ONLY").is_ok() {
+        server.stop().await;
+        return;
+    }
 
     // One cart's push: the buyer sets an email (total unchanged), the push is timed.
     let admin = reqwest::Client::new();
@@ -217,13 +238,6 @@ async fn main() {
     }
 
     println!(
-        "subscriptions, {}, {subscriptions} open (opened in {:.1} s): server RSS {} MiB -> {} MiB = {per:.1} KiB per subscription",
-        server.backend,
-        open_for.as_secs_f64(),
-        before / 1024,
-        after / 1024,
-    );
-    println!(
         "single-cart push ({SAMPLED} carts): p50 {:.1} ms, p99 {:.1} ms; organizer edit answered in {:.0} ms, all {subscriptions} carts pushed after {:.0} ms; wrong answers {}",
         percentile(&single, 0.5).as_secs_f64() * 1e3,
         percentile(&single, 0.99).as_secs_f64() * 1e3,
@@ -231,4 +245,5 @@ async fn main() {
         last.as_secs_f64() * 1e3,
         wrong.load(Ordering::Relaxed),
     );
+    server.stop().await;
 }

@@ -28,6 +28,13 @@ impl Server {
         self.process.id().expect("running")
     }
 
+    /// Asks the server to shut down (SIGTERM) and waits for it, so a tool it runs
+    /// under writes its report.
+    pub async fn stop(mut self) {
+        let _ = std::process::Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(30), self.process.wait()).await;
+    }
+
     /// Resident memory of the server process in KiB (`VmRSS`).
     pub fn rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("/proc");
@@ -47,7 +54,18 @@ pub async fn start_server() -> Server {
         .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("bench.db").display()));
     let backend = if database.starts_with("postgres") { "PostgreSQL" } else { "SQLite" };
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut process = tokio::process::Command::new(env!("CARGO_BIN_EXE_tixshop"))
+    // `TIXSHOP_BENCH_WRAPPER="valgrind --tool=massif"` runs the server under a tool.
+    let wrapper = std::env::var("TIXSHOP_BENCH_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    let mut command = match words.next() {
+        Some(tool) => {
+            let mut command = tokio::process::Command::new(tool);
+            command.args(words).arg(env!("CARGO_BIN_EXE_tixshop"));
+            command
+        }
+        None => tokio::process::Command::new(env!("CARGO_BIN_EXE_tixshop")),
+    };
+    let mut process = command
         .arg("serve")
         .env("DATABASE_URL", &database)
         .env("TIXSHOP_BIND", format!("127.0.0.1:{port}"))

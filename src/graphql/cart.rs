@@ -269,17 +269,20 @@ impl SubscriptionRoot {
         let db = ctx.db().clone();
         let events = ctx.events().clone();
         let token = cart_id.to_string();
-        let found = errors::query(carts::get(&db, &token).await)?
+        // The reads are boxed: a subscription's stream keeps this future's space for as
+        // long as it is open, and 10,000 open carts should not each hold a query's state.
+        let found = errors::query(Box::pin(carts::get(&db, &token)).await)?
             .ok_or_else(|| client_error(ErrorCode::BadUserInput, "no cart with this id"))?;
         // Listen first, then read: a change committed in between is in the first push.
         let subscription = events.subscribe(found.snapshot.cart.id);
-        let first = errors::query(carts::get(&db, &token).await)?.unwrap_or(found);
-        let state = (Some(first), None::<DateTime<Utc>>, subscription, db, token);
+        let first = errors::query(Box::pin(carts::get(&db, &token)).await)?.unwrap_or(found);
+        // The first view waits boxed too: its space would otherwise stay in the state.
+        let state = (Some(Box::new(first)), None::<DateTime<Utc>>, subscription, db, token);
         Ok(futures_util::stream::unfold(state, |(pending, mut expiry, mut subscription, db, token)| async move {
             if let Some(view) = pending {
                 expiry = view.promo_expires_at;
                 crate::observe::push_sent();
-                return Some((Cart(view), (None, expiry, subscription, db, token)));
+                return Some((Cart(*view), (None, expiry, subscription, db, token)));
             }
             loop {
                 // A timer for the code's expiry (not polling): wake when it passes.
@@ -296,7 +299,7 @@ impl SubscriptionRoot {
                     () = subscription.changed() => {},
                     () = timer => {},
                 }
-                match carts::get(&db, &token).await {
+                match Box::pin(carts::get(&db, &token)).await {
                     Ok(Some(view)) => {
                         let expiry = view.promo_expires_at;
                         crate::observe::push_sent();

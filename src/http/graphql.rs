@@ -228,6 +228,7 @@ pub async fn ws_handler(
     let context = RequestContext { client_ip: Some(client_ip(&state, &headers, peer)), session: Some(session) };
     // Small buffers: a socket mostly sits idle waiting for a push, and tungstenite's
     // defaults (128 KiB read buffer each) would make 10,000 open carts cost over a GiB.
+    // Clients send little after `subscribe`; a read buffer grows for a larger message.
     // Larger messages still arrive whole; one is never bigger than a request body.
     let upgrade = upgrade
         .read_buffer_size(WS_READ_BUFFER)
@@ -290,7 +291,7 @@ fn refuse_unsafe_operations(message: Message) -> Message {
 }
 
 /// The WebSocket read buffer per connection (tungstenite's chunk size).
-const WS_READ_BUFFER: usize = 4096;
+const WS_READ_BUFFER: usize = 1024;
 
 /// WebSocket close code async-graphql sends for a refused `connection_init`.
 const CLOSE_PROTOCOL_ERROR: u16 = 1002;
