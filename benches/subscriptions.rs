@@ -25,7 +25,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use common::{percentile, post};
+use common::{percentile, post, post_as};
 
 /// 2 × 19.99 with NEWS10 at 10 %, then at 20 % after the organizer's edit.
 const WITH_NEWS10: &str = "35.98";
@@ -199,31 +199,19 @@ async fn main() {
     single.sort_unstable();
 
     // The organizer edits the code: every cart is repriced and pushed.
-    let id = admin
-        .post(&url)
-        .bearer_auth(&server.admin_key)
-        .json(&json!({ "query": "{ promoCode(code: \"NEWS10\") { id } }" }))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let key = Some(server.admin_key.as_str());
+    let id = post_as(&admin, &url, key, "{ promoCode(code: \"NEWS10\") { id } }", json!({})).await.unwrap();
     let code_id = id["data"]["promoCode"]["id"].as_str().expect("the admin key works").to_owned();
     let edited = Instant::now();
-    let answer = admin
-        .post(&url)
-        .bearer_auth(&server.admin_key)
-        .json(&json!({
-            "query": "mutation($id: ID!) { updatePromoCode(id: $id, input: { percentOff: \"20\" }) { userErrors { code } } }",
-            "variables": { "id": code_id },
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let answer = post_as(
+        &admin,
+        &url,
+        key,
+        "mutation($id: ID!) { updatePromoCode(id: $id, input: { percentOff: \"20\" }) { userErrors { code } } }",
+        json!({ "id": code_id }),
+    )
+    .await
+    .unwrap();
     assert_eq!(answer["data"]["updatePromoCode"]["userErrors"], json!([]), "{answer}");
     let answered = edited.elapsed();
     let mut last = Duration::ZERO;

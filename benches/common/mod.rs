@@ -92,12 +92,22 @@ pub async fn start_server() -> Server {
 
 /// POSTs a GraphQL operation; the JSON answer or why there was none.
 pub async fn post(http: &reqwest::Client, url: &str, query: &str, variables: Value) -> Result<Value, String> {
-    let response = http
-        .post(url)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
+    post_as(http, url, None, query, variables).await
+}
+
+/// [`post`] with an API key, when given.
+pub async fn post_as(
+    http: &reqwest::Client,
+    url: &str,
+    key: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> Result<Value, String> {
+    let mut request = http.post(url).json(&json!({ "query": query, "variables": variables }));
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.map_err(|e| e.to_string())?;
     response.json().await.map_err(|e| e.to_string())
 }
 
