@@ -91,11 +91,6 @@ impl Probe {
         (sql, values)
     }
 
-    /// How many placeholders [`Probe::columns`] uses.
-    pub fn placeholders(&self) -> usize {
-        2 * self.keys.len()
-    }
-
     /// The failures per key from a row selected with [`Probe::columns`].
     pub fn read(&self, row: &sea_orm::QueryResult) -> Result<HashMap<String, u32>, DbErr> {
         let mut failures = HashMap::new();

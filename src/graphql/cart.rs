@@ -56,9 +56,12 @@ fn ticket_type(id: &ID) -> i64 {
 /// A place for one code attempt of this request's session and address; `None` when
 /// one of them is limited.
 async fn acquire(ctx: &Context<'_>) -> async_graphql::Result<Option<Permit>> {
-    let keys =
-        ctx.request().map(|r| rate_limit::attempt_keys(r.client_ip, r.session_id().as_deref())).unwrap_or_default();
-    errors::query(ctx.limiter().acquire(&keys).await.map_err(services::ServiceError::from))
+    errors::query(ctx.limiter().acquire(&attempt_keys(ctx)).await.map_err(services::ServiceError::from))
+}
+
+/// The keys this request's code attempts are limited under.
+fn attempt_keys(ctx: &Context<'_>) -> Vec<String> {
+    ctx.request().map(|r| rate_limit::attempt_keys(r.client_ip, r.session_id().as_deref())).unwrap_or_default()
 }
 
 /// Counts a failed code attempt.
@@ -210,12 +213,11 @@ impl CartMutation {
         // The attempt holds a place while it runs: concurrent or batched guesses cannot
         // all slip past one check, and only a failure uses the place up. The statement
         // that reads the cart and the code reads the attempt's failure counts too.
-        let keys =
-            ctx.request().map(|r| rate_limit::attempt_keys(r.client_ip, r.session_id().as_deref())).unwrap_or_default();
+        let keys = attempt_keys(ctx);
         let limiter = ctx.limiter();
         let probe = limiter.probe(&keys);
         let read = || async {
-            let (failures, read) = carts::read_for_apply(db, &cart_id, &code, Some(&probe)).await?;
+            let (failures, read) = carts::read_for_apply(db, &cart_id, &code, &probe).await?;
             let failures = match failures {
                 Some(failures) => failures,
                 // No cart: the counts alone.

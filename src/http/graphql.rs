@@ -228,8 +228,8 @@ pub async fn ws_handler(
     let context = RequestContext { client_ip: Some(client_ip(&state, &headers, peer)), session: Some(session) };
     // Small buffers: a socket mostly sits idle waiting for a push, and tungstenite's
     // defaults (128 KiB read buffer each) would make 10,000 open carts cost over a GiB.
-    // Clients send little after `subscribe`; a read buffer grows for a larger message.
-    // Larger messages still arrive whole; one is never bigger than a request body.
+    // Clients send little after `subscribe`; a larger message still arrives whole (the
+    // buffer grows), up to the request body limit.
     let upgrade = upgrade
         .read_buffer_size(WS_READ_BUFFER)
         .write_buffer_size(0)

@@ -110,21 +110,20 @@ pub struct ApplyRead {
 }
 
 /// Reads for `applyPromo` in one statement (see [`ApplyRead`]), with the failures of
-/// `probe`'s keys; those are `None` without a probe or a cart.
+/// `probe`'s keys; those are `None` when there is no such cart (no row to read them from).
 pub async fn read_for_apply(
     db: &impl ConnectionTrait,
     token: &str,
     code: &str,
-    probe: Option<&Probe>,
+    probe: &Probe,
 ) -> ServiceResult<(Option<HashMap<String, u32>>, ApplyRead)> {
     let typed = PromoCodeString::parse(code).ok();
-    let found = load_joined(db, token, typed.as_ref().map(PromoCodeString::as_str), probe).await?;
-    Ok(match found {
-        Some((snapshot, row, failures)) => {
-            (failures, ApplyRead { loaded: Some((snapshot, row)), code: code.to_owned() })
-        }
-        None => (None, ApplyRead { loaded: None, code: code.to_owned() }),
-    })
+    let found = load_joined(db, token, typed.as_ref().map(PromoCodeString::as_str), Some(probe)).await?;
+    let (loaded, failures) = match found {
+        Some((snapshot, row, failures)) => (Some((snapshot, row)), failures),
+        None => (None, None),
+    };
+    Ok((failures, ApplyRead { loaded, code: code.to_owned() }))
 }
 
 /// Loads a cart and, when `code` is given, in the same query the shop's live (not
@@ -143,23 +142,21 @@ async fn load_joined(
         Some(probe) => probe.columns(1, placeholder),
         None => (String::new(), vec![]),
     };
-    let mut next = values.len() + 1;
     let (typed_columns, typed_join) = match code {
         Some(code) => {
             values.push(code.into());
-            next += 1;
             (
                 format!(", {}", columns::<promo_code::Entity>("q")),
                 format!(
                     " LEFT JOIN promo_codes q ON q.account_id = c.account_id AND q.code = {} AND q.deleted_at IS NULL",
-                    placeholder(next - 1)
+                    placeholder(values.len())
                 ),
             )
         }
         None => (String::new(), String::new()),
     };
-    let token_at = placeholder(next);
     values.push(token.into());
+    let token_at = placeholder(values.len());
     let sql = format!(
         "SELECT {}, {}, {}, {}, {}{typed_columns}{probe_columns} FROM carts c \
          JOIN accounts a ON a.id = c.account_id \
@@ -628,8 +625,7 @@ pub async fn apply_read(
 ) -> ServiceResult<PricedCartView> {
     let (snapshot, row) = read.loaded.ok_or_else(cart_not_found)?;
     let mut snapshot = open(snapshot)?;
-    let parsed = parse_typed(&read.code);
-    let row = check_code(db, &snapshot, &parsed?, row).await?;
+    let row = check_code(db, &snapshot, &parse_typed(&read.code)?, row).await?;
     set_promo(db, snapshot.cart.id, Some(row.id)).await?;
     events.publish(snapshot.cart.id);
     snapshot.cart.promo_code_id = Some(row.id);

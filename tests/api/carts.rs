@@ -583,8 +583,8 @@ async fn a_change_made_through_another_instance_reaches_the_subscriber() {
 }
 
 /// What a buyer's `applyPromo` and `removePromo` cost in SQL: two statements each (the
-/// read of cart, typed code and failed-attempt counts; the update), with or without
-/// lines, whether the code is valid or not.
+/// read of cart, typed code and failed-attempt counts; the update); a wrong code costs
+/// the read and the failure's upserts.
 #[tokio::test]
 async fn apply_and_remove_cost_two_statements() {
     let app = spawn_app().await;

@@ -573,6 +573,14 @@ async fn a_websocket_with_a_bad_key_is_closed_4403_and_a_subscribe_before_the_ac
         ws.send(json!({ "id": "1", "type": "subscribe", "payload": { "query": query } })).await;
         assert!(ws.close_code().await.is_some());
     }
+    // A message bigger than a request body may be (1 MiB) is refused by the socket
+    // itself, before anything parses it: the connection ends without an answer (a
+    // parsed one would get an error message, and `close_code` fails on any message).
+    let mut ws = app.ws("graphql-transport-ws", &[]).await.unwrap();
+    ws.init(json!({})).await;
+    let query = format!("subscription {{ cartUpdated(cartId: \"x\") {{ id }} }} #{}", "x".repeat(1_100_000));
+    ws.send(json!({ "id": "1", "type": "subscribe", "payload": { "query": query } })).await;
+    assert_eq!(ws.close_code().await, None, "dropped, no close frame");
     assert_eq!(app.http.get(format!("{}/healthz", app.address)).send().await.unwrap().status(), StatusCode::OK);
 
     // A good key and no key are acknowledged.
