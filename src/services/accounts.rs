@@ -112,7 +112,7 @@ fn check_storefront_url(raw: Option<String>) -> Result<Option<String>, UserError
 /// currency, VAT mode or default rate reprices every open cart (signalled to its
 /// subscribers); orders keep their snapshots.
 pub async fn update_settings(
-    db: &(impl ConnectionTrait + sea_orm::TransactionTrait<Transaction = sea_orm::DatabaseTransaction>),
+    db: &(impl ConnectionTrait + super::Writable),
     events: &crate::events::CartEvents,
     actor: &super::audit::Actor,
     account_id: i64,

@@ -507,11 +507,6 @@ pub async fn start(
     }
     let tickets: Vec<&ticket_type::Model> = snapshot.lines.iter().map(|(_, t)| t).collect();
     super::ticket_types::check_sellable(db, &tickets, "cartId").await?;
-    cart::Entity::update_many()
-        .col_expr(cart::Column::Email, Expr::value(email.as_str()))
-        .filter(cart::Column::Id.eq(snapshot.cart.id))
-        .exec(db)
-        .await?;
     let view = carts::price(snapshot, now())?;
     let free = view.priced.total == 0;
     let reusable = (!free).then_some(input.provider);
@@ -539,8 +534,13 @@ pub async fn start(
     let expires_at = now() + settings.pending_ttl + PROVIDER_EXPIRY_MARGIN;
     let quantities = quantities(&view);
     let txn = begin_write(db).await?;
-    // Cart, then code, then ticket types: every transaction locks in this order.
-    lock_row(&txn, "carts", view.snapshot.cart.id).await?;
+    // Cart, then code, then ticket types: every transaction locks in this order. Writing
+    // the buyer's email locks the cart's row.
+    cart::Entity::update_many()
+        .col_expr(cart::Column::Email, Expr::value(email.as_str()))
+        .filter(cart::Column::Id.eq(view.snapshot.cart.id))
+        .exec(&txn)
+        .await?;
     let concurrent = order::Entity::find()
         .filter(order::Column::CartId.eq(view.snapshot.cart.id))
         .filter(order::Column::Status.eq(OrderStatus::Pending))
@@ -656,6 +656,7 @@ async fn free_path(
     // Claim the cart first: a double click cannot make two free orders of one cart.
     let claimed = cart::Entity::update_many()
         .col_expr(cart::Column::Status, Expr::value(CartStatus::CheckedOut))
+        .col_expr(cart::Column::Email, Expr::value(email.as_str()))
         .filter(cart::Column::Id.eq(view.snapshot.cart.id))
         .filter(cart::Column::Status.eq(CartStatus::Open))
         .exec(&txn)
@@ -670,6 +671,10 @@ async fn free_path(
         txn.rollback().await?;
         return Err(e);
     }
+    let order = insert_order(&txn, view, email, Provider::Free, OrderStatus::Paid, None).await?;
+    super::webhooks::enqueue_order_event(&txn, order.id, "order.paid").await?;
+    // The shared counters last, code then ticket types (the lock order): on PostgreSQL
+    // their rows stay locked until commit, and every checkout of the code needs them.
     if let Some(code) = view.snapshot.promo.as_ref().filter(|_| view.promo_state == PromoState::Applied) {
         let counted = promo_code::Entity::update_many()
             .col_expr(promo_code::Column::RedemptionsCount, Expr::col(promo_code::Column::RedemptionsCount).add(1))
@@ -686,7 +691,8 @@ async fn free_path(
         let refusal = if counted.rows_affected == 0 {
             Some((UserErrorCode::UsageLimitReached, ApplyRefusal::UsageLimitReached))
         } else if let Some(max) = code.max_per_customer
-            && carts::customer_uses(&txn, code.id, &email.customer_key()).await? >= max
+            // Uses before this order: it is written already, and counts itself.
+            && carts::customer_uses(&txn, code.id, &email.customer_key()).await? - 1 >= max
         {
             Some((UserErrorCode::CustomerLimitReached, ApplyRefusal::CustomerLimitReached))
         } else {
@@ -708,7 +714,6 @@ async fn free_path(
             ));
         }
     }
-    let order = insert_order(&txn, view, email, Provider::Free, OrderStatus::Paid, None).await?;
     if let Some(code_id) = order.promo_code_id {
         redemption::ActiveModel {
             account_id: Set(order.account_id),
@@ -728,7 +733,6 @@ async fn free_path(
         txn.rollback().await?;
         return Err(capacity::shortfall_refusal(db, "cartId", shortfall, &quantities).await?);
     }
-    super::webhooks::enqueue_order_event(&txn, order.id, "order.paid").await?;
     txn.commit().await?;
     events.publish(view.snapshot.cart.id);
     events.publish_shop(order.account_id);

@@ -154,7 +154,7 @@ fn check(row: &event::ActiveModel, start_changed: bool) -> ServiceResult<()> {
 /// Creates an event (DRAFT unless a status is given). With `dry_run`, validates and
 /// returns the row that would be stored (id 0), writing nothing.
 pub async fn create(
-    db: &(impl ConnectionTrait + sea_orm::TransactionTrait<Transaction = sea_orm::DatabaseTransaction>),
+    db: &(impl ConnectionTrait + super::Writable),
     actor: &Actor,
     account_id: i64,
     new: NewEvent,

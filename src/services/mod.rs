@@ -42,16 +42,111 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> ServiceError {
 }
 
 /// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: it takes the
-/// write lock up front (waiting per the busy timeout), where a deferred transaction
-/// that read first would fail with SQLITE_BUSY when another connection committed in
-/// between. PostgreSQL ignores the option. Inside a transaction it opens a savepoint.
-pub async fn begin_write(
-    db: &impl sea_orm::TransactionTrait<Transaction = sea_orm::DatabaseTransaction>,
-) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+/// write lock up front, where a deferred transaction that read first would fail with
+/// SQLITE_BUSY when another connection committed in between. PostgreSQL ignores the
+/// option. Inside a transaction it opens a savepoint.
+///
+/// SQLite has one writer at a time, and a connection waiting for the lock sleeps in
+/// growing steps (1, 2, 5, … 100 ms) before it tries again: 200 buyers checking out at
+/// once waited mostly in those sleeps. So the writers of one process take turns first,
+/// in arrival order, on the database file's [`WriterTurns`]; the lock is then free or
+/// held only briefly by a single-statement write, and the busy timeout covers other
+/// processes.
+pub async fn begin_write(db: &impl Writable) -> Result<WriteTxn, sea_orm::DbErr> {
     use sea_orm::{SqliteTransactionMode, TransactionOptions};
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
-    })
-    .await
+    let turn = match db.writer_turns() {
+        Some(turns) => Some(turns.acquire_owned().await.map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?),
+        None => None,
+    };
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?;
+    Ok(WriteTxn { txn, _turn: turn })
+}
+
+/// One writer at a time per SQLite file in this process, first come first served.
+pub type WriterTurns = std::sync::Arc<tokio::sync::Semaphore>;
+
+/// What [`begin_write`] opens a transaction on.
+pub trait Writable: sea_orm::TransactionTrait<Transaction = sea_orm::DatabaseTransaction> + Sync {
+    /// The turns its writers take: the file's on a SQLite pool, none on PostgreSQL (row
+    /// locks) or inside a transaction (which holds the lock already).
+    fn writer_turns(&self) -> Option<WriterTurns>;
+}
+
+impl Writable for sea_orm::DatabaseConnection {
+    fn writer_turns(&self) -> Option<WriterTurns> {
+        use std::collections::HashMap;
+        use std::sync::{LazyLock, Mutex};
+        static TURNS: LazyLock<Mutex<HashMap<std::path::PathBuf, WriterTurns>>> = LazyLock::new(Default::default);
+        if self.get_database_backend() != sea_orm::DbBackend::Sqlite {
+            return None;
+        }
+        let file = self.get_sqlite_connection_pool().connect_options().get_filename().to_path_buf();
+        let mut turns = TURNS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Some(turns.entry(file).or_insert_with(|| std::sync::Arc::new(tokio::sync::Semaphore::new(1))).clone())
+    }
+}
+
+impl Writable for sea_orm::DatabaseTransaction {
+    fn writer_turns(&self) -> Option<WriterTurns> {
+        None
+    }
+}
+
+/// A transaction from [`begin_write`], holding its writer turn until it commits, rolls
+/// back or is dropped. Use it like the [`sea_orm::DatabaseTransaction`] it derefs to.
+pub struct WriteTxn {
+    txn: sea_orm::DatabaseTransaction,
+    _turn: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl WriteTxn {
+    /// Commits, then gives the turn to the next writer.
+    pub async fn commit(self) -> Result<(), sea_orm::DbErr> {
+        self.txn.commit().await
+    }
+
+    /// Rolls back, then gives the turn to the next writer.
+    pub async fn rollback(self) -> Result<(), sea_orm::DbErr> {
+        self.txn.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTxn {
+    type Target = sea_orm::DatabaseTransaction;
+
+    fn deref(&self) -> &Self::Target {
+        &self.txn
+    }
+}
+
+#[async_trait::async_trait]
+impl sea_orm::ConnectionTrait for WriteTxn {
+    fn get_database_backend(&self) -> sea_orm::DbBackend {
+        self.txn.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: sea_orm::Statement) -> Result<sea_orm::ExecResult, sea_orm::DbErr> {
+        self.txn.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, sea_orm::DbErr> {
+        self.txn.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: sea_orm::Statement) -> Result<Option<sea_orm::QueryResult>, sea_orm::DbErr> {
+        self.txn.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: sea_orm::Statement) -> Result<Vec<sea_orm::QueryResult>, sea_orm::DbErr> {
+        self.txn.query_all_raw(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.txn.support_returning()
+    }
 }

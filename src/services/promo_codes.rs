@@ -214,7 +214,7 @@ fn apply(row: &mut promo_code::ActiveModel, valid: &ValidPromo, event_id: Option
 /// Creates a code. With `dry_run`, validates and returns the row that would be stored
 /// (id 0), writing nothing.
 pub async fn create(
-    db: &(impl ConnectionTrait + sea_orm::TransactionTrait<Transaction = sea_orm::DatabaseTransaction>),
+    db: &(impl ConnectionTrait + super::Writable),
     events: &CartEvents,
     actor: &Actor,
     account_id: i64,

@@ -161,7 +161,7 @@ fn collect(errors: Vec<UserError>) -> ServiceResult<()> {
 /// Creates a ticket type under one of the account's live events. With `dry_run`,
 /// validates and returns the row that would be stored (id 0).
 pub async fn create(
-    db: &(impl ConnectionTrait + sea_orm::TransactionTrait<Transaction = sea_orm::DatabaseTransaction>),
+    db: &(impl ConnectionTrait + super::Writable),
     actor: &Actor,
     account_id: i64,
     new: NewTicketType,

@@ -404,6 +404,36 @@ async fn one_buyer_checking_out_twice_at_once_gets_a_once_per_customer_code_once
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_once_per_customer_free_code_is_paid_once_per_buyer_and_once_for_each_buyer() {
+    let app = Arc::new(spawn_app().await);
+    create_code(
+        &app,
+        json!({ "code": "FREEONCE", "discountType": "PERCENTAGE", "percentOff": "100", "maxPerCustomer": 1 }),
+    )
+    .await;
+    let (standing, _) = ticket(&app, "Standing").await;
+    for round in 0..5 {
+        let first = cart_with(&app, "demo", &[(&standing, 1)], Some("FREEONCE")).await;
+        let second = cart_with(&app, "demo", &[(&standing, 1)], Some("FREEONCE")).await;
+        let other = cart_with(&app, "demo", &[(&standing, 1)], Some("FREEONCE")).await;
+        let (plain, alias) = (format!("fan{round}@example.com"), format!("Fan{round}+free@Example.com"));
+        let someone_else = format!("friend{round}@example.com");
+        let (a, b, c) = tokio::join!(
+            checkout(&app, &first, &plain, "STRIPE"),
+            checkout(&app, &second, &alias, "STRIPE"),
+            checkout(&app, &other, &someone_else, "STRIPE"),
+        );
+        let paid = [&a, &b].iter().filter(|p| p["order"]["status"] == "PAID").count();
+        assert_eq!(paid, 1, "round {round}: one of the buyer's two: {a} {b}");
+        let refused = if a["order"].is_null() { &a } else { &b };
+        assert_eq!(first_error(refused), "CUSTOMER_LIMIT_REACHED", "{refused}");
+        // The buyer's first use, and another buyer's, are not refused.
+        assert_eq!(c["order"]["status"], "PAID", "round {round}: {c}");
+        assert_eq!(c["order"]["total"]["amount"], "0.00", "{c}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cart_never_has_two_payable_sessions() {
     let fake = FakeStripe::start().await;
     let app = Arc::new(paying_app(&fake).await);
