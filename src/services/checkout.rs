@@ -691,8 +691,8 @@ async fn free_path(
         let refusal = if counted.rows_affected == 0 {
             Some((UserErrorCode::UsageLimitReached, ApplyRefusal::UsageLimitReached))
         } else if let Some(max) = code.max_per_customer
-            // Uses before this order: it is written already, and counts itself.
-            && carts::customer_uses(&txn, code.id, &email.customer_key()).await? - 1 >= max
+            // This order is written already and counts itself: more than `max` is one too many.
+            && carts::customer_uses(&txn, code.id, &email.customer_key()).await? > max
         {
             Some((UserErrorCode::CustomerLimitReached, ApplyRefusal::CustomerLimitReached))
         } else {
