@@ -99,8 +99,30 @@ impl async_graphql::extensions::ExtensionFactory for RootFieldMetrics {
 
 struct RootFieldMetricsExtension;
 
+/// The operation's name for its span: what the client called it, when that is a plain
+/// GraphQL name of at most 64 characters; `anonymous` otherwise.
+fn span_operation_name(name: Option<&str>) -> &str {
+    match name {
+        Some(n) if !n.is_empty() && n.len() <= 64 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => n,
+        _ => "anonymous",
+    }
+}
+
 #[async_trait::async_trait]
 impl async_graphql::extensions::Extension for RootFieldMetricsExtension {
+    /// One `graphql` span per operation (INFO), with its name: the context of whatever is
+    /// logged while it runs, and one line with its time when it closes.
+    async fn execute(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: async_graphql::extensions::NextExecute<'_>,
+    ) -> async_graphql::Response {
+        use tracing::Instrument;
+        let span = tracing::info_span!("graphql", operation = span_operation_name(operation_name));
+        next.run(ctx, operation_name).instrument(span).await
+    }
+
     async fn resolve(
         &self,
         ctx: &async_graphql::extensions::ExtensionContext<'_>,
@@ -110,9 +132,12 @@ impl async_graphql::extensions::Extension for RootFieldMetricsExtension {
         if info.path_node.parent.is_some() {
             return next.run(ctx, info).await;
         }
+        use tracing::Instrument;
         let (parent, field) = (info.parent_type.to_owned(), info.name.to_owned());
+        // A root field is one service call (DEBUG): `Mutation.applyPromo`.
+        let span = tracing::debug_span!("service", call = %format_args!("{parent}.{field}"));
         let started = Instant::now();
-        let result = next.run(ctx, info).await;
+        let result = next.run(ctx, info).instrument(span).await;
         graphql_root_field(&parent, &field, started.elapsed().as_secs_f64(), result.is_err());
         result
     }

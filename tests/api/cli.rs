@@ -87,3 +87,55 @@ fn export_schema_prints_the_committed_sdl() {
     let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
     assert!(String::from_utf8(output.stdout).unwrap() == committed, "export-schema differs from schema.graphql");
 }
+
+#[tokio::test]
+async fn json_logs_carry_a_span_per_graphql_operation_with_its_name_and_time() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_tixshop"))
+        .arg("serve")
+        .env_remove("DATABASE_URL")
+        .env("DATABASE_URL", format!("sqlite://{}", dir.path().join("logs.db").display()))
+        .env("TIXSHOP_BIND", format!("127.0.0.1:{port}"))
+        .env("TIXSHOP_LOG", "info")
+        .env("TIXSHOP_LOG_FORMAT", "json")
+        .env("TIXSHOP_WEBHOOK_DISPATCH", "false")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(server.stdout.take().unwrap()).lines();
+    while let Some(line) = stdout.next_line().await.unwrap() {
+        if line.contains("listening") {
+            break;
+        }
+    }
+    let http = reqwest::Client::new();
+    for (name, query) in
+        [("ShopPage", "query ShopPage { shop(slug: \"demo\") { name } }"), ("", "{ shop(slug: \"demo\") { name } }")]
+    {
+        let body: serde_json::Value = http
+            .post(format!("http://127.0.0.1:{port}/graphql"))
+            .json(&json!({ "query": query, "operationName": if name.is_empty() { None } else { Some(name) } }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(body["data"]["shop"]["name"].is_string(), "{body}");
+    }
+    server.start_kill().unwrap();
+    let mut stderr = String::new();
+    server.stderr.take().unwrap().read_to_string(&mut stderr).await.unwrap();
+    let closes: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["span"]["name"] == "graphql" && e["fields"]["message"] == "close")
+        .collect();
+    let operations: Vec<&str> = closes.iter().filter_map(|e| e["span"]["operation"].as_str()).collect();
+    assert_eq!(operations, ["ShopPage", "anonymous"], "{stderr}");
+    assert!(closes.iter().all(|e| e["fields"]["time.busy"].is_string()), "{closes:?}");
+}
