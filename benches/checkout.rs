@@ -77,16 +77,17 @@ async fn buyers(url: &str, n: usize, ticket: &str, expected: &str, code: bool, t
     out
 }
 
-/// Runs `f` for every buyer at once; the latencies (sorted) and the answers in order.
-async fn all_at_once<F, Fut>(buyers: &[Buyer], f: F) -> (Vec<Duration>, Vec<Result<Value, String>>)
+/// Runs `f` on every item at once (released together); the latencies (sorted) and the
+/// answers in order.
+async fn all_at_once<T, F, Fut>(items: Vec<T>, f: F) -> (Vec<Duration>, Vec<Result<Value, String>>)
 where
-    F: Fn(reqwest::Client, String, String) -> Fut,
+    F: Fn(T) -> Fut,
     Fut: std::future::Future<Output = Result<Value, String>> + Send + 'static,
 {
-    let start = std::sync::Arc::new(tokio::sync::Barrier::new(buyers.len()));
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(items.len()));
     let mut tasks = vec![];
-    for b in buyers {
-        let request = f(b.http.clone(), b.cart.clone(), b.email.clone());
+    for item in items {
+        let request = f(item);
         let start = start.clone();
         tasks.push(tokio::spawn(async move {
             start.wait().await;
@@ -104,6 +105,16 @@ where
     }
     times.sort_unstable();
     (times, answers)
+}
+
+/// Every buyer's checkout at once.
+async fn check_out_all(url: &str, buyers: &[Buyer]) -> (Vec<Duration>, Vec<Result<Value, String>>) {
+    all_at_once(buyers.iter().collect(), |b| {
+        let (http, url) = (b.http.clone(), url.to_owned());
+        let variables = json!({ "c": b.cart, "e": b.email, "p": "STRIPE" });
+        async move { post(&http, &url, CHECKOUT, variables).await }
+    })
+    .await
 }
 
 fn report(what: &str, backend: &str, times: &[Duration], wrong: usize) {
@@ -152,11 +163,7 @@ async fn main() {
 
     // Free: 2 × 10.00 with 100 % off.
     let free = buyers(&url, n, &free_ticket, "0.00", true, "free").await;
-    let (times, answers) = all_at_once(&free, |http, cart, email| {
-        let url = url.clone();
-        async move { post(&http, &url, CHECKOUT, json!({ "c": cart, "e": email, "p": "STRIPE" })).await }
-    })
-    .await;
+    let (times, answers) = check_out_all(&url, &free).await;
     let wrong = answers
         .iter()
         .filter(|a| match a {
@@ -189,11 +196,7 @@ async fn main() {
 
     // Paid: 2 × 25.00 through the test-mode Stripe.
     let paid = buyers(&url, n, &paid_ticket, "50.00", false, "paid").await;
-    let (times, answers) = all_at_once(&paid, |http, cart, email| {
-        let url = url.clone();
-        async move { post(&http, &url, CHECKOUT, json!({ "c": cart, "e": email, "p": "STRIPE" })).await }
-    })
-    .await;
+    let (times, answers) = check_out_all(&url, &paid).await;
     let mut pages = vec![];
     let mut wrong = 0;
     for answer in &answers {
@@ -213,12 +216,9 @@ async fn main() {
     report("paid checkout (test-mode Stripe)", server.backend, &times, wrong);
 
     // Every buyer pays at once: the hosted page posts the signed event to the webhook.
-    let paying: Vec<Buyer> = pages
-        .iter()
-        .zip(&paid)
-        .map(|((page, token), b)| Buyer { http: b.http.clone(), cart: page.clone(), email: token.clone() })
-        .collect();
-    let (times, answers) = all_at_once(&paying, |http, page, _| async move {
+    let paying: Vec<(reqwest::Client, String)> =
+        pages.iter().zip(&paid).map(|((page, _), b)| (b.http.clone(), page.clone())).collect();
+    let (times, answers) = all_at_once(paying, |(http, page)| async move {
         let response = http.post(&page).form(&[("action", "pay")]).send().await.map_err(|e| e.to_string())?;
         Ok(json!({ "status": response.status().as_u16() }))
     })

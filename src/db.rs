@@ -67,6 +67,9 @@ pub async fn connect_counting(
     Ok(db)
 }
 
+/// How long a SQLite writer waits for the lock before it fails.
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Connects with pool and SQLite settings tuned for this service.
 pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbSetupError> {
     let url = normalize_url(&config.database_url)?;
@@ -85,7 +88,7 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbSe
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .foreign_keys(true)
                 .create_if_missing(true)
         });

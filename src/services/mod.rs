@@ -55,7 +55,15 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> ServiceError {
 pub async fn begin_write(db: &impl Writable) -> Result<WriteTxn, sea_orm::DbErr> {
     use sea_orm::{SqliteTransactionMode, TransactionOptions};
     let turn = match db.writer_turns() {
-        Some(turns) => Some(turns.acquire_owned().await.map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?),
+        // As long as SQLite's busy timeout, and failing like it: a writer that never gets
+        // its turn (one that waits for itself) errs instead of hanging.
+        Some(turns) => match tokio::time::timeout(WRITER_TURN_WAIT, turns.acquire_owned()).await {
+            Ok(Ok(turn)) => Some(turn),
+            Ok(Err(e)) => return Err(sea_orm::DbErr::Custom(e.to_string())),
+            Err(_) => {
+                return Err(sea_orm::DbErr::Custom("database is locked: no writer turn within the busy timeout".into()));
+            }
+        },
         None => None,
     };
     let txn = db
@@ -66,6 +74,9 @@ pub async fn begin_write(db: &impl Writable) -> Result<WriteTxn, sea_orm::DbErr>
         .await?;
     Ok(WriteTxn { txn, _turn: turn })
 }
+
+/// How long a writer waits for its turn: SQLite's busy timeout (see `db::connect`).
+const WRITER_TURN_WAIT: std::time::Duration = crate::db::SQLITE_BUSY_TIMEOUT;
 
 /// One writer at a time per SQLite file in this process, first come first served.
 pub type WriterTurns = std::sync::Arc<tokio::sync::Semaphore>;
