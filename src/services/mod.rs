@@ -61,7 +61,9 @@ pub async fn begin_write(db: &impl Writable) -> Result<WriteTxn, sea_orm::DbErr>
             Ok(Ok(turn)) => Some(turn),
             Ok(Err(e)) => return Err(sea_orm::DbErr::Custom(e.to_string())),
             Err(_) => {
-                return Err(sea_orm::DbErr::Custom("database is locked: no writer turn within the busy timeout".into()));
+                return Err(sea_orm::DbErr::Custom(
+                    "database is locked: no writer turn within the busy timeout".into(),
+                ));
             }
         },
         None => None,
