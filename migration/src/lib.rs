@@ -11,6 +11,7 @@ mod m20261125_000002_payment_ref;
 mod m20261125_000003_order_tickets;
 mod m20261201_000004_hardening;
 mod m20261202_000005_back_office;
+mod m20261203_000006_report_rollup;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_order_tickets::Migration),
             Box::new(m20261201_000004_hardening::Migration),
             Box::new(m20261202_000005_back_office::Migration),
+            Box::new(m20261203_000006_report_rollup::Migration),
         ]
     }
 }

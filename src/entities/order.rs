@@ -39,6 +39,8 @@ pub struct Model {
     pub promo_percent_off_bp: Option<i32>,
     pub promo_amount_off: Option<i64>,
     pub over_cap: bool,
+    /// The cart's session had a `?promo=` link visit of the order's code.
+    pub via_link: bool,
     pub utm_source: Option<String>,
     pub utm_medium: Option<String>,
     pub utm_campaign: Option<String>,

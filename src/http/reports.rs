@@ -1,5 +1,6 @@
 //! Organizer downloads: the promo code report as CSV, and invoices as HTML.
 
+use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -52,14 +53,15 @@ pub async fn promo_codes_csv(
     let report = reports::for_account(&state.db, account_id, params.from, params.to, group_by)
         .await?
         .ok_or(RestError::Unauthenticated("no such account"))?;
-    let csv = reports::to_csv(&report, group_by)?;
+    // Sent in chunks as they are written; a failure mid-way ends the body early.
+    let chunks = futures_util::stream::iter(reports::csv_chunks(report, group_by));
     Ok((
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
             (header::CONTENT_DISPOSITION, "attachment; filename=\"promo_codes.csv\""),
         ],
-        csv,
+        Body::from_stream(chunks),
     )
         .into_response())
 }

@@ -14,12 +14,12 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set};
 use tower_sessions::Session;
 
 use crate::domain::promo::{self, PromoCodeString};
-use crate::entities::{promo_code, promo_link_visit};
+use crate::entities::{cart, order, promo_code, promo_link_visit};
 use crate::events::CartEvents;
 use crate::rate_limit::{self, RateLimiter};
 
@@ -195,7 +195,8 @@ async fn record_visit(
     if promo::check_apply(&carts::lifecycle(&row), None, None, now()).is_err() {
         return Ok(None);
     }
-    promo_link_visit::Entity::insert(promo_link_visit::ActiveModel {
+    let txn = super::begin_write(db).await?;
+    let recorded = promo_link_visit::Entity::insert(promo_link_visit::ActiveModel {
         account_id: Set(shop_id),
         promo_code_id: Set(row.id),
         session_id: Set(session_id.to_owned()),
@@ -210,8 +211,28 @@ async fn record_visit(
             .do_nothing()
             .to_owned(),
     )
-    .exec_without_returning(db)
+    .exec_without_returning(&txn)
     .await?;
+    if recorded > 0 {
+        // The session's earlier orders with the code become link orders, as if the visit
+        // had come first.
+        order::Entity::update_many()
+            .col_expr(order::Column::ViaLink, Expr::value(true))
+            .filter(order::Column::PromoCodeId.eq(row.id))
+            .filter(order::Column::ViaLink.eq(false))
+            .filter(
+                order::Column::CartId.in_subquery(
+                    Query::select()
+                        .column(cart::Column::Id)
+                        .from(cart::Entity)
+                        .and_where(cart::Column::SessionId.eq(session_id))
+                        .to_owned(),
+                ),
+            )
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
     Ok(Some(row.code))
 }
 

@@ -16,12 +16,13 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
     EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set, Statement,
 };
+use tracing::Instrument;
 
 use crate::domain::email::Email;
 use crate::domain::pricing::{VatMode, allocate_proportionally};
 use crate::domain::promo::{self, ApplyRefusal};
 use crate::entities::enums::{CartStatus, OrderStatus};
-use crate::entities::{cart, order, order_item, promo_code, redemption, refund, ticket_type};
+use crate::entities::{cart, order, order_item, promo_code, promo_link_visit, redemption, refund, ticket_type};
 use crate::events::CartEvents;
 use crate::payments::{CaptureStatus, CheckoutRequest, Provider, ProviderLine, Providers};
 
@@ -371,6 +372,19 @@ async fn insert_order(
     let promo = view.snapshot.promo.as_ref().filter(|_| view.promo_state == PromoState::Applied);
     let cart = &view.snapshot.cart;
     let seller = super::invoices::Seller::of(&view.snapshot.account);
+    // A link order: the cart's session opened a `?promo=` link of the code (the report's
+    // conversion counts these, not codes typed in).
+    let via_link = match (promo, cart.session_id.as_deref()) {
+        (Some(promo), Some(session)) => {
+            promo_link_visit::Entity::find()
+                .filter(promo_link_visit::Column::PromoCodeId.eq(promo.id))
+                .filter(promo_link_visit::Column::SessionId.eq(session))
+                .count(txn)
+                .await?
+                > 0
+        }
+        _ => false,
+    };
     let mut attempt = 0;
     let saved = loop {
         let row = order::ActiveModel {
@@ -397,6 +411,7 @@ async fn insert_order(
             promo_percent_off_bp: Set(promo.and_then(|p| p.percent_off_bp)),
             promo_amount_off: Set(promo.and_then(|p| p.amount_off)),
             over_cap: Set(false),
+            via_link: Set(via_link),
             utm_source: Set(cart.utm_source.clone()),
             utm_medium: Set(cart.utm_medium.clone()),
             utm_campaign: Set(cart.utm_campaign.clone()),
@@ -487,6 +502,7 @@ async fn redeem(txn: &DatabaseTransaction, order: &order::Model) -> ServiceResul
 /// starts the provider's payment. A provider failure leaves the cart as it was and no
 /// payable order. A cart has at most one payable order: a repeated checkout returns
 /// the same session when nothing changed, and ends the earlier one first otherwise.
+#[tracing::instrument(name = "checkout", level = "debug", skip_all, fields(provider = ?input.provider))]
 pub async fn start(
     db: &DatabaseConnection,
     events: &CartEvents,
@@ -578,7 +594,9 @@ pub async fn start(
         cancel_url,
         expires_at,
     };
-    match provider.start(&request).await {
+    let started =
+        provider.start(&request).instrument(tracing::debug_span!("payment_provider", order_id = pending.id)).await;
+    match started {
         Ok(redirect) => {
             let txn = begin_write(db).await?;
             let mut row: order::ActiveModel = pending.into();
@@ -646,6 +664,7 @@ pub async fn provider_lines(db: &impl ConnectionTrait, order: &order::Model) -> 
 /// Total 0: the order is paid at once, no provider called. The code's cap is exact:
 /// the increment is conditional, so the 101st use of a 100-use code finds no row to
 /// update and nothing is written.
+#[tracing::instrument(name = "free_checkout", level = "debug", skip_all, fields(cart_id = view.snapshot.cart.id))]
 async fn free_path(
     db: &DatabaseConnection,
     events: &CartEvents,
@@ -747,6 +766,7 @@ async fn free_path(
 /// gets its tickets only if they are still there. When they are gone, the order is
 /// CANCELLED with the reason and its refund is owed ([`PaidTransition::RefundDue`]);
 /// [`settle_refund_due`] sends it to the provider after commit.
+#[tracing::instrument(name = "mark_paid", level = "debug", skip(txn, payment_ref))]
 pub async fn mark_paid_in(
     txn: &DatabaseTransaction,
     order_id: i64,

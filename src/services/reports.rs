@@ -7,14 +7,14 @@
 //! orders were redeemed under. Orders whose code row is gone (the reference is set null)
 //! are grouped by the string they were redeemed under.
 //!
-//! Grouping and sums happen in SQL over the `(account_id, promo_code, created_at)`
-//! index; whether an order came through a link is a join on primary keys and the unique
-//! `(promo_code_id, session_id)` index of the visits. Rust only folds the few groups of
-//! a renamed code into one row and attaches the visit counts.
+//! Grouping and sums happen in SQL: whole UTC months from the `promo_report_months`
+//! roll-up, the days around them from the orders' `(account_id, created_at)` index. Rust
+//! only adds the parts, folds the few groups of a renamed code into one row and attaches
+//! the visit counts.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, TimeZone, Utc};
 use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 
@@ -108,8 +108,33 @@ pub async fn for_account(
     Ok(Some(Report { currency, rows }))
 }
 
+/// The whole UTC months inside `[from, to)`, as `(first, end)` month starts; `None` when
+/// the range holds no whole month.
+fn whole_months(from: DateTime<Utc>, to: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let month_start = |at: DateTime<Utc>| {
+        Utc.with_ymd_and_hms(at.year(), at.month(), 1, 0, 0, 0).single().expect("the first of a month exists")
+    };
+    let next_month = |at: DateTime<Utc>| {
+        let (year, month) = if at.month() == 12 { (at.year() + 1, 1) } else { (at.year(), at.month() + 1) };
+        Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0).single().expect("the first of a month exists")
+    };
+    let first = if month_start(from) == from { from } else { next_month(from) };
+    let end = month_start(to);
+    (first < end).then_some((first, end))
+}
+
+/// A month start as the roll-up's `YYYYMM`.
+fn month_key(at: DateTime<Utc>) -> i32 {
+    at.year() * 100 + at.month() as i32
+}
+
 /// The report for orders (and link visits) created in `[from, to)`. An order counts as
-/// a link order whatever the time of its visit.
+/// a link order whatever the time of its visit (`orders.via_link`).
+///
+/// Whole UTC months are read from the `promo_report_months` roll-up (kept by triggers in
+/// the writing transactions), the days before the first and after the last whole month
+/// from the orders themselves: a year of a million orders is a few thousand roll-up rows.
+#[tracing::instrument(name = "promo_report", level = "debug", skip(db))]
 pub async fn promo_report(
     db: &impl ConnectionTrait,
     account_id: i64,
@@ -119,33 +144,47 @@ pub async fn promo_report(
 ) -> ServiceResult<Vec<ReportRow>> {
     let backend = db.get_database_backend();
     let p = |n: usize| if backend == DbBackend::Postgres { format!("${n}") } else { "?".to_owned() };
-    let (utm_col, utm_group, visit_utm, visit_group) = match group_by {
-        GroupBy::Code => ("CAST(NULL AS TEXT)", "", "CAST(NULL AS TEXT)", ""),
-        GroupBy::CodeAndUtmSource => ("o.utm_source", ", o.utm_source", "v.utm_source", ", v.utm_source"),
+    let by_source = group_by == GroupBy::CodeAndUtmSource;
+    // Each part yields groups of (code id, string redeemed under[, utm_source]) with the
+    // code's current string joined on after grouping.
+    let labelled = |grouped: String| {
+        format!("SELECT g.*, c.code AS code FROM ({grouped}) g LEFT JOIN promo_codes c ON c.id = g.code_id")
     };
-    // One group per code id, string redeemed under (and utm_source). The visit joined
-    // is the one of the order's code in its cart's session: at most one, by the unique
-    // (promo_code_id, session_id) index, so no order is counted twice.
-    let orders_sql = format!(
-        "SELECT o.promo_code_id AS code_id, o.promo_code AS redeemed_as, COALESCE(c.code, o.promo_code) AS code, \
-         {utm_col} AS utm_source, MIN(o.id) AS first_id, COUNT(*) AS orders, COUNT(v.id) AS link_orders, \
-         CAST(COALESCE(SUM(o.ticket_count), 0) AS BIGINT) AS tickets, \
-         CAST(COALESCE(SUM(o.total), 0) AS BIGINT) AS revenue, \
-         CAST(COALESCE(SUM(o.discount_amount), 0) AS BIGINT) AS discount, \
-         CAST(COALESCE(SUM(o.refunded_amount), 0) AS BIGINT) AS refunds, \
+    let (utm, utm_group) = if by_source { ("o.utm_source", ", o.utm_source") } else { ("CAST(NULL AS TEXT)", "") };
+    let orders_sql = labelled(format!(
+        "SELECT o.promo_code_id AS code_id, o.promo_code AS redeemed_as, {utm} AS utm_source, \
+         MIN(o.created_at) AS first_at, COUNT(*) AS orders, \
+         CAST(SUM(CASE WHEN o.via_link THEN 1 ELSE 0 END) AS BIGINT) AS link_orders, \
+         CAST(SUM(o.ticket_count) AS BIGINT) AS tickets, CAST(SUM(o.total) AS BIGINT) AS revenue, \
+         CAST(SUM(o.discount_amount) AS BIGINT) AS discount, CAST(SUM(o.refunded_amount) AS BIGINT) AS refunds, \
          CAST(SUM(CASE WHEN o.status = 'REFUNDED' THEN 0 ELSE 1 END) AS BIGINT) AS active, \
          CAST(SUM(CASE WHEN o.over_cap THEN 1 ELSE 0 END) AS BIGINT) AS over_cap \
          FROM orders o \
-         LEFT JOIN promo_codes c ON c.id = o.promo_code_id \
-         LEFT JOIN carts ct ON ct.id = o.cart_id \
-         LEFT JOIN promo_link_visits v ON v.promo_code_id = o.promo_code_id AND v.session_id = ct.session_id \
-         WHERE o.account_id = {} AND o.promo_code IS NOT NULL \
-         AND o.status IN ('PAID', 'PARTIALLY_REFUNDED', 'REFUNDED') AND o.created_at >= {} AND o.created_at < {} \
-         GROUP BY o.promo_code_id, o.promo_code, c.code{utm_group}",
+         WHERE o.account_id = {} AND o.created_at >= {} AND o.created_at < {} AND o.promo_code IS NOT NULL \
+         AND o.status IN ('PAID', 'PARTIALLY_REFUNDED', 'REFUNDED') \
+         GROUP BY o.promo_code_id, o.promo_code{utm_group}",
         p(1),
         p(2),
         p(3)
-    );
+    ));
+    let (utm, utm_group) =
+        if by_source { ("NULLIF(r.utm_key, '')", ", r.utm_key") } else { ("CAST(NULL AS TEXT)", "") };
+    let months_sql = labelled(format!(
+        "SELECT NULLIF(r.code_key, 0) AS code_id, r.promo_code AS redeemed_as, {utm} AS utm_source, \
+         MIN(r.first_at) AS first_at, CAST(SUM(r.orders) AS BIGINT) AS orders, \
+         CAST(SUM(r.link_orders) AS BIGINT) AS link_orders, CAST(SUM(r.tickets) AS BIGINT) AS tickets, \
+         CAST(SUM(r.revenue) AS BIGINT) AS revenue, CAST(SUM(r.discount) AS BIGINT) AS discount, \
+         CAST(SUM(r.refunds) AS BIGINT) AS refunds, CAST(SUM(r.active) AS BIGINT) AS active, \
+         CAST(SUM(r.over_cap) AS BIGINT) AS over_cap \
+         FROM promo_report_months r \
+         WHERE r.account_id = {} AND r.month >= {} AND r.month < {} AND r.orders > 0 \
+         GROUP BY r.code_key, r.promo_code{utm_group}",
+        p(1),
+        p(2),
+        p(3)
+    ));
+    let (visit_utm, visit_group) =
+        if by_source { ("v.utm_source", ", v.utm_source") } else { ("CAST(NULL AS TEXT)", "") };
     let visits_sql = format!(
         "SELECT v.promo_code_id AS code_id, c.code AS code, {visit_utm} AS utm_source, COUNT(*) AS visits \
          FROM promo_link_visits v JOIN promo_codes c ON c.id = v.promo_code_id \
@@ -155,38 +194,65 @@ pub async fn promo_report(
         p(2),
         p(3)
     );
-    let values: Vec<Value> = vec![account_id.into(), from.into(), to.into()];
-    let mut rows: BTreeMap<RowKey, ReportRow> = BTreeMap::new();
-    // (first order id, string) per row, to list the strings in order of first use.
-    let mut names: BTreeMap<RowKey, Vec<(i64, String)>> = BTreeMap::new();
-    for row in db.query_all_raw(Statement::from_sql_and_values(backend, &orders_sql, values.clone())).await? {
-        let code_id: Option<i64> = row.try_get("", "code_id")?;
-        let redeemed_as: String = row.try_get("", "redeemed_as")?;
-        let code: String = row.try_get("", "code")?;
-        let utm: Option<String> = row.try_get("", "utm_source")?;
-        let key = (code_id.map_or_else(|| CodeKey::Gone(redeemed_as.clone()), CodeKey::Id), utm.clone());
-        let orders: i64 = row.try_get("", "orders")?;
-        names.entry(key.clone()).or_default().push((row.try_get("", "first_id")?, redeemed_as));
-        let entry = rows.entry(key).or_insert_with(|| ReportRow {
-            promo_code_id: code_id,
-            code,
-            utm_source: utm,
-            ..ReportRow::default()
-        });
-        entry.orders += orders;
-        entry.link_orders += row.try_get::<i64>("", "link_orders")?;
-        entry.tickets += row.try_get::<i64>("", "tickets")?;
-        entry.revenue += row.try_get::<i64>("", "revenue")?;
-        entry.discount += row.try_get::<i64>("", "discount")?;
-        entry.refunds += row.try_get::<i64>("", "refunds")?;
-        entry.redemptions_ever += orders;
-        entry.redemptions_active += row.try_get::<i64>("", "active")?;
-        entry.over_cap += row.try_get::<i64>("", "over_cap")?;
+    let mut parts: Vec<Statement> = vec![];
+    let mut orders_between = |lo: DateTime<Utc>, hi: DateTime<Utc>| {
+        if lo < hi {
+            let values: Vec<Value> = vec![account_id.into(), lo.into(), hi.into()];
+            parts.push(Statement::from_sql_and_values(backend, &orders_sql, values));
+        }
+    };
+    match whole_months(from, to) {
+        Some((first, end)) => {
+            orders_between(from, first);
+            orders_between(end, to);
+            let values: Vec<Value> = vec![account_id.into(), month_key(first).into(), month_key(end).into()];
+            parts.push(Statement::from_sql_and_values(backend, &months_sql, values));
+        }
+        None => orders_between(from, to),
     }
-    for (key, mut seen) in names {
+
+    let mut rows: BTreeMap<RowKey, ReportRow> = BTreeMap::new();
+    // (first use, string) per row, to list the strings in order of first use.
+    let mut names: BTreeMap<RowKey, BTreeMap<String, DateTime<Utc>>> = BTreeMap::new();
+    for part in parts {
+        for row in db.query_all_raw(part).await? {
+            let code_id: Option<i64> = row.try_get("", "code_id")?;
+            let current: Option<String> = row.try_get("", "code")?;
+            let redeemed_as: String = row.try_get("", "redeemed_as")?;
+            let utm: Option<String> = row.try_get("", "utm_source")?;
+            let first_at: DateTime<Utc> = row.try_get("", "first_at")?;
+            // A code whose row is gone is known by the string its orders were redeemed under.
+            let (code_id, code) = match (code_id, current) {
+                (Some(id), Some(code)) => (Some(id), code),
+                _ => (None, redeemed_as.clone()),
+            };
+            let key = (code_id.map_or_else(|| CodeKey::Gone(redeemed_as.clone()), CodeKey::Id), utm.clone());
+            let seen = names.entry(key.clone()).or_default().entry(redeemed_as).or_insert(first_at);
+            *seen = (*seen).min(first_at);
+            let entry = rows.entry(key).or_insert_with(|| ReportRow {
+                promo_code_id: code_id,
+                code,
+                utm_source: utm,
+                ..ReportRow::default()
+            });
+            let orders: i64 = row.try_get("", "orders")?;
+            entry.orders += orders;
+            entry.link_orders += row.try_get::<i64>("", "link_orders")?;
+            entry.tickets += row.try_get::<i64>("", "tickets")?;
+            entry.revenue += row.try_get::<i64>("", "revenue")?;
+            entry.discount += row.try_get::<i64>("", "discount")?;
+            entry.refunds += row.try_get::<i64>("", "refunds")?;
+            entry.redemptions_ever += orders;
+            entry.redemptions_active += row.try_get::<i64>("", "active")?;
+            entry.over_cap += row.try_get::<i64>("", "over_cap")?;
+        }
+    }
+    for (key, seen) in names {
+        let mut seen: Vec<(DateTime<Utc>, String)> = seen.into_iter().map(|(name, at)| (at, name)).collect();
         seen.sort();
         rows.get_mut(&key).expect("a row per named group").redeemed_as = seen.into_iter().map(|(_, s)| s).collect();
     }
+    let values: Vec<Value> = vec![account_id.into(), from.into(), to.into()];
     for row in db.query_all_raw(Statement::from_sql_and_values(backend, &visits_sql, values)).await? {
         let code_id: i64 = row.try_get("", "code_id")?;
         let code: String = row.try_get("", "code")?;
@@ -213,14 +279,8 @@ fn text_cell(value: &str) -> String {
     if value.starts_with(FORMULA_STARTS) { format!("'{value}") } else { value.to_owned() }
 }
 
-/// The report as CSV (RFC 4180, CRLF record ends), amounts as decimal strings. Columns
-/// added later come last, so existing columns keep their positions; `redeemed_as` is
-/// space-separated.
-pub fn to_csv(report: &Report, group_by: GroupBy) -> ServiceResult<String> {
-    let by_source = group_by == GroupBy::CodeAndUtmSource;
-    let currency = report.currency;
-    let money = |minor: i64| Money::from_minor(minor, currency).to_string();
-    let mut csv = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(vec![]);
+/// The CSV header (see [`csv_chunks`]).
+fn csv_header(by_source: bool) -> Vec<&'static str> {
     let mut header = vec!["code"];
     if by_source {
         header.push("utm_source");
@@ -242,32 +302,72 @@ pub fn to_csv(report: &Report, group_by: GroupBy) -> ServiceResult<String> {
         "redeemed_as",
         "promo_code_id",
     ]);
-    csv.write_record(&header).map_err(super::internal)?;
-    for r in &report.rows {
-        let mut record = vec![text_cell(&r.code)];
-        if by_source {
-            record.push(text_cell(r.utm_source.as_deref().unwrap_or("")));
-        }
-        record.extend([
-            currency.code().to_owned(),
-            r.link_visits.to_string(),
-            r.orders.to_string(),
-            r.conversion().map(|c| format!("{c:.4}")).unwrap_or_default(),
-            r.tickets.to_string(),
-            money(r.revenue),
-            money(r.discount),
-            money(r.refunds),
-            r.redemptions_ever.to_string(),
-            r.redemptions_active.to_string(),
-            r.over_cap.to_string(),
-            r.link_orders.to_string(),
-            money(r.revenue_net_of_refunds()),
-            text_cell(&r.redeemed_as.join(" ")),
-            r.promo_code_id.map(|id| id.to_string()).unwrap_or_default(),
-        ]);
-        csv.write_record(&record).map_err(super::internal)?;
+    header
+}
+
+/// One row's CSV record.
+fn csv_record(r: &ReportRow, currency: Currency, by_source: bool) -> Vec<String> {
+    let money = |minor: i64| Money::from_minor(minor, currency).to_string();
+    let mut record = vec![text_cell(&r.code)];
+    if by_source {
+        record.push(text_cell(r.utm_source.as_deref().unwrap_or("")));
     }
-    let bytes = csv.into_inner().map_err(super::internal)?;
+    record.extend([
+        currency.code().to_owned(),
+        r.link_visits.to_string(),
+        r.orders.to_string(),
+        r.conversion().map(|c| format!("{c:.4}")).unwrap_or_default(),
+        r.tickets.to_string(),
+        money(r.revenue),
+        money(r.discount),
+        money(r.refunds),
+        r.redemptions_ever.to_string(),
+        r.redemptions_active.to_string(),
+        r.over_cap.to_string(),
+        r.link_orders.to_string(),
+        money(r.revenue_net_of_refunds()),
+        text_cell(&r.redeemed_as.join(" ")),
+        r.promo_code_id.map(|id| id.to_string()).unwrap_or_default(),
+    ]);
+    record
+}
+
+/// Rows per CSV chunk.
+const CSV_CHUNK_ROWS: usize = 256;
+
+/// The report as CSV (RFC 4180, CRLF record ends), amounts as decimal strings, in chunks
+/// of a few hundred rows: a download is sent as it is written, never held whole. Columns
+/// added later come last, so existing columns keep their positions; `redeemed_as` is
+/// space-separated.
+pub fn csv_chunks(report: Report, group_by: GroupBy) -> impl Iterator<Item = ServiceResult<Vec<u8>>> + Send {
+    let by_source = group_by == GroupBy::CodeAndUtmSource;
+    let currency = report.currency;
+    let mut header = Some(csv_header(by_source));
+    let mut rows = report.rows.into_iter().peekable();
+    std::iter::from_fn(move || {
+        if header.is_none() && rows.peek().is_none() {
+            return None;
+        }
+        let mut csv = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
+        let written = (|| {
+            if let Some(header) = header.take() {
+                csv.write_record(&header)?;
+            }
+            for row in rows.by_ref().take(CSV_CHUNK_ROWS) {
+                csv.write_record(csv_record(&row, currency, by_source))?;
+            }
+            Ok::<_, csv::Error>(())
+        })();
+        Some(written.map_err(super::internal).and_then(|()| csv.into_inner().map_err(super::internal)))
+    })
+}
+
+/// The whole report as one CSV string (see [`csv_chunks`]).
+pub fn to_csv(report: Report, group_by: GroupBy) -> ServiceResult<String> {
+    let mut bytes = vec![];
+    for chunk in csv_chunks(report, group_by) {
+        bytes.extend(chunk?);
+    }
     String::from_utf8(bytes).map_err(super::internal)
 }
 
@@ -292,7 +392,7 @@ mod tests {
 
     #[test]
     fn rows_end_in_crlf_and_quote_what_needs_it() {
-        let csv = to_csv(&report(&["NEWS10", "A,B \"C\""]), GroupBy::Code).unwrap();
+        let csv = to_csv(report(&["NEWS10", "A,B \"C\""]), GroupBy::Code).unwrap();
         let records: Vec<&str> = csv.split_terminator("\r\n").collect();
         assert_eq!(records.len(), 3, "{csv:?}");
         assert!(records[0].starts_with("code,currency,link_visits,"));
@@ -301,9 +401,25 @@ mod tests {
     }
 
     #[test]
+    fn a_long_report_is_written_in_chunks_that_join_into_one_csv() {
+        let codes: Vec<String> = (0..600).map(|n| format!("CODE{n}")).collect();
+        let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
+        let chunks: Vec<Vec<u8>> = csv_chunks(report(&codes), GroupBy::Code).map(Result::unwrap).collect();
+        assert_eq!(chunks.len(), 3, "600 rows in chunks of {CSV_CHUNK_ROWS}");
+        let joined: Vec<u8> = chunks.concat();
+        let mut reader = csv::Reader::from_reader(joined.as_slice());
+        assert_eq!(reader.headers().unwrap().get(0), Some("code"));
+        let read: Vec<String> = reader.records().map(|r| r.unwrap()[0].to_owned()).collect();
+        assert_eq!(read, codes);
+        assert_eq!(String::from_utf8(joined).unwrap(), to_csv(report(&codes), GroupBy::Code).unwrap());
+        let empty: Vec<Vec<u8>> = csv_chunks(report(&[]), GroupBy::Code).map(Result::unwrap).collect();
+        assert_eq!(empty.len(), 1, "the header alone");
+    }
+
+    #[test]
     fn cells_a_spreadsheet_would_run_as_formulas_are_defused() {
         let starts = ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1"];
-        let csv = to_csv(&report(&starts), GroupBy::Code).unwrap();
+        let csv = to_csv(report(&starts), GroupBy::Code).unwrap();
         let mut reader = csv::Reader::from_reader(csv.as_bytes());
         let codes: Vec<String> = reader.records().map(|r| r.unwrap()[0].to_owned()).collect();
         let expected: Vec<String> = starts.iter().map(|s| format!("'{s}")).collect();

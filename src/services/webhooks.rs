@@ -536,6 +536,7 @@ async fn claim(db: &DatabaseConnection, limit: u64) -> ServiceResult<Vec<i64>> {
 
 /// Delivers one claimed row: resolve and check the host, POST to exactly the checked
 /// addresses, record the attempt, settle or schedule a retry.
+#[tracing::instrument(name = "webhook_delivery", level = "debug", skip(db, settings))]
 async fn deliver(db: &DatabaseConnection, settings: &WebhookSettings, id: i64) -> ServiceResult<()> {
     let Some(delivery) = webhook_delivery::Entity::find_by_id(id).one(db).await? else { return Ok(()) };
     let endpoint = webhook_endpoint::Entity::find_by_id(delivery.endpoint_id).one(db).await?;

@@ -98,7 +98,7 @@ async fn json_logs_carry_a_span_per_graphql_operation_with_its_name_and_time() {
         .env_remove("DATABASE_URL")
         .env("DATABASE_URL", format!("sqlite://{}", dir.path().join("logs.db").display()))
         .env("TIXSHOP_BIND", format!("127.0.0.1:{port}"))
-        .env("TIXSHOP_LOG", "info")
+        .env("TIXSHOP_LOG", "info,tixshop=debug")
         .env("TIXSHOP_LOG_FORMAT", "json")
         .env("TIXSHOP_WEBHOOK_DISPATCH", "false")
         .stdout(std::process::Stdio::piped())
@@ -107,18 +107,28 @@ async fn json_logs_carry_a_span_per_graphql_operation_with_its_name_and_time() {
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(server.stdout.take().unwrap()).lines();
+    let mut key = String::new();
     while let Some(line) = stdout.next_line().await.unwrap() {
+        if let Some(at) = line.find("tix_") {
+            key = line[at..].split_whitespace().next().unwrap().to_owned();
+        }
         if line.contains("listening") {
             break;
         }
     }
     let http = reqwest::Client::new();
-    for (name, query) in [
-        (Some("ShopPage"), "query ShopPage { shop(slug: \"demo\") { name } }"),
-        (None, "{ shop(slug: \"demo\") { name } }"),
+    for (name, query, data) in [
+        (Some("ShopPage"), "query ShopPage { shop(slug: \"demo\") { name } }", "shop"),
+        (None, "{ shop(slug: \"demo\") { name } }", "shop"),
+        (
+            Some("Report"),
+            "query Report { promoCodeReport(from: \"2026-01-01T00:00:00Z\", to: \"2027-01-01T00:00:00Z\") { code } }",
+            "promoCodeReport",
+        ),
     ] {
         let body: serde_json::Value = http
             .post(format!("http://127.0.0.1:{port}/graphql"))
+            .bearer_auth(&key)
             .json(&json!({ "query": query, "operationName": name }))
             .send()
             .await
@@ -126,7 +136,7 @@ async fn json_logs_carry_a_span_per_graphql_operation_with_its_name_and_time() {
             .json()
             .await
             .unwrap();
-        assert!(body["data"]["shop"]["name"].is_string(), "{body}");
+        assert!(body["data"][data].is_object() || body["data"][data].is_array(), "{body}");
     }
     server.start_kill().unwrap();
     let mut stderr = String::new();
@@ -137,6 +147,17 @@ async fn json_logs_carry_a_span_per_graphql_operation_with_its_name_and_time() {
         .filter(|e| e["span"]["name"] == "graphql" && e["fields"]["message"] == "close")
         .collect();
     let operations: Vec<&str> = closes.iter().filter_map(|e| e["span"]["operation"].as_str()).collect();
-    assert_eq!(operations, ["ShopPage", "anonymous"], "{stderr}");
+    assert_eq!(operations, ["ShopPage", "anonymous", "Report"], "{stderr}");
     assert!(closes.iter().all(|e| e["fields"]["time.busy"].is_string()), "{closes:?}");
+    // Below the operation: the root field's service span, and in it the service's own.
+    let report = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["span"]["name"] == "promo_report" && e["fields"]["message"] == "close")
+        .unwrap_or_else(|| panic!("no promo_report span: {stderr}"));
+    let stack: Vec<&serde_json::Value> = report["spans"].as_array().unwrap().iter().collect();
+    let names: Vec<&str> = stack.iter().filter_map(|s| s["name"].as_str()).collect();
+    assert!(names.ends_with(&["graphql", "service"]), "the report's span inside the field's: {report}");
+    assert_eq!(stack[stack.len() - 1]["call"], "Query.promoCodeReport", "{report}");
+    assert_eq!(stack[stack.len() - 2]["operation"], "Report", "{report}");
 }

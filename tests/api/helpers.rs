@@ -237,6 +237,7 @@ pub async fn insert_paid_order(app: &TestApp, promo_code_id: i64, email: &str) {
         promo_code_id: Set(Some(promo_code_id)),
         promo_code: Set(Some(code.code.clone())),
         over_cap: Set(false),
+        via_link: Set(false),
         created_at: Set(at),
         updated_at: Set(at),
         ..Default::default()

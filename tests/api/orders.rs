@@ -605,6 +605,164 @@ async fn report_groups_orders_of_a_code_that_no_longer_exists_by_their_string() 
     );
 }
 
+/// The report's sums per code for `[from, to)`, computed from the order, cart and visit
+/// rows themselves: (orders, link orders, tickets, revenue, discount, refunds, active,
+/// over cap).
+async fn sums_from_rows(app: &TestApp, from: &str, to: &str) -> BTreeMap<String, [i64; 8]> {
+    use tixshop::entities::{cart, promo_link_visit};
+    let parse = |at: &str| at.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    let (from, to) = (parse(from), parse(to));
+    let visits = promo_link_visit::Entity::find().all(&app.db).await.unwrap();
+    let carts = cart::Entity::find().all(&app.db).await.unwrap();
+    let mut sums: BTreeMap<String, [i64; 8]> = BTreeMap::new();
+    for o in order::Entity::find().all(&app.db).await.unwrap() {
+        let reported = ["PAID", "PARTIALLY_REFUNDED", "REFUNDED"].contains(&o.status.to_string().as_str());
+        if o.promo_code.is_none() || !reported || o.created_at < from || o.created_at >= to {
+            continue;
+        }
+        let session = carts.iter().find(|c| Some(c.id) == o.cart_id).and_then(|c| c.session_id.clone());
+        let via_link =
+            visits.iter().any(|v| Some(v.promo_code_id) == o.promo_code_id && Some(&v.session_id) == session.as_ref());
+        let e = sums.entry(o.promo_code.clone().unwrap()).or_default();
+        let shares = [
+            1,
+            i64::from(via_link),
+            i64::from(o.ticket_count),
+            o.total,
+            o.discount_amount,
+            o.refunded_amount,
+            i64::from(o.status != tixshop::entities::enums::OrderStatus::Refunded),
+            i64::from(o.over_cap),
+        ];
+        for (sum, share) in e.iter_mut().zip(shares) {
+            *sum += share;
+        }
+    }
+    sums
+}
+
+/// The same sums as the GraphQL report shows them (amounts in minor units).
+async fn sums_from_report(app: &TestApp, from: &str, to: &str) -> BTreeMap<String, [i64; 8]> {
+    let body = app
+        .gql_admin(
+            "query($f: DateTime!, $t: DateTime!) { promoCodeReport(from: $f, to: $t) {
+                code orders linkOrders tickets revenue discountGiven refunds redemptionsActive ordersOverCap } }",
+            json!({ "f": from, "t": to }),
+        )
+        .await;
+    let minor = |v: &Value| v.as_str().unwrap().replace('.', "").parse::<i64>().unwrap();
+    body["data"]["promoCodeReport"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .map(|r| {
+            let count = |f: &str| r[f].as_i64().unwrap();
+            let sums = [
+                count("orders"),
+                count("linkOrders"),
+                count("tickets"),
+                minor(&r["revenue"]),
+                minor(&r["discountGiven"]),
+                minor(&r["refunds"]),
+                count("redemptionsActive"),
+                count("ordersOverCap"),
+            ];
+            (r["code"].as_str().unwrap().to_owned(), sums)
+        })
+        .collect()
+}
+
+/// Whole months come from the roll-up the database keeps, the days around them from the
+/// orders: orders moved into earlier months, refunded there, and a typed-in order whose
+/// session opens the code's link afterwards all add up as the rows do, for ranges of whole
+/// months, ranges cutting months, and ranges within one month.
+#[tokio::test]
+async fn the_report_over_whole_and_cut_months_equals_sums_from_the_rows() {
+    let fake = FakeStripe::start().await;
+    let app = paying_app(&fake).await;
+    let ids = seed(&app).await;
+    // Spread the orders over August to November 2026 (the roll-up moves them along).
+    let mut orders = order::Entity::find().all(&app.db).await.unwrap();
+    orders.sort_by_key(|o| o.id);
+    for (n, o) in orders.into_iter().enumerate() {
+        let at: chrono::DateTime<chrono::Utc> =
+            format!("2026-{:02}-{:02}T{:02}:30:00Z", 8 + n % 4, 1 + (n * 7) % 28, n % 24).parse().unwrap();
+        let mut row: order::ActiveModel = o.into();
+        row.created_at = Set(at);
+        row.update(&app.db).await.unwrap();
+    }
+    // A refund of an order now in an earlier month.
+    let body = app
+        .gql_admin("mutation($o: ID!) { refundOrder(orderId: $o) { userErrors { code } } }", json!({ "o": ids[1] }))
+        .await;
+    assert_eq!(body["data"]["refundOrder"]["userErrors"], json!([]), "{body}");
+    // A buyer types NEWS10 in, pays, then opens the NEWS10 link in the same session: a
+    // link order after all (this one stays in the current month).
+    let buyer = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    // A utm link without a code gives the buyer a session (and their cart its id).
+    buyer.get(format!("{}/?utm_source=newsletter", app.address)).send().await.unwrap();
+    let created: Value = buyer
+        .post(format!("{}/graphql", app.address))
+        .json(&json!({ "query": "mutation { createCart(shopSlug: \"demo\") { cart { id } } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cart = created["data"]["createCart"]["cart"]["id"].as_str().unwrap().to_owned();
+    let tickets = ticket_ids(&app, "demo").await;
+    for (field, query) in [
+        (
+            "addToCart",
+            format!(
+                "mutation {{ addToCart(cartId: \"{cart}\", ticketTypeId: \"{}\", quantity: 2) {{ userErrors {{ code }} }} }}",
+                tickets[0]
+            ),
+        ),
+        (
+            "applyPromo",
+            format!("mutation {{ applyPromo(cartId: \"{cart}\", code: \"NEWS10\") {{ userErrors {{ code }} }} }}"),
+        ),
+    ] {
+        let body: Value = buyer
+            .post(format!("{}/graphql", app.address))
+            .json(&json!({ "query": query }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(body["data"][field]["userErrors"], json!([]), "{body}");
+    }
+    let typed = pay(&app, &cart, "typed@example.com").await;
+    assert!(!order_row(&app, &typed).await.via_link, "typed in, no visit yet");
+    buyer.get(format!("{}/?promo=NEWS10", app.address)).send().await.unwrap();
+    assert!(order_row(&app, &typed).await.via_link, "the session's visit came afterwards");
+
+    let ranges: Vec<(String, String)> = [
+        ("2000-01-01T00:00:00Z", tomorrow().as_str()),
+        ("2026-08-01T00:00:00Z", "2026-12-01T00:00:00Z"),
+        ("2026-09-01T00:00:00Z", "2026-10-01T00:00:00Z"),
+        ("2026-08-09T12:00:00Z", "2026-10-20T00:00:00Z"),
+        ("2026-09-03T00:00:00Z", "2026-09-25T00:00:00Z"),
+        ("2026-07-31T23:59:59Z", "2026-08-01T00:00:01Z"),
+    ]
+    .iter()
+    .map(|(from, to)| (from.to_string(), to.to_string()))
+    .collect();
+    let mut compared = 0;
+    for (from, to) in &ranges {
+        let expected = sums_from_rows(&app, from, to).await;
+        assert_eq!(sums_from_report(&app, from, to).await, expected, "{from} .. {to}");
+        compared += expected.values().map(|s| s[0]).sum::<i64>();
+    }
+    assert!(compared > 14, "the ranges hold orders: {compared}");
+    let all = sums_from_rows(&app, "2000-01-01T00:00:00Z", &tomorrow()).await;
+    assert_eq!(all["NEWS10"][1], 4, "three link orders and the late visit's: {all:?}");
+}
+
 #[tokio::test]
 async fn orders_filter_and_sort_by_code_and_utm_source() {
     let fake = FakeStripe::start().await;
