@@ -618,6 +618,7 @@ pub async fn set_email(
 /// It takes what [`read_for_apply`] read and costs one more statement, the update (and
 /// one that counts the buyer's uses, only for a code with a per-customer cap once the
 /// email is known).
+#[tracing::instrument(name = "apply_promo", level = "debug", skip_all)]
 pub async fn apply_read(
     db: &impl ConnectionTrait,
     events: &CartEvents,
@@ -634,6 +635,7 @@ pub async fn apply_read(
 }
 
 /// Takes the code off the cart.
+#[tracing::instrument(name = "remove_promo", level = "debug", skip_all)]
 pub async fn remove_promo(db: &DatabaseConnection, events: &CartEvents, token: &str) -> ServiceResult<PricedCartView> {
     let mut snapshot = load_open(db, token).await?;
     set_promo(db, snapshot.cart.id, None).await?;
