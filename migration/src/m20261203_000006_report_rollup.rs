@@ -134,13 +134,16 @@ const WATCHED: [&str; 12] = [
     "over_cap",
 ];
 
+/// An update that moves a reported order's share: a watched column changed and the order
+/// is reported before or after (a pending order expiring leaves the roll-up alone).
 fn changed(backend: DatabaseBackend) -> String {
     let old: Vec<String> = WATCHED.iter().map(|c| format!("OLD.{c}")).collect();
     let new: Vec<String> = WATCHED.iter().map(|c| format!("NEW.{c}")).collect();
-    match backend {
+    let differs = match backend {
         DatabaseBackend::Postgres => format!("({}) IS DISTINCT FROM ({})", old.join(", "), new.join(", ")),
         _ => WATCHED.iter().map(|c| format!("OLD.{c} IS NOT NEW.{c}")).collect::<Vec<_>>().join(" OR "),
-    }
+    };
+    format!("({differs}) AND (({}) OR ({}))", reported("OLD"), reported("NEW"))
 }
 
 /// The roll-up of the orders that exist.
