@@ -9,6 +9,7 @@ pub mod cart;
 pub mod catalog;
 pub mod checkout;
 pub mod context;
+pub mod document_cache;
 pub mod errors;
 pub mod loaders;
 pub mod mutation;
@@ -95,6 +96,7 @@ pub fn build(
         .limit_complexity(limits.max_complexity)
         .limit_recursive_depth(MAX_PARSER_RECURSION)
         .limit_directives(MAX_DIRECTIVES)
+        .extension(document_cache::DocumentCache::default())
         .extension(crate::observe::RootFieldMetrics);
     if !open {
         builder = builder.disable_introspection().disable_suggestions();

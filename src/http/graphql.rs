@@ -290,8 +290,9 @@ fn refuse_unsafe_operations(message: Message) -> Message {
     message
 }
 
-/// The WebSocket read buffer per connection (tungstenite's chunk size).
-const WS_READ_BUFFER: usize = 1024;
+/// The WebSocket read buffer per connection (tungstenite's chunk size). A subscribed
+/// socket mostly waits; a longer message is read in several chunks, the buffer growing.
+const WS_READ_BUFFER: usize = 256;
 
 /// WebSocket close code async-graphql sends for a refused `connection_init`.
 const CLOSE_PROTOCOL_ERROR: u16 = 1002;

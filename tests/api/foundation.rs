@@ -171,6 +171,35 @@ async fn too_deep_or_too_complex_operations_are_refused_before_any_resolver_runs
     assert_eq!(key_count(&app).await, 2, "no resolver ran");
 }
 
+/// Parsed documents are kept by their text (the document cache); a text sent again is
+/// still validated against the schema, its limits and that request's variables.
+#[tokio::test]
+async fn a_document_sent_again_is_validated_again() {
+    let app = spawn_app_with(|c| c.max_query_depth = 2).await;
+    let deep = r#"mutation { createApiKey(input: { name: "deep", scope: READ }) { apiKey { id } } }"#;
+    for attempt in 0..3 {
+        let body = app.gql_admin(deep, json!({})).await;
+        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("nested too deep"), "attempt {attempt}: {body}");
+        assert!(body["data"].is_null(), "attempt {attempt}: {body}");
+    }
+    assert_eq!(key_count(&app).await, 1, "no resolver ran");
+
+    let query = "query($slug: String!) { shop(slug: $slug) { name } }";
+    let body = app.gql(query, json!({ "slug": "demo" })).await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert!(body["data"]["shop"]["name"].is_string(), "{body}");
+    // The same text: a missing variable, then one of the wrong type, are refused.
+    let body = app.gql(query, json!({})).await;
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("slug"), "{body}");
+    let body = app.gql(query, json!({ "slug": 7 })).await;
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("slug"), "{body}");
+    // And valid variables again get their own answer.
+    let body = app.gql(query, json!({ "slug": "no-such-shop" })).await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert!(body["data"]["shop"].is_null(), "{body}");
+}
+
 #[tokio::test]
 async fn production_mode_keeps_introspection_and_suggestions_for_key_holders() {
     let app = spawn_app_with(|c| c.mode = Mode::Production).await;
