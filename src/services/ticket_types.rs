@@ -394,9 +394,20 @@ pub async fn check_sellable(
 ) -> ServiceResult<()> {
     let ids: Vec<i64> = tickets.iter().map(|t| t.event_id).collect();
     let events = super::batch::events(db, &ids).await?;
+    let pairs: Vec<_> = tickets.iter().map(|t| (*t, events.get(&t.event_id))).collect();
+    check_pairs(db, &pairs, field).await
+}
+
+/// The checks of [`check_sellable`] on ticket types with their events (`None`: gone).
+/// The shop's time zone is read only for the message of a sale that has not started.
+async fn check_pairs(
+    db: &impl ConnectionTrait,
+    pairs: &[(&ticket_type::Model, Option<&event::Model>)],
+    field: &str,
+) -> ServiceResult<()> {
     let at = now();
-    for ticket in tickets {
-        let Some(event) = events.get(&ticket.event_id) else { return Err(not_found(ticket.id)) };
+    for &(ticket, event) in pairs {
+        let Some(event) = event else { return Err(not_found(ticket.id)) };
         if let Err(e) = sellable(event, ticket, at, ShopZone::UTC, field) {
             if e.code != UserErrorCode::SalesNotStarted {
                 return Err(e.into());
@@ -411,13 +422,39 @@ pub async fn check_sellable(
     Ok(())
 }
 
-/// [`check_sellable`] for ticket types read afresh by id (inside the caller's transaction).
+/// [`check_sellable`] for ticket types read afresh by id (inside the caller's
+/// transaction), each with its event in the same statement: a checkout's write
+/// transaction holds SQLite's one writer lock, so every statement in it counts.
 pub async fn check_sellable_ids(db: &impl ConnectionTrait, ids: &[i64], field: &str) -> ServiceResult<()> {
-    let tickets =
-        ticket_type::Entity::find().filter(ticket_type::Column::Id.is_in(ids.iter().copied())).all(db).await?;
-    if tickets.len() < ids.len() {
+    use sea_orm::{FromQueryResult, Statement};
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let backend = db.get_database_backend();
+    let placeholders: Vec<String> = (1..=ids.len())
+        .map(|n| if backend == sea_orm::DbBackend::Postgres { format!("${n}") } else { "?".to_owned() })
+        .collect();
+    let sql = format!(
+        "SELECT {}, {} FROM ticket_types t LEFT JOIN events e ON e.id = t.event_id WHERE t.id IN ({})",
+        super::aliased_columns::<ticket_type::Entity>("t"),
+        super::aliased_columns::<event::Entity>("e"),
+        placeholders.join(", "),
+    );
+    let values = ids.iter().map(|&id| id.into());
+    let rows = db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    if rows.len() < ids.len() {
         let message = "A ticket in your cart is not sold any more.";
         return Err(UserError::new(field, UserErrorCode::TicketTypeNotFound, message).into());
     }
-    check_sellable(db, &tickets.iter().collect::<Vec<_>>(), field).await
+    let mut read = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let ticket = ticket_type::Model::from_query_result(row, "t_")?;
+        let event = match row.try_get::<Option<i64>>("", "e_id")? {
+            Some(_) => Some(event::Model::from_query_result(row, "e_")?),
+            None => None,
+        };
+        read.push((ticket, event));
+    }
+    let pairs: Vec<_> = read.iter().map(|(t, e)| (t, e.as_ref())).collect();
+    check_pairs(db, &pairs, field).await
 }
