@@ -43,11 +43,13 @@ impl DocumentCacheExtension {
     }
 
     fn put(&self, query: &str, document: &ExecutableDocument) {
+        // Copied before the lock: other requests only wait for the map itself.
+        let kept = Arc::new(document.clone());
         let mut documents = self.documents.lock().unwrap_or_else(|e| e.into_inner());
         if documents.len() >= CAPACITY {
             documents.clear();
         }
-        documents.insert(query.to_owned(), Arc::new(document.clone()));
+        documents.insert(query.to_owned(), kept);
     }
 }
 

@@ -15,7 +15,7 @@ use rand::RngCore;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult,
-    PaginatorTrait, QueryFilter, Set, Statement,
+    Iterable, PaginatorTrait, QueryFilter, Set, Statement,
 };
 
 use crate::domain::email::Email;
@@ -28,7 +28,7 @@ use crate::events::CartEvents;
 use crate::rate_limit::Probe;
 
 use super::capture::{Capture, clean};
-use super::{ServiceError, ServiceResult, UserError, UserErrorCode, accounts, aliased_columns, capacity, now};
+use super::{ServiceError, ServiceResult, UserError, UserErrorCode, accounts, capacity, now};
 
 /// Most tickets of one type in one cart.
 pub const MAX_QUANTITY: i32 = 50;
@@ -87,6 +87,16 @@ fn cart_not_found() -> ServiceError {
         .into()
 }
 
+fn columns<E: EntityTrait>(alias: &str) -> String {
+    E::Column::iter()
+        .map(|c| {
+            let name = sea_orm::IdenStatic::as_str(&c);
+            format!("{alias}.{name} AS {alias}_{name}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Loads a cart by its public token in one query.
 pub async fn load(db: &impl ConnectionTrait, token: &str) -> ServiceResult<Option<CartSnapshot>> {
     Ok(load_joined(db, token, None, None).await?.map(|(snapshot, _, _)| snapshot))
@@ -136,7 +146,7 @@ async fn load_joined(
         Some(code) => {
             values.push(code.into());
             (
-                format!(", {}", aliased_columns::<promo_code::Entity>("q")),
+                format!(", {}", columns::<promo_code::Entity>("q")),
                 format!(
                     " LEFT JOIN promo_codes q ON q.account_id = c.account_id AND q.code = {} AND q.deleted_at IS NULL",
                     placeholder(values.len())
@@ -154,11 +164,11 @@ async fn load_joined(
          LEFT JOIN cart_lines l ON l.cart_id = c.id \
          LEFT JOIN ticket_types t ON t.id = l.ticket_type_id{typed_join} \
          WHERE c.token = {token_at} ORDER BY l.id",
-        aliased_columns::<cart::Entity>("c"),
-        aliased_columns::<account::Entity>("a"),
-        aliased_columns::<promo_code::Entity>("p"),
-        aliased_columns::<cart_line::Entity>("l"),
-        aliased_columns::<ticket_type::Entity>("t"),
+        columns::<cart::Entity>("c"),
+        columns::<account::Entity>("a"),
+        columns::<promo_code::Entity>("p"),
+        columns::<cart_line::Entity>("l"),
+        columns::<ticket_type::Entity>("t"),
     );
     let rows = db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
     let Some(first) = rows.first() else { return Ok(None) };

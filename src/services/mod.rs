@@ -23,19 +23,6 @@ pub mod webhooks;
 
 pub use error::{ServiceError, ServiceResult, UserError, UserErrorCode};
 
-/// `E`'s columns for a hand-written join, as `alias.col AS alias_col`: read back with
-/// `Model::from_query_result(row, "alias_")`.
-pub(crate) fn aliased_columns<E: sea_orm::EntityTrait>(alias: &str) -> String {
-    use sea_orm::Iterable;
-    E::Column::iter()
-        .map(|c| {
-            let name = sea_orm::IdenStatic::as_str(&c);
-            format!("{alias}.{name} AS {alias}_{name}")
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// The current time, truncated to microseconds so that values read back from either
 /// database compare equal to the ones written.
 pub fn now() -> chrono::DateTime<chrono::Utc> {

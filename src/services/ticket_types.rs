@@ -426,34 +426,18 @@ async fn check_pairs(
 /// transaction), each with its event in the same statement: a checkout's write
 /// transaction holds SQLite's one writer lock, so every statement in it counts.
 pub async fn check_sellable_ids(db: &impl ConnectionTrait, ids: &[i64], field: &str) -> ServiceResult<()> {
-    use sea_orm::{FromQueryResult, Statement};
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let backend = db.get_database_backend();
-    let placeholders: Vec<String> = (1..=ids.len())
-        .map(|n| if backend == sea_orm::DbBackend::Postgres { format!("${n}") } else { "?".to_owned() })
-        .collect();
-    let sql = format!(
-        "SELECT {}, {} FROM ticket_types t LEFT JOIN events e ON e.id = t.event_id WHERE t.id IN ({})",
-        super::aliased_columns::<ticket_type::Entity>("t"),
-        super::aliased_columns::<event::Entity>("e"),
-        placeholders.join(", "),
-    );
-    let values = ids.iter().map(|&id| id.into());
-    let rows = db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
-    if rows.len() < ids.len() {
+    use sea_orm::{JoinType, RelationDef};
+    let with_event: RelationDef =
+        ticket_type::Entity::belongs_to(event::Entity).from(ticket_type::Column::EventId).to(event::Column::Id).into();
+    let read = ticket_type::Entity::find()
+        .select_also(event::Entity)
+        .join(JoinType::LeftJoin, with_event)
+        .filter(ticket_type::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    if read.len() < ids.len() {
         let message = "A ticket in your cart is not sold any more.";
         return Err(UserError::new(field, UserErrorCode::TicketTypeNotFound, message).into());
-    }
-    let mut read = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let ticket = ticket_type::Model::from_query_result(row, "t_")?;
-        let event = match row.try_get::<Option<i64>>("", "e_id")? {
-            Some(_) => Some(event::Model::from_query_result(row, "e_")?),
-            None => None,
-        };
-        read.push((ticket, event));
     }
     let pairs: Vec<_> = read.iter().map(|(t, e)| (t, e.as_ref())).collect();
     check_pairs(db, &pairs, field).await
