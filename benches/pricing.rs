@@ -23,8 +23,12 @@ fn cart() -> Vec<LineInput> {
 
 fn pricing(c: &mut Criterion) {
     let lines = cart();
-    let all_events = PromoDiscount { discount: Discount::Percentage(PercentOff::parse("15").unwrap()), event_id: None };
-    let scoped = PromoDiscount { discount: Discount::FixedAmount(2_500), event_id: Some(2) };
+    let all_events = PromoDiscount {
+        discount: Discount::Percentage(PercentOff::parse("15").unwrap()),
+        event_id: None,
+        minimum_subtotal: None,
+    };
+    let scoped = PromoDiscount { discount: Discount::FixedAmount(2_500), event_id: Some(2), minimum_subtotal: None };
     c.bench_function("price 20 lines, 15% on all", |b| {
         b.iter(|| price(black_box(&lines), Some(black_box(&all_events)), VatMode::Inclusive))
     });

@@ -94,6 +94,8 @@ enum CodeStatus {
     All,
     /// Codes that apply to carts now.
     Active,
+    /// Codes whose start is still ahead.
+    Scheduled,
     /// Codes past their expiry.
     Expired,
     /// Codes whose redemptions reached their usage limit.
@@ -173,6 +175,12 @@ struct CreateCodeInput {
     expires_on: Option<NaiveDate>,
     /// The instant the code stops applying, RFC 3339 with offset, in the future.
     expires_at: Option<DateTime<Utc>>,
+    /// The first day the code applies, "YYYY-MM-DD" in the shop's time zone (from 00:00
+    /// there); before it buyers are told it has not started. Omit to start at once.
+    starts_on: Option<NaiveDate>,
+    /// The cart's subtotal (of the tickets the code covers, before discount) needed for
+    /// the discount, a decimal string in the shop currency ("50.00"); omit for none.
+    minimum_subtotal: Option<String>,
     /// Total paid redemptions across all buyers, at least 1; omit for unlimited.
     usage_limit: Option<i64>,
     /// Paid redemptions per buyer email, at least 1 (1 = once per customer); omit for unlimited.
@@ -218,8 +226,10 @@ enum Grouping {
     /// One row per code (the default).
     #[default]
     Code,
-    /// One row per code and utm_source: which partner drove which sales.
+    /// One row per code and utm_source: which platform drove which sales.
     CodeAndUtmSource,
+    /// One row per partner (a creator, a newsletter): the sums of their codes.
+    Partner,
 }
 
 /// `promo_report`.
@@ -230,7 +240,7 @@ struct ReportInput {
     from: Option<NaiveDate>,
     /// Last day included, "YYYY-MM-DD" in the shop's time zone; default today.
     to: Option<NaiveDate>,
-    /// CODE (default) or CODE_AND_UTM_SOURCE.
+    /// CODE (default), CODE_AND_UTM_SOURCE or PARTNER.
     #[serde(default)]
     group_by: Grouping,
 }
@@ -532,12 +542,13 @@ impl TixMcp {
                 let status = match input.status {
                     CodeStatus::All => StatusFilter::All,
                     CodeStatus::Active => StatusFilter::Active,
+                    CodeStatus::Scheduled => StatusFilter::Scheduled,
                     CodeStatus::Expired => StatusFilter::Expired,
                     CodeStatus::Exhausted => StatusFilter::Exhausted,
                     CodeStatus::Inactive => StatusFilter::Inactive,
                     CodeStatus::Deleted => StatusFilter::Deleted,
                 };
-                let filter = promo_codes::ListFilter { status, search: input.search, event_id: None };
+                let filter = promo_codes::ListFilter { status, search: input.search, ..Default::default() };
                 let first = input.first.unwrap_or(50).clamp(1, promo_codes::MAX_PAGE);
                 let page = promo_codes::list(&self.db, p.account_id, &filter, first, None).await?;
                 let lines: Vec<String> = page
@@ -586,9 +597,12 @@ impl TixMcp {
                     amount_off: input.amount_off,
                     event_id: input.event_id,
                     expires_at,
+                    starts_at: input.starts_on.map(|day| shop_zone(&account).start_of_day(day)),
+                    minimum_subtotal: input.minimum_subtotal,
                     usage_limit: input.usage_limit,
                     max_per_customer: input.max_per_customer,
                     description: input.description,
+                    ..Default::default()
                 };
                 let row =
                     promo_codes::create(&self.db, &self.events, &actor, p.account_id, new, !input.confirm).await?;
@@ -719,6 +733,7 @@ impl TixMcp {
                 let group = match input.group_by {
                     Grouping::Code => services::reports::GroupBy::Code,
                     Grouping::CodeAndUtmSource => services::reports::GroupBy::CodeAndUtmSource,
+                    Grouping::Partner => services::reports::GroupBy::Partner,
                 };
                 let report =
                     services::reports::for_account(&self.db, p.account_id, zone.start_of_day(from), end, group)

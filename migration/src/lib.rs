@@ -12,6 +12,7 @@ mod m20261125_000003_order_tickets;
 mod m20261201_000004_hardening;
 mod m20261202_000005_back_office;
 mod m20261203_000006_report_rollup;
+mod m20261204_000007_promo_features;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000004_hardening::Migration),
             Box::new(m20261202_000005_back_office::Migration),
             Box::new(m20261203_000006_report_rollup::Migration),
+            Box::new(m20261204_000007_promo_features::Migration),
         ]
     }
 }

@@ -3,7 +3,8 @@
 //! Steps, all in integer minor units:
 //! 1. Each line's original amount is unit price × quantity; the subtotal is their sum.
 //! 2. Eligible lines are all lines, or those of the promo's event.
-//! 3. The discount D is `round_half_up(eligible × percent / 100)` for a percentage, or
+//! 3. Below the promo's minimum eligible subtotal D is 0 (the cart says how much is
+//!    missing). Otherwise the discount D is `round_half_up(eligible × percent / 100)` for a percentage, or
 //!    `min(amount_off, eligible)` for a fixed amount.
 //! 4. D is allocated over eligible lines in proportion to their amounts by the
 //!    largest-remainder method: allocations sum to D exactly, each within one minor unit
@@ -113,6 +114,9 @@ pub struct PricedCart {
     /// A promo scoped to an event was given but the cart has no ticket of that event (it
     /// stays attached and gives nothing until one is added).
     pub promo_not_applicable: bool,
+    /// The promo has a minimum eligible subtotal the cart does not reach: how much more
+    /// it needs (minor units). No discount until then.
+    pub promo_shortfall: Option<i64>,
 }
 
 /// Inputs the engine cannot price.
@@ -145,7 +149,13 @@ pub fn price(lines: &[LineInput], promo: Option<&PromoDiscount>, mode: VatMode) 
         lines.iter().map(|l| promo.is_some_and(|p| p.event_id.is_none_or(|event| event == l.event_id))).collect();
     let eligible_subtotal = checked_sum(original.iter().zip(&eligible).filter(|(_, e)| **e).map(|(a, _)| *a))?;
 
-    let discount = match promo.map(|p| p.discount) {
+    // By event, not by amount: a scoped code with no ticket of its event in the cart.
+    let not_applicable = promo.is_some_and(|p| p.event_id.is_some_and(|e| !lines.iter().any(|l| l.event_id == e)));
+    let shortfall = promo
+        .and_then(|p| p.minimum_subtotal)
+        .filter(|minimum| !not_applicable && eligible_subtotal < *minimum)
+        .map(|minimum| minimum - eligible_subtotal);
+    let discount = match promo.map(|p| p.discount).filter(|_| shortfall.is_none()) {
         None => 0,
         Some(Discount::Percentage(percent)) => {
             let d = div_half_up(i128::from(eligible_subtotal) * i128::from(percent.hundredths()), 10_000);
@@ -187,8 +197,8 @@ pub fn price(lines: &[LineInput], promo: Option<&PromoDiscount>, mode: VatMode) 
         vat,
         total: net + vat,
         vat_groups,
-        // By event, not by amount: a scoped code with no ticket of its event in the cart.
-        promo_not_applicable: promo.is_some_and(|p| p.event_id.is_some_and(|e| !lines.iter().any(|l| l.event_id == e))),
+        promo_not_applicable: not_applicable,
+        promo_shortfall: shortfall,
     })
 }
 
@@ -284,11 +294,15 @@ mod tests {
     }
 
     fn pct(p: &str) -> PromoDiscount {
-        PromoDiscount { discount: Discount::Percentage(PercentOff::parse(p).unwrap()), event_id: None }
+        PromoDiscount {
+            discount: Discount::Percentage(PercentOff::parse(p).unwrap()),
+            event_id: None,
+            minimum_subtotal: None,
+        }
     }
 
     fn fixed(minor: i64) -> PromoDiscount {
-        PromoDiscount { discount: Discount::FixedAmount(minor), event_id: None }
+        PromoDiscount { discount: Discount::FixedAmount(minor), event_id: None, minimum_subtotal: None }
     }
 
     #[test]
@@ -318,6 +332,26 @@ mod tests {
         assert_eq!(cart.total, 6748);
         assert_eq!(cart.vat, 1077);
         assert_eq!(cart.net, 5671);
+    }
+
+    /// A 50.00 minimum on the eligible subtotal: 2 × 19.99 = 39.98 is 10.02 short and
+    /// gets nothing; a third ticket (59.97) reaches it and gets the full 10 %. Lines of
+    /// other events do not count towards it.
+    #[test]
+    fn a_minimum_subtotal_holds_the_discount_back_until_reached() {
+        let minimum = PromoDiscount { minimum_subtotal: Some(5000), ..pct("10") };
+        let short = price(&[line(1, 1, 1999, 2)], Some(&minimum), VatMode::Inclusive).unwrap();
+        assert_eq!((short.discount, short.total, short.promo_shortfall), (0, 3998, Some(1002)));
+        let reached = price(&[line(1, 1, 1999, 3)], Some(&minimum), VatMode::Inclusive).unwrap();
+        assert_eq!((reached.discount, reached.promo_shortfall), (600, None));
+        let exact = price(&[line(1, 1, 2500, 2)], Some(&minimum), VatMode::Inclusive).unwrap();
+        assert_eq!((exact.discount, exact.promo_shortfall), (500, None), "reaching it exactly is enough");
+        let scoped = PromoDiscount { event_id: Some(1), ..minimum };
+        let mixed = price(&[line(1, 1, 1999, 2), line(2, 2, 3500, 1)], Some(&scoped), VatMode::Inclusive).unwrap();
+        assert_eq!((mixed.discount, mixed.promo_shortfall), (0, Some(1002)), "only its event's tickets count");
+        let elsewhere = PromoDiscount { event_id: Some(9), ..minimum };
+        let none = price(&[line(1, 1, 1999, 2)], Some(&elsewhere), VatMode::Inclusive).unwrap();
+        assert!(none.promo_not_applicable && none.promo_shortfall.is_none(), "not applicable comes first");
     }
 
     /// FRIEND5 (5.00 fixed) on 3 × 7.50 = 22.50: one line takes it all: 17.50 over 3
@@ -431,7 +465,11 @@ mod properties {
             (100_u32..=10_000).prop_map(|h| Discount::Percentage(PercentOff::from_hundredths(h).unwrap())),
             (1_i64..=max_fixed).prop_map(Discount::FixedAmount),
         ];
-        (discount, prop::option::of(1_i64..=3)).prop_map(|(discount, event_id)| PromoDiscount { discount, event_id })
+        (discount, prop::option::of(1_i64..=3)).prop_map(|(discount, event_id)| PromoDiscount {
+            discount,
+            event_id,
+            minimum_subtotal: None,
+        })
     }
 
     fn case() -> impl Strategy<Value = (Vec<LineInput>, PromoDiscount, VatMode)> {
@@ -495,7 +533,7 @@ mod properties {
         #[test]
         fn a_full_discount_is_free((lines, _promo, mode) in case()) {
             for discount in [Discount::Percentage(PercentOff::from_hundredths(10_000).unwrap()), Discount::FixedAmount(i64::MAX / 4)] {
-                let cart = price(&lines, Some(&PromoDiscount { discount, event_id: None }), mode).unwrap();
+                let cart = price(&lines, Some(&PromoDiscount { discount, event_id: None, minimum_subtotal: None }), mode).unwrap();
                 prop_assert_eq!(cart.total, 0);
                 prop_assert_eq!(cart.vat, 0);
             }

@@ -115,6 +115,8 @@ pub struct PromoDiscount {
     pub discount: Discount,
     /// The one event it applies to; `None` = every event.
     pub event_id: Option<i64>,
+    /// The eligible subtotal (minor units) a cart must reach before it discounts.
+    pub minimum_subtotal: Option<i64>,
 }
 
 /// A code's state as an organizer sees it.
@@ -122,6 +124,8 @@ pub struct PromoDiscount {
 pub enum PromoStatus {
     /// Applies to carts.
     Active,
+    /// Its `startsAt` is still ahead.
+    Scheduled,
     /// Its `expiresAt` has passed.
     Expired,
     /// `redemptionsCount` has reached `usageLimit`.
@@ -137,6 +141,7 @@ impl PromoStatus {
     pub fn as_str(&self) -> &'static str {
         match self {
             PromoStatus::Active => "ACTIVE",
+            PromoStatus::Scheduled => "SCHEDULED",
             PromoStatus::Expired => "EXPIRED",
             PromoStatus::Exhausted => "EXHAUSTED",
             PromoStatus::Inactive => "INACTIVE",
@@ -152,6 +157,8 @@ pub struct PromoLifecycle {
     pub active: bool,
     /// Soft-deleted.
     pub deleted: bool,
+    /// Before this instant the code does not apply yet.
+    pub starts_at: Option<DateTime<Utc>>,
     /// After this instant the code stops applying.
     pub expires_at: Option<DateTime<Utc>>,
     /// Total redemptions allowed.
@@ -162,7 +169,7 @@ pub struct PromoLifecycle {
 
 impl PromoLifecycle {
     /// The status at `now`, in the precedence of the apply-time checks:
-    /// deleted, inactive, expired, exhausted.
+    /// deleted, inactive, expired, scheduled, exhausted.
     pub fn status(&self, now: DateTime<Utc>) -> PromoStatus {
         if self.deleted {
             PromoStatus::Deleted
@@ -170,6 +177,8 @@ impl PromoLifecycle {
             PromoStatus::Inactive
         } else if self.expires_at.is_some_and(|at| at <= now) {
             PromoStatus::Expired
+        } else if self.starts_at.is_some_and(|at| at > now) {
+            PromoStatus::Scheduled
         } else if self.usage_limit.is_some_and(|limit| self.redemptions_count >= limit) {
             PromoStatus::Exhausted
         } else {
@@ -187,8 +196,12 @@ pub enum ApplyRefusal {
     Inactive,
     /// Past its expiry.
     Expired,
+    /// Its start is still ahead.
+    NotStarted,
     /// Its total usage limit is reached.
     UsageLimitReached,
+    /// It was made for another buyer (a code bound to a recipient's email).
+    CustomerMismatch,
     /// This buyer has used it as often as allowed.
     CustomerLimitReached,
 }
@@ -200,7 +213,11 @@ impl ApplyRefusal {
             ApplyRefusal::Unknown => format!("Sorry, {code} is not a valid code for this shop."),
             ApplyRefusal::Inactive => format!("Sorry, the code {code} is no longer active."),
             ApplyRefusal::Expired => format!("Sorry, the code {code} has expired."),
+            ApplyRefusal::NotStarted => format!("The code {code} is not valid yet."),
             ApplyRefusal::UsageLimitReached => format!("Sorry, the code {code} has been fully redeemed."),
+            ApplyRefusal::CustomerMismatch => {
+                format!("Sorry, the code {code} was sent to someone else and works only with their email address.")
+            }
             ApplyRefusal::CustomerLimitReached => {
                 format!("You have already used the code {code} as many times as it allows.")
             }
@@ -208,25 +225,89 @@ impl ApplyRefusal {
     }
 }
 
-/// The apply-time checks up to the per-customer one, in order: UNKNOWN (deleted),
-/// INACTIVE, EXPIRED, USAGE_LIMIT_REACHED. `customer_uses` is the buyer's paid and
-/// pending uses when the email is known; it is checked last.
+/// A code's rules about who uses it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BuyerRules<'a> {
+    /// Redemptions per buyer.
+    pub max_per_customer: Option<i64>,
+    /// The customer key of the one buyer the code is for.
+    pub recipient_key: Option<&'a str>,
+}
+
+/// What is known of the buyer when a code is checked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Buyer<'a> {
+    /// Their customer key, once the email is known.
+    pub customer_key: Option<&'a str>,
+    /// Their paid and pending uses of the code, when counted (codes with a cap).
+    pub uses: Option<i64>,
+}
+
+/// The apply-time checks, in order, first failure wins: UNKNOWN (deleted), INACTIVE,
+/// EXPIRED, NOT_STARTED, USAGE_LIMIT_REACHED, then the buyer's: CUSTOMER_MISMATCH (a
+/// code bound to another buyer) and CUSTOMER_LIMIT_REACHED, both only once the email is
+/// known.
 pub fn check_apply(
     lifecycle: &PromoLifecycle,
-    max_per_customer: Option<i64>,
-    customer_uses: Option<i64>,
+    rules: &BuyerRules<'_>,
+    buyer: &Buyer<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), ApplyRefusal> {
     match lifecycle.status(now) {
         PromoStatus::Deleted => Err(ApplyRefusal::Unknown),
         PromoStatus::Inactive => Err(ApplyRefusal::Inactive),
         PromoStatus::Expired => Err(ApplyRefusal::Expired),
+        PromoStatus::Scheduled => Err(ApplyRefusal::NotStarted),
         PromoStatus::Exhausted => Err(ApplyRefusal::UsageLimitReached),
-        PromoStatus::Active => match (max_per_customer, customer_uses) {
-            (Some(max), Some(used)) if used >= max => Err(ApplyRefusal::CustomerLimitReached),
-            _ => Ok(()),
-        },
+        PromoStatus::Active => {
+            if let (Some(recipient), Some(key)) = (rules.recipient_key, buyer.customer_key)
+                && recipient != key
+            {
+                return Err(ApplyRefusal::CustomerMismatch);
+            }
+            match (rules.max_per_customer, buyer.uses) {
+                (Some(max), Some(used)) if used >= max => Err(ApplyRefusal::CustomerLimitReached),
+                _ => Ok(()),
+            }
+        }
     }
+}
+
+/// Characters of generated codes: digits and capitals without the look-alikes 0/O,
+/// 1/I/L (31 characters, so a 10-character suffix holds 49 bits).
+pub const GENERATED_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+
+/// Characters after the prefix of a generated code.
+pub const GENERATED_SUFFIX_LEN: usize = 10;
+
+/// Longest prefix of generated codes (prefix + `-` + suffix stays within 32).
+pub const MAX_PREFIX_LEN: usize = 16;
+
+/// A generated code: `PREFIX-` and [`GENERATED_SUFFIX_LEN`] characters drawn uniformly
+/// from [`GENERATED_ALPHABET`] (rejection sampling, no modulo bias).
+pub fn generated_code(prefix: &PromoCodeString, rng: &mut impl rand::RngCore) -> PromoCodeString {
+    let n = GENERATED_ALPHABET.len() as u8;
+    let limit = u8::MAX - u8::MAX % n;
+    let mut code = String::with_capacity(prefix.as_str().len() + 1 + GENERATED_SUFFIX_LEN);
+    code.push_str(prefix.as_str());
+    code.push('-');
+    let mut bytes = [0_u8; 32];
+    while code.len() < prefix.as_str().len() + 1 + GENERATED_SUFFIX_LEN {
+        rng.fill_bytes(&mut bytes);
+        for b in bytes {
+            if b < limit && code.len() < prefix.as_str().len() + 1 + GENERATED_SUFFIX_LEN {
+                code.push(GENERATED_ALPHABET[usize::from(b % n)] as char);
+            }
+        }
+    }
+    PromoCodeString(code)
+}
+
+/// A prefix of generated codes: a valid code start of 1–16 letters and digits.
+pub fn parse_prefix(s: &str) -> Result<PromoCodeString, InvalidCode> {
+    let prefix = s.trim().to_ascii_uppercase();
+    let ok = (1..=MAX_PREFIX_LEN).contains(&prefix.len()) && prefix.bytes().all(|b| b.is_ascii_alphanumeric());
+    if ok { Ok(PromoCodeString(prefix)) } else { Err(InvalidCode) }
 }
 
 /// A validation rule of a promo code's settings; each has its own API error code.
@@ -248,6 +329,10 @@ pub enum PromoRule {
     InvalidMaxPerCustomer,
     /// description longer than 500 characters.
     InvalidDescription,
+    /// startsAt is not before expiresAt.
+    StartsAfterExpiry,
+    /// minimumSubtotal ≤ 0 or not an amount of the currency.
+    InvalidMinimumSubtotal,
 }
 
 /// One broken rule, on one field (camelCase input name).
@@ -275,6 +360,10 @@ pub struct PromoFields {
     pub amount_off: Option<String>,
     /// Expiry instant.
     pub expires_at: Option<DateTime<Utc>>,
+    /// Start instant.
+    pub starts_at: Option<DateTime<Utc>>,
+    /// Decimal string in the account currency: the eligible subtotal needed.
+    pub minimum_subtotal: Option<String>,
     /// Total redemptions allowed.
     pub usage_limit: Option<i64>,
     /// Redemptions allowed per buyer email.
@@ -292,6 +381,10 @@ pub struct ValidPromo {
     pub discount: Discount,
     /// Expiry instant.
     pub expires_at: Option<DateTime<Utc>>,
+    /// Start instant.
+    pub starts_at: Option<DateTime<Utc>>,
+    /// Minimum eligible subtotal, minor units.
+    pub minimum_subtotal: Option<i64>,
     /// Total cap.
     pub usage_limit: Option<i64>,
     /// Per-buyer cap.
@@ -371,6 +464,25 @@ pub fn validate(
     if expiry_changed && fields.expires_at.is_some_and(|at| at <= now) {
         fail("expiresAt", PromoRule::ExpiresAtInPast, "expiresAt must be in the future (RFC 3339 with offset)".into());
     }
+    if let (Some(start), Some(end)) = (fields.starts_at, fields.expires_at)
+        && start >= end
+    {
+        fail("startsAt", PromoRule::StartsAfterExpiry, "startsAt must come before expiresAt".into());
+    }
+    let minimum_subtotal = match &fields.minimum_subtotal {
+        None => None,
+        Some(m) => match super::Money::parse(m, currency) {
+            Ok(m) if m.minor() > 0 => Some(m.minor()),
+            _ => {
+                fail(
+                    "minimumSubtotal",
+                    PromoRule::InvalidMinimumSubtotal,
+                    format!("minimumSubtotal is an amount above 0 in {currency} (omit it for no minimum)"),
+                );
+                None
+            }
+        },
+    };
     if fields.usage_limit.is_some_and(|l| l < 1) {
         fail("usageLimit", PromoRule::InvalidUsageLimit, "usageLimit is at least 1 (omit it for no limit)".into());
     }
@@ -391,6 +503,8 @@ pub fn validate(
             code,
             discount,
             expires_at: fields.expires_at,
+            starts_at: fields.starts_at,
+            minimum_subtotal,
             usage_limit: fields.usage_limit,
             max_per_customer: fields.max_per_customer,
             description,
@@ -433,6 +547,8 @@ mod tests {
             percent_off: Some("15".into()),
             amount_off: None,
             expires_at: None,
+            starts_at: None,
+            minimum_subtotal: None,
             usage_limit: None,
             max_per_customer: Some(1),
             description: None,
@@ -507,21 +623,75 @@ mod tests {
         let ok = PromoLifecycle {
             active: true,
             deleted: false,
+            starts_at: None,
             expires_at: None,
             usage_limit: Some(5),
             redemptions_count: 0,
         };
-        assert_eq!(check_apply(&ok, Some(1), None, now), Ok(()), "no email yet: not checked");
-        assert_eq!(check_apply(&ok, Some(1), Some(0), now), Ok(()));
-        assert_eq!(check_apply(&ok, Some(1), Some(1), now), Err(ApplyRefusal::CustomerLimitReached));
+        let capped = BuyerRules { max_per_customer: Some(1), recipient_key: None };
+        let none = Buyer::default();
+        let used = |n| Buyer { customer_key: Some("ann@example.com"), uses: Some(n) };
+        assert_eq!(check_apply(&ok, &capped, &none, now), Ok(()), "no email yet: not checked");
+        assert_eq!(check_apply(&ok, &capped, &used(0), now), Ok(()));
+        assert_eq!(check_apply(&ok, &capped, &used(1), now), Err(ApplyRefusal::CustomerLimitReached));
+        let bound = BuyerRules { recipient_key: Some("bob@example.com"), ..capped };
+        assert_eq!(check_apply(&ok, &bound, &none, now), Ok(()), "no email yet: not checked");
+        assert_eq!(check_apply(&ok, &bound, &used(1), now), Err(ApplyRefusal::CustomerMismatch));
+        let bob = Buyer { customer_key: Some("bob@example.com"), uses: Some(0) };
+        assert_eq!(check_apply(&ok, &bound, &bob, now), Ok(()));
         let exhausted = PromoLifecycle { redemptions_count: 5, ..ok };
-        assert_eq!(check_apply(&exhausted, Some(1), Some(1), now), Err(ApplyRefusal::UsageLimitReached));
-        let expired = PromoLifecycle { expires_at: Some(now), ..exhausted };
-        assert_eq!(check_apply(&expired, None, None, now), Err(ApplyRefusal::Expired));
+        assert_eq!(check_apply(&exhausted, &bound, &used(1), now), Err(ApplyRefusal::UsageLimitReached));
+        let scheduled = PromoLifecycle { starts_at: Some(now + Duration::hours(1)), ..exhausted };
+        assert_eq!(check_apply(&scheduled, &bound, &used(1), now), Err(ApplyRefusal::NotStarted));
+        let expired = PromoLifecycle { expires_at: Some(now), ..scheduled };
+        assert_eq!(check_apply(&expired, &BuyerRules::default(), &none, now), Err(ApplyRefusal::Expired));
         let inactive = PromoLifecycle { active: false, ..expired };
-        assert_eq!(check_apply(&inactive, None, None, now), Err(ApplyRefusal::Inactive));
+        assert_eq!(check_apply(&inactive, &BuyerRules::default(), &none, now), Err(ApplyRefusal::Inactive));
         let deleted = PromoLifecycle { deleted: true, ..inactive };
-        assert_eq!(check_apply(&deleted, None, None, now), Err(ApplyRefusal::Unknown));
+        assert_eq!(check_apply(&deleted, &BuyerRules::default(), &none, now), Err(ApplyRefusal::Unknown));
+    }
+
+    #[test]
+    fn starts_and_minimums_are_validated() {
+        let now = Utc::now();
+        let later = now + Duration::days(2);
+        let window = PromoFields { starts_at: Some(later), expires_at: Some(later), ..fields() };
+        assert_eq!(rules(validate(&window, eur(), now, true)), vec![("startsAt", PromoRule::StartsAfterExpiry)]);
+        let past_start = PromoFields { starts_at: Some(now - Duration::days(1)), ..fields() };
+        assert!(validate(&past_start, eur(), now, true).is_ok(), "a start in the past means: already running");
+        let minimum = PromoFields { minimum_subtotal: Some("50".into()), ..fields() };
+        assert_eq!(validate(&minimum, eur(), now, true).unwrap().minimum_subtotal, Some(5000));
+        for bad in ["0", "-1", "1.005", "x"] {
+            let minimum = PromoFields { minimum_subtotal: Some(bad.into()), ..fields() };
+            assert_eq!(
+                rules(validate(&minimum, eur(), now, true)),
+                vec![("minimumSubtotal", PromoRule::InvalidMinimumSubtotal)],
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn generated_codes_use_the_unambiguous_alphabet() {
+        let prefix = parse_prefix("news").unwrap();
+        let mut rng = rand::rng();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..2_000 {
+            let code = generated_code(&prefix, &mut rng);
+            let suffix = code.as_str().strip_prefix("NEWS-").expect("the prefix and a dash");
+            assert_eq!(suffix.len(), GENERATED_SUFFIX_LEN);
+            assert!(suffix.bytes().all(|b| GENERATED_ALPHABET.contains(&b)), "{code}");
+            assert!(!suffix.contains(['0', 'O', '1', 'I', 'L']), "{code}");
+            assert!(PromoCodeString::parse(code.as_str()).is_ok(), "a valid code: {code}");
+            assert!(seen.insert(code), "no repeats in 2,000 draws of 49 bits");
+        }
+        // 10 characters of 31: at least 40 bits.
+        assert!((GENERATED_SUFFIX_LEN as f64) * (GENERATED_ALPHABET.len() as f64).log2() >= 40.0);
+        let longest = parse_prefix(&"A".repeat(MAX_PREFIX_LEN)).unwrap();
+        assert!(PromoCodeString::parse(generated_code(&longest, &mut rng).as_str()).is_ok());
+        for bad in ["", "has-dash", "ÄB", &"A".repeat(MAX_PREFIX_LEN + 1)] {
+            assert_eq!(parse_prefix(bad), Err(InvalidCode), "{bad}");
+        }
     }
 
     #[test]
@@ -530,6 +700,7 @@ mod tests {
         let base = PromoLifecycle {
             active: true,
             deleted: false,
+            starts_at: None,
             expires_at: None,
             usage_limit: Some(2),
             redemptions_count: 0,
@@ -541,5 +712,12 @@ mod tests {
         assert_eq!(PromoLifecycle { active: false, expires_at: past, ..base }.status(now), PromoStatus::Inactive);
         assert_eq!(PromoLifecycle { deleted: true, active: false, ..base }.status(now), PromoStatus::Deleted);
         assert_eq!(PromoLifecycle { expires_at: Some(now), ..base }.status(now), PromoStatus::Expired);
+        let ahead = Some(now + Duration::seconds(1));
+        assert_eq!(
+            PromoLifecycle { starts_at: ahead, redemptions_count: 2, ..base }.status(now),
+            PromoStatus::Scheduled
+        );
+        assert_eq!(PromoLifecycle { starts_at: Some(now), ..base }.status(now), PromoStatus::Active, "starts at once");
+        assert_eq!(PromoLifecycle { starts_at: ahead, expires_at: past, ..base }.status(now), PromoStatus::Expired);
     }
 }

@@ -142,6 +142,12 @@ pub enum AuditTarget {
     WebhookDelivery,
     /// An order (refunds).
     Order,
+    /// A partner.
+    Partner,
+    /// A partner share link.
+    ShareLink,
+    /// A batch of generated codes.
+    PromoBatch,
 }
 
 /// The stored form, e.g. `PAID` (messages, logs).

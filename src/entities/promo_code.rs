@@ -28,6 +28,18 @@ pub struct Model {
     pub deleted_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Before this instant the code is SCHEDULED and gives nothing.
+    pub starts_at: Option<DateTimeUtc>,
+    /// Eligible subtotal (before discount, minor units) the cart must reach.
+    pub minimum_subtotal: Option<i64>,
+    /// The `generatePromoCodes` batch it was made in.
+    pub batch_id: Option<i64>,
+    /// The partner who hands it out.
+    pub partner_id: Option<i64>,
+    /// The one buyer it is for: the email as given (normalized).
+    pub recipient_email: Option<String>,
+    /// That buyer's customer key (aliases folded), what carts and orders are compared by.
+    pub recipient_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -323,12 +323,12 @@ async fn cart_updates(
     let state = (Some(Box::new(first)), None::<DateTime<Utc>>, subscription, db, token);
     Ok(futures_util::stream::unfold(state, |(pending, mut expiry, mut subscription, db, token)| async move {
         if let Some(view) = pending {
-            expiry = view.promo_expires_at;
+            expiry = view.promo_changes_at;
             crate::observe::push_sent();
             return Some((Cart(*view), (None, expiry, subscription, db, token)));
         }
         loop {
-            // A timer for the code's expiry (not polling): wake when it passes.
+            // A timer for the code's start or expiry (not polling): wake when it passes.
             let timer = async {
                 match expiry {
                     Some(at) => {
@@ -344,7 +344,7 @@ async fn cart_updates(
             }
             match Box::pin(carts::get(&db, &token)).await {
                 Ok(Some(view)) => {
-                    let expiry = view.promo_expires_at;
+                    let expiry = view.promo_changes_at;
                     crate::observe::push_sent();
                     return Some((Cart(view), (None, expiry, subscription, db, token)));
                 }

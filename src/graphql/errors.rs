@@ -90,12 +90,13 @@ pub trait InputFields {
 }
 
 /// The user errors of a mutation taking an `I` as `input`: errors on one of its fields
-/// are reported under `input`; others (`id`, `cartId`, the cart's `code`) as they are.
+/// (or inside one, such as an item of a list) are reported under `input`; others (`id`, `cartId`, the cart's `code`) as they are.
 pub fn input_errors<I: InputFields>(errors: Vec<UserError>) -> Vec<GqlUserError> {
     errors
         .into_iter()
         .map(|mut e| {
-            if let [field] = e.field.as_slice()
+            // `recipients.3` is a field of the input too.
+            if let Some(field) = e.field.first()
                 && I::FIELDS.contains(&field.as_str())
             {
                 e.field.insert(0, INPUT_ARGUMENT.to_owned());

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_graphql::dataloader::Loader;
 use sea_orm::DatabaseConnection;
 
-use crate::entities::{account, event, order_item, promo_code, refund, ticket_type};
+use crate::entities::{account, event, order_item, partner, promo_code, refund, ticket_type};
 use crate::services::{ServiceError, batch};
 
 /// Declares a loader whose batch is one `services::batch` function.
@@ -55,6 +55,11 @@ loader!(
 loader!(
     /// Promo codes by id (deleted ones included).
     PromoCodeById, promo_code::Model, batch::promo_codes
+);
+
+loader!(
+    /// Partners by id.
+    PartnerById, partner::Model, batch::partners
 );
 
 /// Accounts by id, shared (every order of a page has the same one).

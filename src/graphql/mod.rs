@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod campaigns;
 pub mod cart;
 pub mod catalog;
 pub mod checkout;
@@ -29,7 +30,8 @@ use sea_orm::DatabaseConnection;
 pub use auth::Caller;
 use cart::SubscriptionRoot;
 use loaders::{
-    AccountById, EventById, EventSalesById, OrderItemsByOrder, PromoCodeById, RefundsByOrder, TicketTypesByEvent,
+    AccountById, EventById, EventSalesById, OrderItemsByOrder, PartnerById, PromoCodeById, RefundsByOrder,
+    TicketTypesByEvent,
 };
 
 use crate::events::CartEvents;
@@ -91,6 +93,7 @@ pub fn build(
         .data(DataLoader::new(OrderItemsByOrder(db.clone()), tokio::spawn))
         .data(DataLoader::new(RefundsByOrder(db.clone()), tokio::spawn))
         .data(DataLoader::new(PromoCodeById(db.clone()), tokio::spawn))
+        .data(DataLoader::new(PartnerById(db.clone()), tokio::spawn))
         .data(DataLoader::new(AccountById(db), tokio::spawn))
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)

@@ -4,6 +4,7 @@
 use async_graphql::MergedObject;
 
 use super::accounts::ApiKeyMutation;
+use super::campaigns::CampaignMutation;
 use super::cart::CartMutation;
 use super::catalog::CatalogMutation;
 use super::checkout::CheckoutMutation;
@@ -18,6 +19,7 @@ pub struct MutationRoot(
     CartMutation,
     CheckoutMutation,
     PromoMutation,
+    CampaignMutation,
     CatalogMutation,
     WebhookMutation,
     ApiKeyMutation,

@@ -168,8 +168,17 @@ impl PromoMutation {
                 Ok(at) => at,
                 Err(e) => return Ok(refused(input_errors::<CreatePromoCodeInput>(vec![e]), dry_run)),
             };
+        let starts_at =
+            match super::catalog::instant(input.starts_at, input.starts_on, "startsOn", "startsAt", zone, false) {
+                Ok(at) => at,
+                Err(e) => return Ok(refused(input_errors::<CreatePromoCodeInput>(vec![e]), dry_run)),
+            };
         let new = NewPromoCode {
             code: input.code,
+            starts_at,
+            minimum_subtotal: input.minimum_subtotal,
+            partner_id: input.partner_id.as_ref().map(event_id),
+            recipient_email: input.recipient_email,
             discount_type: Some(input.discount_type.into()),
             percent_off: input.percent_off,
             amount_off: input.amount_off,
@@ -222,8 +231,23 @@ impl PromoMutation {
             Ok(at) => at,
             Err(e) => return Ok(refused(input_errors::<UpdatePromoCodeInput>(vec![e]), dry_run)),
         };
+        let starts_at = match super::catalog::instant_patch(
+            input.starts_at,
+            input.starts_on,
+            "startsOn",
+            "startsAt",
+            zone,
+            false,
+        ) {
+            Ok(at) => at,
+            Err(e) => return Ok(refused(input_errors::<UpdatePromoCodeInput>(vec![e]), dry_run)),
+        };
         let changes = PromoCodePatch {
             code: input.code,
+            starts_at,
+            minimum_subtotal: patch(input.minimum_subtotal, |v| v),
+            partner_id: patch(input.partner_id, |v| event_id(&v)),
+            recipient_email: patch(input.recipient_email, |v| v),
             discount_type: input.discount_type.map(Into::into),
             percent_off: patch(input.percent_off, |v| v),
             amount_off: patch(input.amount_off, |v| v),

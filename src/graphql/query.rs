@@ -4,6 +4,7 @@ use async_graphql::MergedObject;
 
 use super::accounts::AccountQuery;
 use super::audit::AuditQuery;
+use super::campaigns::CampaignQuery;
 use super::cart::CartQuery;
 use super::catalog::CatalogQuery;
 use super::orders::OrderQuery;
@@ -19,6 +20,7 @@ pub struct QueryRoot(
     CartQuery,
     CatalogQuery,
     PromoQuery,
+    CampaignQuery,
     OrderQuery,
     ReportQuery,
     WebhookQuery,

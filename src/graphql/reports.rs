@@ -25,7 +25,8 @@ impl ReportQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "Start, inclusive (RFC 3339).")] from: DateTime<Utc>,
         #[graphql(desc = "End, exclusive (RFC 3339).")] to: DateTime<Utc>,
-        #[graphql(desc = "CODE or CODE_AND_UTM_SOURCE.", default)] group_by: ReportGroupBy,
+        #[graphql(desc = "CODE, CODE_AND_UTM_SOURCE, PARTNER or PARTNER_AND_UTM_SOURCE.", default)]
+        group_by: ReportGroupBy,
     ) -> async_graphql::Result<Vec<PromoCodeReportRow>> {
         let principal = ctx.caller().reader()?;
         let report =

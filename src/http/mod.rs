@@ -6,6 +6,7 @@ pub mod dashboard;
 pub mod graphql;
 pub mod health;
 pub mod input;
+pub mod partners;
 pub mod reports;
 pub mod rest;
 pub mod rest_catalog;
@@ -206,6 +207,8 @@ pub fn router(state: AppState) -> Router {
     let rest = Router::new()
         .route("/admin/reports/promo_codes.csv", get(reports::promo_codes_csv))
         .route("/orders/{id}/invoice.html", get(reports::invoice_html))
+        .route("/partners/{token}", get(partners::share_page))
+        .route("/admin/promo_batches/{id}/codes.csv", get(partners::batch_csv))
         .route("/admin/promo_codes", get(rest::list).post(rest::create))
         .route("/admin/promo_codes/{id}", get(rest::show).patch(rest::update).delete(rest::delete))
         .route("/admin/events", get(rest_catalog::list_events).post(rest_catalog::create_event))

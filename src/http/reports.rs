@@ -48,7 +48,13 @@ pub async fn promo_codes_csv(
     let group_by = match params.group_by.as_deref().unwrap_or("code") {
         "code" => GroupBy::Code,
         "code_and_utm_source" => GroupBy::CodeAndUtmSource,
-        other => return Err(RestError::Malformed(format!("group_by `{other}` is not code or code_and_utm_source"))),
+        "partner" => GroupBy::Partner,
+        "partner_and_utm_source" => GroupBy::PartnerAndUtmSource,
+        other => {
+            return Err(RestError::Malformed(format!(
+                "group_by `{other}` is not code, code_and_utm_source, partner or partner_and_utm_source"
+            )));
+        }
     };
     let report = reports::for_account(&state.db, account_id, params.from, params.to, group_by)
         .await?

@@ -220,6 +220,23 @@ fn expiry(
     }
 }
 
+/// `starts_at` or `starts_on` (00:00 of that day on the shop's clock), not both.
+fn start(
+    at: Option<Option<DateTime<Utc>>>,
+    on: Option<chrono::NaiveDate>,
+    zone: ShopZone,
+) -> Result<Option<Option<DateTime<Utc>>>, RestError> {
+    match (at, on) {
+        (Some(_), Some(_)) => Err(RestError::Invalid(vec![UserError::new(
+            "startsOn",
+            UserErrorCode::Invalid,
+            "give starts_at or starts_on, not both",
+        )])),
+        (None, Some(day)) => Ok(Some(Some(zone.start_of_day(day)))),
+        (at, None) => Ok(at),
+    }
+}
+
 /// A promo code as the REST API shows it.
 #[derive(Debug, Serialize)]
 pub struct PromoCodeJson {
@@ -231,8 +248,13 @@ pub struct PromoCodeJson {
     currency: String,
     event_id: Option<i64>,
     expires_at: Option<DateTime<Utc>>,
+    starts_at: Option<DateTime<Utc>>,
+    minimum_subtotal: Option<String>,
     usage_limit: Option<i64>,
     max_per_customer: Option<i64>,
+    partner_id: Option<i64>,
+    recipient_email: Option<String>,
+    batch_id: Option<i64>,
     redemptions_count: i64,
     remaining: Option<i64>,
     status: &'static str,
@@ -255,8 +277,13 @@ impl From<PromoCodeView> for PromoCodeJson {
             currency: view.currency.code().to_owned(),
             event_id: row.event_id,
             expires_at: row.expires_at,
+            starts_at: row.starts_at,
+            minimum_subtotal: view.minimum_subtotal.map(|a| a.to_string()),
             usage_limit: row.usage_limit,
             max_per_customer: row.max_per_customer,
+            partner_id: row.partner_id,
+            recipient_email: row.recipient_email,
+            batch_id: row.batch_id,
             redemptions_count: row.redemptions_count,
             remaining: view.remaining,
             status: view.status.as_str(),
@@ -327,9 +354,14 @@ pub struct CreateBody {
     event_id: Option<i64>,
     expires_at: Option<DateTime<Utc>>,
     expires_on: Option<chrono::NaiveDate>,
+    starts_at: Option<DateTime<Utc>>,
+    starts_on: Option<chrono::NaiveDate>,
+    minimum_subtotal: Option<DecimalInput>,
     usage_limit: Option<i64>,
     max_per_customer: Option<i64>,
     description: Option<String>,
+    partner_id: Option<i64>,
+    recipient_email: Option<String>,
 }
 
 /// Absent → `None` (keep); `null` → `Some(None)` (clear); a value → `Some(Some(v))`.
@@ -355,6 +387,15 @@ pub struct PatchBody {
     expires_at: Option<Option<DateTime<Utc>>>,
     expires_on: Option<chrono::NaiveDate>,
     #[serde(default, deserialize_with = "double_option")]
+    starts_at: Option<Option<DateTime<Utc>>>,
+    starts_on: Option<chrono::NaiveDate>,
+    #[serde(default, deserialize_with = "double_option")]
+    minimum_subtotal: Option<Option<DecimalInput>>,
+    #[serde(default, deserialize_with = "double_option")]
+    partner_id: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    recipient_email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
     usage_limit: Option<Option<i64>>,
     #[serde(default, deserialize_with = "double_option")]
     max_per_customer: Option<Option<i64>>,
@@ -378,6 +419,8 @@ pub struct ListParams {
     status: Option<String>,
     search: Option<String>,
     event_id: Option<i64>,
+    partner_id: Option<i64>,
+    batch_id: Option<i64>,
     limit: Option<u64>,
     cursor: Option<i64>,
 }
@@ -386,13 +429,14 @@ fn parse_status(s: &str) -> Result<StatusFilter, RestError> {
     Ok(match s.to_ascii_lowercase().as_str() {
         "all" => StatusFilter::All,
         "active" => StatusFilter::Active,
+        "scheduled" => StatusFilter::Scheduled,
         "expired" => StatusFilter::Expired,
         "exhausted" => StatusFilter::Exhausted,
         "inactive" => StatusFilter::Inactive,
         "deleted" => StatusFilter::Deleted,
         _ => {
             return Err(RestError::Malformed(format!(
-                "status `{s}` is not one of all, active, expired, exhausted, inactive, deleted"
+                "status `{s}` is not one of all, active, scheduled, expired, exhausted, inactive, deleted"
             )));
         }
     })
@@ -423,6 +467,8 @@ pub async fn list(
         status: params.status.as_deref().map(parse_status).transpose()?.unwrap_or_default(),
         search: params.search,
         event_id: params.event_id,
+        partner_id: params.partner_id,
+        batch_id: params.batch_id,
     };
     let currency = currency_of(&state, &p).await?;
     let page = service::list(&state.db, p.account_id, &filter, limit, params.cursor).await?;
@@ -444,7 +490,12 @@ pub async fn create(
     let Json(body) = body?;
     let zone = zone_of(&state, &p).await?;
     let expires_at = expiry(body.expires_at.map(Some), body.expires_on, zone)?.flatten();
+    let starts_at = start(body.starts_at.map(Some), body.starts_on, zone)?.flatten();
     let new = NewPromoCode {
+        starts_at,
+        minimum_subtotal: body.minimum_subtotal.map(Into::into),
+        partner_id: body.partner_id,
+        recipient_email: body.recipient_email,
         code: body.code,
         discount_type: body.discount_type.map(Into::into),
         percent_off: body.percent_off.map(Into::into),
@@ -491,7 +542,12 @@ pub async fn update(
     let Json(body) = body?;
     let zone = zone_of(&state, &p).await?;
     let expires_at = expiry(body.expires_at, body.expires_on, zone)?;
+    let starts_at = start(body.starts_at, body.starts_on, zone)?;
     let patch = PromoCodePatch {
+        starts_at,
+        minimum_subtotal: body.minimum_subtotal.map(|v| v.map(Into::into)),
+        partner_id: body.partner_id,
+        recipient_email: body.recipient_email,
         code: body.code,
         discount_type: body.discount_type.map(Into::into),
         percent_off: body.percent_off.map(|v| v.map(Into::into)),

@@ -185,7 +185,8 @@ pub async fn list(
     Ok((rows, more))
 }
 
-fn fields(value: Value) -> Fields {
+/// A JSON object as audited fields (anything else: none).
+pub fn fields(value: Value) -> Fields {
     match value {
         Value::Object(map) => map,
         _ => Fields::new(),
@@ -209,8 +210,13 @@ pub fn promo_code_fields(row: &promo_code::Model, currency: Currency) -> Fields 
         "amountOff": row.amount_off.map(|a| money(a, currency)),
         "eventId": row.event_id.map(|id| id.to_string()),
         "expiresAt": row.expires_at,
+        "startsAt": row.starts_at,
+        "minimumSubtotal": row.minimum_subtotal.map(|a| money(a, currency)),
         "usageLimit": row.usage_limit,
         "maxPerCustomer": row.max_per_customer,
+        "partnerId": row.partner_id.map(|id| id.to_string()),
+        "recipientEmail": row.recipient_email,
+        "batchId": row.batch_id.map(|id| id.to_string()),
         "active": row.active,
         "description": row.description,
         "deletedAt": row.deleted_at,

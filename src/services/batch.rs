@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
-use crate::entities::{account, event, order_item, promo_code, refund, ticket_type};
+use crate::entities::{account, event, order_item, partner, promo_code, refund, ticket_type};
 
 use super::ServiceResult;
 
@@ -48,6 +48,12 @@ pub async fn events(db: &impl ConnectionTrait, ids: &[i64]) -> ServiceResult<Has
 /// Promo codes by id, deleted ones included (orders keep pointing at them).
 pub async fn promo_codes(db: &impl ConnectionTrait, ids: &[i64]) -> ServiceResult<HashMap<i64, promo_code::Model>> {
     let rows = rows_in::<promo_code::Entity>(db, promo_code::Column::Id, ids, promo_code::Column::Id).await?;
+    Ok(by_id(rows, |p| p.id))
+}
+
+/// Partners by id.
+pub async fn partners(db: &impl ConnectionTrait, ids: &[i64]) -> ServiceResult<HashMap<i64, partner::Model>> {
+    let rows = rows_in::<partner::Entity>(db, partner::Column::Id, ids, partner::Column::Id).await?;
     Ok(by_id(rows, |p| p.id))
 }
 

@@ -192,7 +192,9 @@ async fn record_visit(
     else {
         return Ok(None);
     };
-    if promo::check_apply(&carts::lifecycle(&row), None, None, now()).is_err() {
+    // A code that starts later is captured too: the cart holds it until it applies.
+    let checked = promo::check_apply(&carts::lifecycle(&row), &Default::default(), &Default::default(), now());
+    if checked.is_err_and(|r| r != promo::ApplyRefusal::NotStarted) {
         return Ok(None);
     }
     let txn = super::begin_write(db).await?;

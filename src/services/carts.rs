@@ -20,7 +20,9 @@ use sea_orm::{
 
 use crate::domain::email::Email;
 use crate::domain::pricing::{self, LineInput, PricedCart, VatMode};
-use crate::domain::promo::{self, ApplyRefusal, Discount, PercentOff, PromoCodeString, PromoDiscount, PromoLifecycle};
+use crate::domain::promo::{
+    self, ApplyRefusal, Buyer, BuyerRules, Discount, PercentOff, PromoCodeString, PromoDiscount, PromoLifecycle,
+};
 use crate::domain::{Currency, VatRate};
 use crate::entities::enums::{CartStatus, OrderStatus};
 use crate::entities::{account, cart, cart_line, order, promo_code, ticket_type};
@@ -62,6 +64,14 @@ pub enum PromoState {
     Applied,
     /// Attached, valid, but no line is in its event: zero discount until one is added.
     NotApplicable,
+    /// Attached, valid, but the eligible subtotal is below the code's minimum: zero
+    /// discount until the cart holds `missing` (minor units) more.
+    BelowMinimum {
+        /// What the eligible subtotal lacks.
+        missing: i64,
+        /// The code's minimum.
+        minimum: i64,
+    },
     /// Attached but no longer valid (deactivated, expired, exhausted, deleted): no discount.
     Invalid(ApplyRefusal),
 }
@@ -77,9 +87,9 @@ pub struct PricedCartView {
     pub priced: PricedCart,
     /// The code's standing.
     pub promo_state: PromoState,
-    /// When the attached code expires, if it does and is still valid: the subscription
-    /// sets a timer for it.
-    pub promo_expires_at: Option<DateTime<Utc>>,
+    /// When the attached code's standing changes by itself: its start while it is
+    /// scheduled, else its expiry while it is valid. The subscription sets a timer for it.
+    pub promo_changes_at: Option<DateTime<Utc>>,
 }
 
 fn cart_not_found() -> ServiceError {
@@ -202,6 +212,7 @@ pub fn lifecycle(code: &promo_code::Model) -> PromoLifecycle {
     PromoLifecycle {
         active: code.active,
         deleted: code.deleted_at.is_some(),
+        starts_at: code.starts_at,
         expires_at: code.expires_at,
         usage_limit: code.usage_limit,
         redemptions_count: code.redemptions_count,
@@ -214,7 +225,12 @@ fn discount_of(code: &promo_code::Model) -> Option<PromoDiscount> {
         (None, Some(a)) => Discount::FixedAmount(a),
         (None, None) => return None,
     };
-    Some(PromoDiscount { discount, event_id: code.event_id })
+    Some(PromoDiscount { discount, event_id: code.event_id, minimum_subtotal: code.minimum_subtotal })
+}
+
+/// Who a code is for, as the domain rules read it.
+pub fn buyer_rules(code: &promo_code::Model) -> BuyerRules<'_> {
+    BuyerRules { max_per_customer: code.max_per_customer, recipient_key: code.recipient_key.as_deref() }
 }
 
 /// Prices a snapshot at `at`. An attached code that is no longer valid gives nothing.
@@ -236,17 +252,27 @@ pub fn price(snapshot: CartSnapshot, at: DateTime<Utc>) -> ServiceResult<PricedC
             })
         })
         .collect::<ServiceResult<_>>()?;
-    let (discount, state, expires) = match &snapshot.promo {
+    // The cart's email is enough to tell a code bound to another buyer; uses are counted
+    // where they matter (applying, setting the email, checkout).
+    let key = snapshot.cart.email.as_deref().and_then(|e| Email::parse(e).ok()).map(|e| e.customer_key());
+    let buyer = Buyer { customer_key: key.as_deref(), uses: None };
+    let (discount, state, changes) = match &snapshot.promo {
         None => (None, PromoState::None, None),
-        Some(code) => match promo::check_apply(&lifecycle(code), None, None, at) {
+        Some(code) => match promo::check_apply(&lifecycle(code), &buyer_rules(code), &buyer, at) {
             Ok(()) => (discount_of(code), PromoState::Applied, code.expires_at),
+            Err(ApplyRefusal::NotStarted) => (None, PromoState::Invalid(ApplyRefusal::NotStarted), code.starts_at),
             Err(refusal) => (None, PromoState::Invalid(refusal), None),
         },
     };
     let priced = pricing::price(&lines, discount.as_ref(), mode).map_err(|e| internal(e.to_string()))?;
-    let promo_state =
-        if state == PromoState::Applied && priced.promo_not_applicable { PromoState::NotApplicable } else { state };
-    Ok(PricedCartView { snapshot, currency, priced, promo_state, promo_expires_at: expires })
+    let promo_state = match (state, priced.promo_shortfall, discount) {
+        (PromoState::Applied, _, _) if priced.promo_not_applicable => PromoState::NotApplicable,
+        (PromoState::Applied, Some(missing), Some(d)) => {
+            PromoState::BelowMinimum { missing, minimum: d.minimum_subtotal.unwrap_or_default() }
+        }
+        (state, _, _) => state,
+    };
+    Ok(PricedCartView { snapshot, currency, priced, promo_state, promo_changes_at: changes })
 }
 
 async fn load_open(db: &impl ConnectionTrait, token: &str) -> ServiceResult<CartSnapshot> {
@@ -312,7 +338,9 @@ pub fn refusal_code(refusal: ApplyRefusal) -> UserErrorCode {
         ApplyRefusal::Unknown => UserErrorCode::Unknown,
         ApplyRefusal::Inactive => UserErrorCode::Inactive,
         ApplyRefusal::Expired => UserErrorCode::Expired,
+        ApplyRefusal::NotStarted => UserErrorCode::NotStarted,
         ApplyRefusal::UsageLimitReached => UserErrorCode::UsageLimitReached,
+        ApplyRefusal::CustomerMismatch => UserErrorCode::CustomerMismatch,
         ApplyRefusal::CustomerLimitReached => UserErrorCode::CustomerLimitReached,
     }
 }
@@ -320,6 +348,20 @@ pub fn refusal_code(refusal: ApplyRefusal) -> UserErrorCode {
 /// Why `apply` refused, as a user error on `code`.
 fn refusal(refusal: ApplyRefusal, code: &str) -> ServiceError {
     UserError::new("code", refusal_code(refusal), refusal.message(code)).into()
+}
+
+/// A buyer's sentence for a code that is not valid yet: when it starts, on the shop's
+/// clock, and that it stays in the cart until then.
+pub fn not_started_message(code: &promo_code::Model, account: &account::Model) -> String {
+    let zone = crate::domain::calendar::ShopZone::parse(&account.time_zone).unwrap_or_default();
+    match code.starts_at {
+        Some(at) => format!(
+            "The code {} starts on {}; it stays in your cart and applies from then.",
+            code.code,
+            zone.local(at).format("%-d %B %Y at %H:%M")
+        ),
+        None => ApplyRefusal::NotStarted.message(&code.code),
+    }
 }
 
 /// Checks `code` for the cart and returns the code row on success.
@@ -335,7 +377,12 @@ async fn validate_code(
         .filter(promo_code::Column::DeletedAt.is_null())
         .one(db)
         .await?;
-    check_code(db, snapshot, &parsed, row).await
+    // A link's code that has not started yet waits in the cart like a typed one.
+    match check_code(db, snapshot, &parsed, row).await {
+        Ok(row) => Ok(row),
+        Err(CodeCheck::NotStarted(row)) => Ok(*row),
+        Err(CodeCheck::Refused(e)) => Err(e),
+    }
 }
 
 /// A typed code, or UNKNOWN when it cannot be one.
@@ -352,14 +399,33 @@ async fn check_code(
     snapshot: &CartSnapshot,
     parsed: &PromoCodeString,
     row: Option<promo_code::Model>,
-) -> ServiceResult<promo_code::Model> {
+) -> Result<promo_code::Model, CodeCheck> {
     let row = row.ok_or_else(|| refusal(ApplyRefusal::Unknown, parsed.as_str()))?;
-    let uses = match (row.max_per_customer, snapshot.cart.email.as_deref().and_then(|e| Email::parse(e).ok())) {
-        (Some(_), Some(email)) => Some(customer_uses(db, row.id, &email.customer_key()).await?),
+    let key = snapshot.cart.email.as_deref().and_then(|e| Email::parse(e).ok()).map(|e| e.customer_key());
+    let uses = match (row.max_per_customer, &key) {
+        (Some(_), Some(key)) => Some(customer_uses(db, row.id, key).await?),
         _ => None,
     };
-    promo::check_apply(&lifecycle(&row), row.max_per_customer, uses, now()).map_err(|r| refusal(r, parsed.as_str()))?;
-    Ok(row)
+    let buyer = Buyer { customer_key: key.as_deref(), uses };
+    match promo::check_apply(&lifecycle(&row), &buyer_rules(&row), &buyer, now()) {
+        Ok(()) => Ok(row),
+        Err(ApplyRefusal::NotStarted) => Err(CodeCheck::NotStarted(Box::new(row))),
+        Err(r) => Err(CodeCheck::Refused(refusal(r, parsed.as_str()))),
+    }
+}
+
+/// Why [`check_code`] did not pass a code.
+enum CodeCheck {
+    /// A scheduled code: it may be attached, to apply when it starts.
+    NotStarted(Box<promo_code::Model>),
+    /// Refused.
+    Refused(ServiceError),
+}
+
+impl From<ServiceError> for CodeCheck {
+    fn from(e: ServiceError) -> Self {
+        CodeCheck::Refused(e)
+    }
 }
 
 fn new_token() -> String {
@@ -576,8 +642,9 @@ pub async fn set_line(
     reload(db, token).await
 }
 
-/// Sets the buyer's email. When the attached code's per-customer cap is already
-/// reached for this buyer, the code comes off and the caller is told why.
+/// Sets the buyer's email. When the attached code is bound to another buyer, or its
+/// per-customer cap is already reached for this one, the code comes off and the caller
+/// is told why.
 pub async fn set_email(
     db: &DatabaseConnection,
     events: &CartEvents,
@@ -595,14 +662,20 @@ pub async fn set_email(
         .exec(&txn)
         .await?;
     let mut notice = None;
-    if let Some(code) = snapshot.promo.as_ref().filter(|c| c.max_per_customer.is_some()) {
-        let uses = customer_uses(&txn, code.id, &email.customer_key()).await?;
-        if code.max_per_customer.is_some_and(|max| uses >= max) {
+    if let Some(code) = snapshot.promo.as_ref() {
+        let key = email.customer_key();
+        let refused = if code.recipient_key.as_deref().is_some_and(|recipient| recipient != key) {
+            Some(ApplyRefusal::CustomerMismatch)
+        } else if let Some(max) = code.max_per_customer
+            && customer_uses(&txn, code.id, &key).await? >= max
+        {
+            Some(ApplyRefusal::CustomerLimitReached)
+        } else {
+            None
+        };
+        if let Some(refused) = refused {
             set_promo(&txn, snapshot.cart.id, None).await?;
-            let ServiceError::User(mut errors) = refusal(ApplyRefusal::CustomerLimitReached, &code.code) else {
-                unreachable!("refusal builds a user error")
-            };
-            notice = errors.pop();
+            notice = Some(UserError::new("code", refusal_code(refused), refused.message(&code.code)));
         }
     }
     txn.commit().await?;
@@ -611,7 +684,9 @@ pub async fn set_email(
 }
 
 /// Applies a code typed by the buyer. Checks, first failure wins: UNKNOWN, INACTIVE,
-/// EXPIRED, USAGE_LIMIT_REACHED, then CUSTOMER_LIMIT_REACHED when the email is known.
+/// EXPIRED, NOT_STARTED, USAGE_LIMIT_REACHED, then CUSTOMER_MISMATCH and
+/// CUSTOMER_LIMIT_REACHED when the email is known. A code that has not started is
+/// attached anyway (and NOT_STARTED returned): it applies, pushed, when it starts.
 /// A code scoped to an event the cart has no tickets for is attached anyway; the view
 /// says NOT_APPLICABLE until such tickets are added.
 ///
@@ -626,7 +701,17 @@ pub async fn apply_read(
 ) -> ServiceResult<PricedCartView> {
     let (snapshot, row) = read.loaded.ok_or_else(cart_not_found)?;
     let mut snapshot = open(snapshot)?;
-    let row = check_code(db, &snapshot, &parse_typed(&read.code)?, row).await?;
+    let row = match check_code(db, &snapshot, &parse_typed(&read.code)?, row).await {
+        Ok(row) => row,
+        // Attached all the same: the cart gets the discount, pushed, when it starts.
+        Err(CodeCheck::NotStarted(row)) => {
+            set_promo(db, snapshot.cart.id, Some(row.id)).await?;
+            events.publish(snapshot.cart.id);
+            let message = not_started_message(&row, &snapshot.account);
+            return Err(UserError::new("code", UserErrorCode::NotStarted, message).into());
+        }
+        Err(CodeCheck::Refused(e)) => return Err(e),
+    };
     set_promo(db, snapshot.cart.id, Some(row.id)).await?;
     events.publish(snapshot.cart.id);
     snapshot.cart.promo_code_id = Some(row.id);
@@ -652,6 +737,28 @@ pub async fn open_carts_with_code(db: &impl ConnectionTrait, promo_code_id: i64)
         .select_only()
         .column(cart::Column::Id)
         .filter(cart::Column::PromoCodeId.eq(promo_code_id))
+        .filter(cart::Column::Status.eq(CartStatus::Open))
+        .into_tuple::<i64>()
+        .all(db)
+        .await?)
+}
+
+/// Open carts carrying any code of a batch.
+pub async fn open_carts_with_batch(db: &impl ConnectionTrait, batch_id: i64) -> ServiceResult<Vec<i64>> {
+    use sea_orm::QuerySelect;
+    use sea_orm::sea_query::Query;
+    Ok(cart::Entity::find()
+        .select_only()
+        .column(cart::Column::Id)
+        .filter(
+            cart::Column::PromoCodeId.in_subquery(
+                Query::select()
+                    .column(promo_code::Column::Id)
+                    .from(promo_code::Entity)
+                    .and_where(promo_code::Column::BatchId.eq(batch_id))
+                    .to_owned(),
+            ),
+        )
         .filter(cart::Column::Status.eq(CartStatus::Open))
         .into_tuple::<i64>()
         .all(db)

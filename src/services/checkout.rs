@@ -148,19 +148,19 @@ async fn code_refusal(
     match &view.promo_state {
         PromoState::Invalid(refusal) => return Ok(Some(*refusal)),
         PromoState::Applied => {}
-        PromoState::None | PromoState::NotApplicable => return Ok(None),
+        PromoState::None | PromoState::NotApplicable | PromoState::BelowMinimum { .. } => return Ok(None),
     }
     lock_row(txn, "promo_codes", attached.id).await?;
     let Some(code) = promo_code::Entity::find_by_id(attached.id).one(txn).await? else {
         return Ok(Some(ApplyRefusal::Unknown));
     };
+    let key = email.customer_key();
     let uses = match code.max_per_customer {
-        Some(_) => {
-            Some(carts::customer_uses_except(txn, code.id, &email.customer_key(), Some(view.snapshot.cart.id)).await?)
-        }
+        Some(_) => Some(carts::customer_uses_except(txn, code.id, &key, Some(view.snapshot.cart.id)).await?),
         None => None,
     };
-    if let Err(refusal) = promo::check_apply(&carts::lifecycle(&code), code.max_per_customer, uses, now()) {
+    let buyer = promo::Buyer { customer_key: Some(&key), uses };
+    if let Err(refusal) = promo::check_apply(&carts::lifecycle(&code), &carts::buyer_rules(&code), &buyer, now()) {
         return Ok(Some(refusal));
     }
     // The soft cap: paid redemptions plus checkouts still in flight.
@@ -475,6 +475,9 @@ async fn redeem(txn: &DatabaseTransaction, order: &order::Model) -> ServiceResul
         .exec(txn)
         .await?;
     let code = promo_code::Entity::find_by_id(code_id).one(txn).await?;
+    if let Some(code) = &code {
+        super::webhooks::enqueue_code_alerts(txn, code, order).await?;
+    }
     let over_cap = code.is_some_and(|c| c.usage_limit.is_some_and(|limit| c.redemptions_count > limit));
     redemption::ActiveModel {
         account_id: Set(order.account_id),
@@ -707,7 +710,10 @@ async fn free_path(
             )
             .exec(&txn)
             .await?;
-        let refusal = if counted.rows_affected == 0 {
+        let refusal = if code.recipient_key.as_deref().is_some_and(|recipient| recipient != email.customer_key()) {
+            // Checked again here: the checkout's email may differ from the cart's.
+            Some((UserErrorCode::CustomerMismatch, ApplyRefusal::CustomerMismatch))
+        } else if counted.rows_affected == 0 {
             Some((UserErrorCode::UsageLimitReached, ApplyRefusal::UsageLimitReached))
         } else if let Some(max) = code.max_per_customer
             // This order is written already and counts itself: more than `max` is one too many.
@@ -732,6 +738,12 @@ async fn free_path(
                 format!("{} It was removed from your cart; please review the new total.", refusal.message(&code.code)),
             ));
         }
+    }
+    if let Some(code) =
+        view.snapshot.promo.as_ref().filter(|c| c.usage_limit.is_some() && order.promo_code_id.is_some())
+        && let Some(counted) = promo_code::Entity::find_by_id(code.id).one(&txn).await?
+    {
+        super::webhooks::enqueue_code_alerts(&txn, &counted, &order).await?;
     }
     if let Some(code_id) = order.promo_code_id {
         redemption::ActiveModel {

@@ -95,8 +95,16 @@ async fn seed(txn: &sea_orm::DatabaseTransaction) -> ServiceResult<CreatedKey> {
         ("JANE15", Some("15"), None, None, None, "Influencer Jane: 15% off"),
         ("FREEPASS", Some("100"), None, Some(100), Some(1), "100 free tickets, one per buyer"),
     ];
+    // The three creators, each with their own code.
+    let mut partner_ids = std::collections::HashMap::new();
+    for name in ["Maria", "Alex", "Jane"] {
+        let input = super::partners::PartnerInput { name: Some(name.into()), contact: None };
+        partner_ids.insert(name.to_ascii_uppercase(), super::partners::create(txn, &actor, shop.id, input).await?.id);
+    }
     for (code, percent, amount, usage_limit, max_per_customer, description) in codes {
+        let partner_id = code.strip_suffix("15").and_then(|name| partner_ids.get(name)).copied();
         let new = NewPromoCode {
+            partner_id,
             code: code.into(),
             discount_type: Some(if percent.is_some() { DiscountType::Percentage } else { DiscountType::FixedAmount }),
             percent_off: percent.map(Into::into),

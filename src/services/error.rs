@@ -37,6 +37,20 @@ pub enum UserErrorCode {
     Expired,
     /// The code's total usage limit is reached.
     UsageLimitReached,
+    /// The code's start is still ahead.
+    NotStarted,
+    /// The code is bound to another buyer's email.
+    CustomerMismatch,
+    /// The eligible subtotal is below the code's minimum (a notice, not a refusal).
+    MinimumNotReached,
+    /// startsAt is not before expiresAt.
+    StartsAfterExpiry,
+    /// minimumSubtotal not above 0 or with more decimals than the currency has.
+    InvalidMinimumSubtotal,
+    /// A generatePromoCodes prefix that is not 1–16 letters and digits.
+    InvalidPrefix,
+    /// A generatePromoCodes count outside 1–10,000.
+    InvalidCount,
     /// The code's scope event has no tickets in the cart (a notice, not a refusal).
     NotApplicable,
     /// This buyer has used the code as often as allowed.
@@ -158,6 +172,13 @@ impl UserErrorCode {
             UserErrorCode::Inactive => "INACTIVE",
             UserErrorCode::Expired => "EXPIRED",
             UserErrorCode::UsageLimitReached => "USAGE_LIMIT_REACHED",
+            UserErrorCode::NotStarted => "NOT_STARTED",
+            UserErrorCode::CustomerMismatch => "CUSTOMER_MISMATCH",
+            UserErrorCode::MinimumNotReached => "MINIMUM_NOT_REACHED",
+            UserErrorCode::StartsAfterExpiry => "STARTS_AFTER_EXPIRY",
+            UserErrorCode::InvalidMinimumSubtotal => "INVALID_MINIMUM_SUBTOTAL",
+            UserErrorCode::InvalidPrefix => "INVALID_PREFIX",
+            UserErrorCode::InvalidCount => "INVALID_COUNT",
             UserErrorCode::NotApplicable => "NOT_APPLICABLE",
             UserErrorCode::CustomerLimitReached => "CUSTOMER_LIMIT_REACHED",
             UserErrorCode::RateLimited => "RATE_LIMITED",

@@ -11,6 +11,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Set, TryIntoModel,
 };
 
+use crate::domain::email::Email;
 use crate::domain::promo::{self, DiscountType, PercentOff, PromoCodeString, PromoFields, PromoRule, ValidPromo};
 use crate::domain::{Currency, Money};
 use crate::entities::{event, order, promo_code, redemption};
@@ -35,12 +36,20 @@ pub struct NewPromoCode {
     pub event_id: Option<i64>,
     /// Expiry instant.
     pub expires_at: Option<DateTime<Utc>>,
+    /// Start instant: before it the code is SCHEDULED.
+    pub starts_at: Option<DateTime<Utc>>,
+    /// Decimal string in the account currency: the eligible subtotal a cart needs.
+    pub minimum_subtotal: Option<String>,
     /// Total cap.
     pub usage_limit: Option<i64>,
     /// Per-buyer cap.
     pub max_per_customer: Option<i64>,
     /// Free text.
     pub description: Option<String>,
+    /// The partner handing the code out (one of the account's).
+    pub partner_id: Option<i64>,
+    /// The one buyer the code is for.
+    pub recipient_email: Option<String>,
 }
 
 /// Changes to a code: `None` leaves a field alone, `Some(None)` clears a clearable one.
@@ -58,6 +67,14 @@ pub struct PromoCodePatch {
     pub event_id: Option<Option<i64>>,
     /// New expiry.
     pub expires_at: Option<Option<DateTime<Utc>>>,
+    /// New start.
+    pub starts_at: Option<Option<DateTime<Utc>>>,
+    /// New minimum eligible subtotal.
+    pub minimum_subtotal: Option<Option<String>>,
+    /// New partner.
+    pub partner_id: Option<Option<i64>>,
+    /// New recipient.
+    pub recipient_email: Option<Option<String>>,
     /// New total cap. Lowering it below `redemptions_count` is allowed: the code then
     /// reads EXHAUSTED (the count never goes down).
     pub usage_limit: Option<Option<i64>>,
@@ -86,6 +103,8 @@ pub enum StatusFilter {
     All,
     /// Applies now.
     Active,
+    /// Before `starts_at`.
+    Scheduled,
     /// Past `expires_at`.
     Expired,
     /// `redemptions_count` reached `usage_limit`.
@@ -105,6 +124,10 @@ pub struct ListFilter {
     pub search: Option<String>,
     /// Codes scoped to this event.
     pub event_id: Option<i64>,
+    /// Codes of this partner.
+    pub partner_id: Option<i64>,
+    /// Codes of this batch.
+    pub batch_id: Option<i64>,
 }
 
 /// One page of a list.
@@ -119,7 +142,7 @@ pub struct Page {
 /// Largest page.
 pub const MAX_PAGE: u64 = 200;
 
-fn rule_code(rule: PromoRule) -> UserErrorCode {
+pub(super) fn rule_code(rule: PromoRule) -> UserErrorCode {
     match rule {
         PromoRule::InvalidCode => UserErrorCode::InvalidCode,
         PromoRule::InvalidPercentOff => UserErrorCode::InvalidPercentOff,
@@ -129,6 +152,8 @@ fn rule_code(rule: PromoRule) -> UserErrorCode {
         PromoRule::InvalidUsageLimit => UserErrorCode::InvalidUsageLimit,
         PromoRule::InvalidMaxPerCustomer => UserErrorCode::InvalidMaxPerCustomer,
         PromoRule::InvalidDescription => UserErrorCode::Invalid,
+        PromoRule::StartsAfterExpiry => UserErrorCode::StartsAfterExpiry,
+        PromoRule::InvalidMinimumSubtotal => UserErrorCode::InvalidMinimumSubtotal,
     }
 }
 
@@ -136,12 +161,70 @@ fn not_found(id: i64) -> ServiceError {
     UserError::new("id", UserErrorCode::NotFound, format!("no promo code with id {id} in this account")).into()
 }
 
-/// Validates `fields` and the account-level rules (event ownership, uniqueness).
+/// The references a code's settings make, each checked against the account when given.
+#[derive(Debug, Clone, Copy, Default)]
+struct References {
+    /// A scope event to check.
+    event_id: Option<i64>,
+    /// A partner to check.
+    partner_id: Option<i64>,
+}
+
+/// Checks that the scope event and the partner, when given, are the account's.
+pub(super) async fn check_references(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    event_id: Option<i64>,
+    partner_id: Option<i64>,
+) -> ServiceResult<()> {
+    let mut errors = vec![];
+    reference_errors(db, account_id, References { event_id, partner_id }, &mut errors).await?;
+    if errors.is_empty() { Ok(()) } else { Err(ServiceError::User(errors)) }
+}
+
+async fn reference_errors(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    references: References,
+    errors: &mut Vec<UserError>,
+) -> ServiceResult<()> {
+    if let Some(partner_id) = references.partner_id
+        && super::partners::find(db, account_id, partner_id).await?.is_none()
+    {
+        errors.push(UserError::new(
+            "partnerId",
+            UserErrorCode::NotFound,
+            format!("no partner with id {partner_id} in this account"),
+        ));
+    }
+    if let Some(event_id) = references.event_id {
+        let owned = event::Entity::find_by_id(event_id).filter(event::Column::AccountId.eq(account_id)).one(db).await?;
+        if owned.is_none() {
+            errors.push(UserError::new(
+                "eventId",
+                UserErrorCode::EventNotFound,
+                format!("no event with id {event_id} in this account"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A recipient email: normalized, with its customer key; `None` clears it.
+fn recipient(email: Option<&str>) -> ServiceResult<Option<(String, String)>> {
+    let Some(email) = email else { return Ok(None) };
+    let parsed = Email::parse(email)
+        .map_err(|e| UserError::new("recipientEmail", UserErrorCode::InvalidEmail, e.to_string()))?;
+    Ok(Some((parsed.normalized(), parsed.customer_key())))
+}
+
+/// Validates `fields` and the account-level rules (event and partner ownership,
+/// uniqueness).
 async fn check(
     db: &impl ConnectionTrait,
     account_id: i64,
     fields: &PromoFields,
-    event_id: Option<i64>,
+    references: References,
     expiry_changed: bool,
     exclude_id: Option<i64>,
 ) -> ServiceResult<ValidPromo> {
@@ -154,16 +237,7 @@ async fn check(
             None
         }
     };
-    if let Some(event_id) = event_id {
-        let owned = event::Entity::find_by_id(event_id).filter(event::Column::AccountId.eq(account_id)).one(db).await?;
-        if owned.is_none() {
-            errors.push(UserError::new(
-                "eventId",
-                UserErrorCode::EventNotFound,
-                format!("no event with id {event_id} in this account"),
-            ));
-        }
-    }
+    reference_errors(db, account_id, references, &mut errors).await?;
     if let Some(code) = valid.as_ref().map(|v| &v.code) {
         let mut taken = promo_code::Entity::find()
             .filter(promo_code::Column::AccountId.eq(account_id))
@@ -195,7 +269,9 @@ fn map_unique(e: DbErr, code: &PromoCodeString) -> ServiceError {
     if crate::db::is_unique_violation(&e) { duplicate(code).into() } else { e.into() }
 }
 
-fn apply(row: &mut promo_code::ActiveModel, valid: &ValidPromo, event_id: Option<i64>) {
+pub(super) fn apply(row: &mut promo_code::ActiveModel, valid: &ValidPromo, event_id: Option<i64>) {
+    row.starts_at = Set(valid.starts_at);
+    row.minimum_subtotal = Set(valid.minimum_subtotal);
     let (percent, amount) = match valid.discount {
         promo::Discount::Percentage(p) => (Some(p.hundredths() as i32), None),
         promo::Discount::FixedAmount(a) => (None, Some(a)),
@@ -229,19 +305,24 @@ pub async fn create(
         )
         .into());
     };
+    let bound = recipient(input.recipient_email.as_deref())?;
     let fields = PromoFields {
         code: input.code,
         discount_type,
         percent_off: input.percent_off,
         amount_off: input.amount_off,
         expires_at: input.expires_at,
+        starts_at: input.starts_at,
+        minimum_subtotal: input.minimum_subtotal,
         usage_limit: input.usage_limit,
         max_per_customer: input.max_per_customer,
         description: input.description,
     };
     let txn = super::begin_write(db).await?;
-    let valid = check(&txn, account_id, &fields, input.event_id, true, None).await?;
+    let references = References { event_id: input.event_id, partner_id: input.partner_id };
+    let valid = check(&txn, account_id, &fields, references, true, None).await?;
     let at = now();
+    let (recipient_email, recipient_key) = bound.unzip();
     let mut row = promo_code::ActiveModel {
         account_id: Set(account_id),
         redemptions_count: Set(0),
@@ -249,6 +330,10 @@ pub async fn create(
         deleted_at: Set(None),
         created_at: Set(at),
         updated_at: Set(at),
+        batch_id: Set(None),
+        partner_id: Set(input.partner_id),
+        recipient_email: Set(recipient_email),
+        recipient_key: Set(recipient_key),
         ..Default::default()
     };
     apply(&mut row, &valid, input.event_id);
@@ -316,16 +401,29 @@ pub async fn update(
         percent_off: patch.percent_off.clone().unwrap_or(stored_percent),
         amount_off: patch.amount_off.clone().unwrap_or(stored_amount),
         expires_at: patch.expires_at.unwrap_or(current.expires_at),
+        starts_at: patch.starts_at.unwrap_or(current.starts_at),
+        minimum_subtotal: patch.minimum_subtotal.clone().unwrap_or_else(|| {
+            current.minimum_subtotal.map(|m| crate::domain::Money::from_minor(m, currency).to_string())
+        }),
         usage_limit: patch.usage_limit.unwrap_or(current.usage_limit),
         max_per_customer: patch.max_per_customer.unwrap_or(current.max_per_customer),
         description: patch.description.clone().unwrap_or_else(|| current.description.clone()),
     };
     let event_id = patch.event_id.unwrap_or(current.event_id);
-    let event_to_check = patch.event_id.flatten();
+    let references = References { event_id: patch.event_id.flatten(), partner_id: patch.partner_id.flatten() };
     let expiry_changed = patch.expires_at.is_some_and(|e| e != current.expires_at);
-    let valid = check(&txn, account_id, &fields, event_to_check, expiry_changed, Some(id)).await?;
+    let bound = patch.recipient_email.as_ref().map(|e| recipient(e.as_deref())).transpose()?;
+    let valid = check(&txn, account_id, &fields, references, expiry_changed, Some(id)).await?;
     let mut row: promo_code::ActiveModel = current.clone().into();
     apply(&mut row, &valid, event_id);
+    if let Some(partner_id) = patch.partner_id {
+        row.partner_id = Set(partner_id);
+    }
+    if let Some(bound) = bound {
+        let (email, key) = bound.unzip();
+        row.recipient_email = Set(email);
+        row.recipient_key = Set(key);
+    }
     if let Some(active) = patch.active {
         row.active = Set(active);
     }
@@ -438,6 +536,7 @@ pub async fn list(
     use promo_code::Column as C;
     let at = now();
     let not_expired = Condition::any().add(C::ExpiresAt.is_null()).add(C::ExpiresAt.gt(at));
+    let started = Condition::any().add(C::StartsAt.is_null()).add(C::StartsAt.lte(at));
     let under_limit =
         Condition::any().add(C::UsageLimit.is_null()).add(Expr::col(C::RedemptionsCount).lt(Expr::col(C::UsageLimit)));
     let live = C::DeletedAt.is_null();
@@ -446,12 +545,18 @@ pub async fn list(
         StatusFilter::Deleted => Condition::all().add(C::DeletedAt.is_not_null()),
         StatusFilter::Inactive => Condition::all().add(live).add(C::Active.eq(false)),
         StatusFilter::Expired => Condition::all().add(live).add(C::Active.eq(true)).add(C::ExpiresAt.lte(at)),
+        StatusFilter::Scheduled => {
+            Condition::all().add(live).add(C::Active.eq(true)).add(not_expired.clone()).add(C::StartsAt.gt(at))
+        }
         StatusFilter::Exhausted => Condition::all()
             .add(live)
             .add(C::Active.eq(true))
             .add(not_expired)
+            .add(started)
             .add(Expr::col(C::RedemptionsCount).gte(Expr::col(C::UsageLimit))),
-        StatusFilter::Active => Condition::all().add(live).add(C::Active.eq(true)).add(not_expired).add(under_limit),
+        StatusFilter::Active => {
+            Condition::all().add(live).add(C::Active.eq(true)).add(not_expired).add(started).add(under_limit)
+        }
     };
     let mut query = promo_code::Entity::find().filter(C::AccountId.eq(account_id)).filter(status);
     if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -474,6 +579,12 @@ pub async fn list(
     }
     if let Some(event_id) = filter.event_id {
         query = query.filter(C::EventId.eq(event_id));
+    }
+    if let Some(partner_id) = filter.partner_id {
+        query = query.filter(C::PartnerId.eq(partner_id));
+    }
+    if let Some(batch_id) = filter.batch_id {
+        query = query.filter(C::BatchId.eq(batch_id));
     }
     if let Some(after) = after {
         query = query.filter(C::Id.lt(after));
@@ -519,6 +630,8 @@ pub struct PromoCodeView {
     pub percent_off: Option<PercentOff>,
     /// For FIXED_AMOUNT codes.
     pub amount_off: Option<Money>,
+    /// The minimum eligible subtotal.
+    pub minimum_subtotal: Option<Money>,
     /// Redemptions left; `None` when unlimited.
     pub remaining: Option<i64>,
     /// The status at the instant the view was made.
@@ -533,6 +646,7 @@ impl PromoCodeView {
             discount_type: discount_type(&row),
             percent_off: percent_off(&row),
             amount_off: row.amount_off.map(|minor| Money::from_minor(minor, currency)),
+            minimum_subtotal: row.minimum_subtotal.map(|minor| Money::from_minor(minor, currency)),
             remaining: remaining(&row),
             status: status(&row, at),
             row,

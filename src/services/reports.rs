@@ -28,6 +28,22 @@ pub enum GroupBy {
     Code,
     /// One row per code and utm_source.
     CodeAndUtmSource,
+    /// One row per partner (codes without one together, `partner_id` null).
+    Partner,
+    /// One row per partner and utm_source.
+    PartnerAndUtmSource,
+}
+
+impl GroupBy {
+    /// Whether rows are split by utm_source.
+    pub fn by_source(self) -> bool {
+        matches!(self, GroupBy::CodeAndUtmSource | GroupBy::PartnerAndUtmSource)
+    }
+
+    /// Whether rows are partners rather than codes.
+    pub fn by_partner(self) -> bool {
+        matches!(self, GroupBy::Partner | GroupBy::PartnerAndUtmSource)
+    }
 }
 
 /// One report row; amounts in minor units of the account currency.
@@ -41,6 +57,10 @@ pub struct ReportRow {
     pub redeemed_as: Vec<String>,
     /// The utm_source (only when grouped by it).
     pub utm_source: Option<String>,
+    /// The code's partner (for a partner row: the partner), if it has one.
+    pub partner_id: Option<i64>,
+    /// That partner's name.
+    pub partner: Option<String>,
     /// Sessions that arrived through a `?promo=` link of the code.
     pub link_visits: i64,
     /// Paid orders with the code (refunded ones included).
@@ -144,7 +164,7 @@ pub async fn promo_report(
 ) -> ServiceResult<Vec<ReportRow>> {
     let backend = db.get_database_backend();
     let p = |n: usize| if backend == DbBackend::Postgres { format!("${n}") } else { "?".to_owned() };
-    let by_source = group_by == GroupBy::CodeAndUtmSource;
+    let by_source = group_by.by_source();
     // Each part yields groups of (code id, string redeemed under[, utm_source]) with the
     // code's current string joined on after grouping.
     let labelled = |grouped: String| {
@@ -266,8 +286,57 @@ pub async fn promo_report(
         entry.link_visits = row.try_get("", "visits")?;
     }
     let mut rows: Vec<ReportRow> = rows.into_values().collect();
-    rows.sort_by(|a, b| (&a.code, a.promo_code_id, &a.utm_source).cmp(&(&b.code, b.promo_code_id, &b.utm_source)));
+    let ids: Vec<i64> = rows.iter().filter_map(|r| r.promo_code_id).collect();
+    let partners = super::partners::of_codes(db, &ids).await?;
+    for row in &mut rows {
+        if let Some(partner) = row.promo_code_id.and_then(|id| partners.get(&id)) {
+            row.partner_id = Some(partner.id);
+            row.partner = Some(partner.name.clone());
+        }
+    }
+    if group_by.by_partner() {
+        rows = by_partner(rows);
+    }
+    // Partner rows: named ones by name, then the codes without a partner.
+    rows.sort_by(|a, b| {
+        (a.partner_id.is_none() && group_by.by_partner(), &a.code, a.promo_code_id, &a.utm_source).cmp(&(
+            b.partner_id.is_none() && group_by.by_partner(),
+            &b.code,
+            b.promo_code_id,
+            &b.utm_source,
+        ))
+    });
     Ok(rows)
+}
+
+/// Folds code rows into one row per partner (and utm_source): sums added, the codes'
+/// strings listed in `redeemed_as`, `code` the partner's name ("(no partner)" for codes
+/// without one).
+fn by_partner(rows: Vec<ReportRow>) -> Vec<ReportRow> {
+    let mut folded: BTreeMap<(Option<i64>, Option<String>), ReportRow> = BTreeMap::new();
+    for r in rows {
+        let entry = folded.entry((r.partner_id, r.utm_source.clone())).or_insert_with(|| ReportRow {
+            code: r.partner.clone().unwrap_or_else(|| "(no partner)".to_owned()),
+            utm_source: r.utm_source.clone(),
+            partner_id: r.partner_id,
+            partner: r.partner.clone(),
+            ..ReportRow::default()
+        });
+        if !entry.redeemed_as.contains(&r.code) {
+            entry.redeemed_as.push(r.code.clone());
+        }
+        entry.link_visits += r.link_visits;
+        entry.orders += r.orders;
+        entry.link_orders += r.link_orders;
+        entry.tickets += r.tickets;
+        entry.revenue += r.revenue;
+        entry.discount += r.discount;
+        entry.refunds += r.refunds;
+        entry.redemptions_ever += r.redemptions_ever;
+        entry.redemptions_active += r.redemptions_active;
+        entry.over_cap += r.over_cap;
+    }
+    folded.into_values().collect()
 }
 
 /// What a spreadsheet reads as the start of a formula (or, for tab and carriage return,
@@ -301,6 +370,7 @@ fn csv_header(by_source: bool) -> Vec<&'static str> {
         "revenue_net_of_refunds",
         "redeemed_as",
         "promo_code_id",
+        "partner",
     ]);
     header
 }
@@ -328,6 +398,7 @@ fn csv_record(r: &ReportRow, currency: Currency, by_source: bool) -> Vec<String>
         money(r.revenue_net_of_refunds()),
         text_cell(&r.redeemed_as.join(" ")),
         r.promo_code_id.map(|id| id.to_string()).unwrap_or_default(),
+        text_cell(r.partner.as_deref().unwrap_or("")),
     ]);
     record
 }
@@ -340,7 +411,7 @@ const CSV_CHUNK_ROWS: usize = 256;
 /// added later come last, so existing columns keep their positions; `redeemed_as` is
 /// space-separated.
 pub fn csv_chunks(report: Report, group_by: GroupBy) -> impl Iterator<Item = ServiceResult<Vec<u8>>> + Send {
-    let by_source = group_by == GroupBy::CodeAndUtmSource;
+    let by_source = group_by.by_source();
     let currency = report.currency;
     let mut header = Some(csv_header(by_source));
     let mut rows = report.rows.into_iter().peekable();
@@ -396,7 +467,7 @@ mod tests {
         let records: Vec<&str> = csv.split_terminator("\r\n").collect();
         assert_eq!(records.len(), 3, "{csv:?}");
         assert!(records[0].starts_with("code,currency,link_visits,"));
-        assert_eq!(records[1], "NEWS10,EUR,0,1,,0,12.50,0.00,0.00,0,0,0,0,12.50,NEWS10,7");
+        assert_eq!(records[1], "NEWS10,EUR,0,1,,0,12.50,0.00,0.00,0,0,0,0,12.50,NEWS10,7,");
         assert!(records[2].starts_with("\"A,B \"\"C\"\"\",EUR,"), "{csv:?}");
     }
 

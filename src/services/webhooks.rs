@@ -28,12 +28,12 @@ use sha2::Sha256;
 use crate::domain::promo::PercentOff;
 use crate::domain::{Currency, Money, VatRate};
 use crate::entities::enums::DeliveryStatus;
-use crate::entities::{order, order_item, webhook_attempt, webhook_delivery, webhook_endpoint};
+use crate::entities::{order, order_item, promo_code, webhook_attempt, webhook_delivery, webhook_endpoint};
 
 use super::{ServiceError, ServiceResult, UserError, UserErrorCode, begin_write, now};
 
 /// Event types an endpoint can subscribe to.
-pub const EVENT_TYPES: [&str; 2] = ["order.paid", "order.refunded"];
+pub const EVENT_TYPES: [&str; 4] = ["order.paid", "order.refunded", "promo_code.exhausted", "promo_code.over_cap"];
 
 /// How long a receiver has to answer one delivery.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -451,37 +451,74 @@ pub fn order_payload(order: &order::Model, items: &[order_item::Model]) -> Value
     })
 }
 
-/// Queues `event_type` for an order to every active endpoint of its account subscribed
-/// to it, inside the caller's transaction.
-pub async fn enqueue_order_event(db: &impl ConnectionTrait, order_id: i64, event_type: &str) -> ServiceResult<()> {
-    let Some(order) = order::Entity::find_by_id(order_id).one(db).await? else { return Ok(()) };
-    let targets: Vec<webhook_endpoint::Model> = webhook_endpoint::Entity::find()
-        .filter(webhook_endpoint::Column::AccountId.eq(order.account_id))
+/// The account's active endpoints subscribed to `event_type`.
+async fn subscribers(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    event_type: &str,
+) -> ServiceResult<Vec<webhook_endpoint::Model>> {
+    Ok(webhook_endpoint::Entity::find()
+        .filter(webhook_endpoint::Column::AccountId.eq(account_id))
         .filter(webhook_endpoint::Column::Active.eq(true))
         .all(db)
         .await?
         .into_iter()
         .filter(|e| e.events.split(',').any(|t| t == event_type))
-        .collect();
+        .collect())
+}
+
+/// After a redemption of `code` (its row as counted, by `order`): queues
+/// `promo_code.exhausted` when this redemption used the last one, `promo_code.over_cap`
+/// when a late payment went past the limit. Inside the caller's transaction.
+pub async fn enqueue_code_alerts(
+    db: &impl ConnectionTrait,
+    code: &promo_code::Model,
+    order: &order::Model,
+) -> ServiceResult<()> {
+    let Some(limit) = code.usage_limit else { return Ok(()) };
+    let event_type = match code.redemptions_count.cmp(&limit) {
+        std::cmp::Ordering::Less => return Ok(()),
+        std::cmp::Ordering::Equal => "promo_code.exhausted",
+        std::cmp::Ordering::Greater => "promo_code.over_cap",
+    };
+    let targets = subscribers(db, code.account_id, event_type).await?;
     if targets.is_empty() {
         return Ok(());
     }
-    let items = order_item::Entity::find()
-        .filter(order_item::Column::OrderId.eq(order.id))
-        .order_by_asc(order_item::Column::Id)
-        .all(db)
-        .await?;
     let at = now();
-    let payload = json!({ "type": event_type, "timestamp": at, "data": order_payload(&order, &items) }).to_string();
+    let data = json!({
+        "promo_code_id": code.id.to_string(),
+        "code": code.code,
+        "usage_limit": limit,
+        "redemptions_count": code.redemptions_count,
+        "over_by": (code.redemptions_count - limit).max(0),
+        "batch_id": code.batch_id.map(|id| id.to_string()),
+        "partner_id": code.partner_id.map(|id| id.to_string()),
+        "order_id": order.id.to_string(),
+        "order_number": order.number,
+    });
+    let payload = json!({ "type": event_type, "timestamp": at, "data": data }).to_string();
+    queue(db, code.account_id, &targets, event_type, &payload).await
+}
+
+/// One pending delivery of `payload` per endpoint.
+async fn queue(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    targets: &[webhook_endpoint::Model],
+    event_type: &str,
+    payload: &str,
+) -> ServiceResult<()> {
+    let at = now();
     for endpoint in targets {
         let mut id = [0_u8; MESSAGE_ID_BYTES];
         rand::rng().fill_bytes(&mut id);
         webhook_delivery::ActiveModel {
-            account_id: Set(order.account_id),
+            account_id: Set(account_id),
             endpoint_id: Set(endpoint.id),
             message_id: Set(format!("msg_{}", hex::encode(id))),
             event_type: Set(event_type.to_owned()),
-            payload: Set(payload.clone()),
+            payload: Set(payload.to_owned()),
             status: Set(DeliveryStatus::Pending),
             attempts: Set(0),
             next_attempt_at: Set(at),
@@ -493,6 +530,24 @@ pub async fn enqueue_order_event(db: &impl ConnectionTrait, order_id: i64, event
         .await?;
     }
     Ok(())
+}
+
+/// Queues `event_type` for an order to every active endpoint of its account subscribed
+/// to it, inside the caller's transaction.
+pub async fn enqueue_order_event(db: &impl ConnectionTrait, order_id: i64, event_type: &str) -> ServiceResult<()> {
+    let Some(order) = order::Entity::find_by_id(order_id).one(db).await? else { return Ok(()) };
+    let targets = subscribers(db, order.account_id, event_type).await?;
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let items = order_item::Entity::find()
+        .filter(order_item::Column::OrderId.eq(order.id))
+        .order_by_asc(order_item::Column::Id)
+        .all(db)
+        .await?;
+    let at = now();
+    let payload = json!({ "type": event_type, "timestamp": at, "data": order_payload(&order, &items) }).to_string();
+    queue(db, order.account_id, &targets, event_type, &payload).await
 }
 
 /// `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>` where the key is the

@@ -764,6 +764,48 @@ async fn every_admin_mutation_leaves_exactly_one_audit_entry() {
         json!({ "id": new_key })
     );
 
+    let (created, _) = step!(
+        "createPartner",
+        "PARTNER",
+        "mutation { createPartner(input: {name: \"Box office\", contact: \"box@example.com\"}) { partner { id } userErrors { code } } }",
+        json!({})
+    );
+    let partner = created["partner"]["id"].as_str().unwrap().to_owned();
+    step!(
+        "updatePartner",
+        "PARTNER",
+        "mutation($id: ID!) { updatePartner(id: $id, input: {name: \"Front desk\"}) { userErrors { code } } }",
+        json!({ "id": partner })
+    );
+    let (created, entry) = step!(
+        "generatePromoCodes",
+        "PROMO_BATCH",
+        "mutation($d: Boolean = false, $p: ID!) { generatePromoCodes(input: {batchName: \"Desk\", prefix: \"DESK\", count: 25,
+            discountType: PERCENTAGE, percentOff: \"5\", partnerId: $p}, dryRun: $d) { batch { id } dryRun userErrors { code } } }",
+        json!({ "p": partner })
+    );
+    assert!(entry.to_string().contains("\"codeCount\""), "one entry for the whole batch: {entry}");
+    let batch = created["batch"]["id"].as_str().unwrap().to_owned();
+    step!(
+        "deactivatePromoBatch",
+        "PROMO_BATCH",
+        "mutation($id: ID!) { deactivatePromoBatch(id: $id) { userErrors { code } } }",
+        json!({ "id": batch })
+    );
+    let (created, entry) = step!(
+        "createPartnerShareLink",
+        "SHARE_LINK",
+        "mutation($p: ID!) { createPartnerShareLink(partnerId: $p) { shareLink { id } token userErrors { code } } }",
+        json!({ "p": partner })
+    );
+    assert!(!entry.to_string().contains(created["token"].as_str().unwrap()), "no token in {entry}");
+    step!(
+        "revokePartnerShareLink",
+        "SHARE_LINK",
+        "mutation($id: ID!) { revokePartnerShareLink(id: $id) { userErrors { code } } }",
+        json!({ "id": created["shareLink"]["id"] })
+    );
+
     assert_eq!(walked, mutations, "every admin mutation of the schema is walked here (a new one must be added)");
 
     // A write that changes nothing, and a REST dry run, leave no entry.

@@ -9,19 +9,19 @@ use tixshop::entities::{promo_code, promo_link_visit};
 
 use crate::helpers::{TestApp, WsClient, insert_paid_order, promo_code_id as code_id, spawn_app, spawn_app_with};
 
-const CART: &str = "id email currency subtotal { amount } discount { amount } net { amount } vat { amount } total { amount }
+pub(crate) const CART: &str = "id email currency subtotal { amount } discount { amount } net { amount } vat { amount } total { amount }
     vatBreakdown { rate net { amount } vat { amount } gross { amount } }
     lines { ticketTypeId name quantity discount { amount } total { amount } pricePoints { unitPrice { amount } quantity } promoEligible }
     appliedPromo { code discountType percentOff amountOff { amount } description }
-    promoNotice { code reason message } utmSource utmMedium utmCampaign";
+    promoNotice { code reason message missing { amount } startsAt } utmSource utmMedium utmCampaign";
 
-struct Tickets {
-    standing: String,
-    seated: String,
-    day_pass: String,
+pub(crate) struct Tickets {
+    pub(crate) standing: String,
+    pub(crate) seated: String,
+    pub(crate) day_pass: String,
 }
 
-async fn tickets(app: &TestApp) -> Tickets {
+pub(crate) async fn tickets(app: &TestApp) -> Tickets {
     let body = app.gql(r#"{ shop(slug: "demo") { events { ticketTypes { id name } } } }"#, json!({})).await;
     let all: Vec<(String, String)> = body["data"]["shop"]["events"]
         .as_array()
@@ -34,7 +34,7 @@ async fn tickets(app: &TestApp) -> Tickets {
     Tickets { standing: id("Standing"), seated: id("Seated"), day_pass: id("Day pass") }
 }
 
-async fn mutate(app: &TestApp, field: &str, args: &str, variables: Value) -> Value {
+pub(crate) async fn mutate(app: &TestApp, field: &str, args: &str, variables: Value) -> Value {
     // Declare exactly the variables given (GraphQL refuses unused ones).
     let declarations: Vec<String> = variables
         .as_object()
@@ -58,7 +58,7 @@ async fn mutate(app: &TestApp, field: &str, args: &str, variables: Value) -> Val
     body["data"][field].clone()
 }
 
-async fn create_cart(app: &TestApp) -> String {
+pub(crate) async fn create_cart(app: &TestApp) -> String {
     let body = app
         .gql(
             &format!("mutation {{ createCart(shopSlug: \"demo\") {{ cart {{ {CART} }} userErrors {{ code }} }} }}"),
@@ -68,7 +68,7 @@ async fn create_cart(app: &TestApp) -> String {
     body["data"]["createCart"]["cart"]["id"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned()
 }
 
-async fn add(app: &TestApp, cart: &str, ticket: &str, quantity: i32) -> Value {
+pub(crate) async fn add(app: &TestApp, cart: &str, ticket: &str, quantity: i32) -> Value {
     mutate(
         app,
         "addToCart",
@@ -78,19 +78,19 @@ async fn add(app: &TestApp, cart: &str, ticket: &str, quantity: i32) -> Value {
     .await
 }
 
-async fn apply(app: &TestApp, cart: &str, code: &str) -> Value {
+pub(crate) async fn apply(app: &TestApp, cart: &str, code: &str) -> Value {
     mutate(app, "applyPromo", "cartId: $cart, code: $a", json!({ "cart": cart, "a": code })).await
 }
 
-async fn set_email(app: &TestApp, cart: &str, email: &str) -> Value {
+pub(crate) async fn set_email(app: &TestApp, cart: &str, email: &str) -> Value {
     mutate(app, "setCartEmail", "cartId: $cart, email: $a", json!({ "cart": cart, "a": email })).await
 }
 
-fn error_code(payload: &Value) -> &str {
+pub(crate) fn error_code(payload: &Value) -> &str {
     payload["userErrors"][0]["code"].as_str().unwrap_or_else(|| panic!("no user error in {payload}"))
 }
 
-async fn subscribe(app: &TestApp, cart: &str) -> WsClient {
+pub(crate) async fn subscribe(app: &TestApp, cart: &str) -> WsClient {
     let mut ws = app.ws("graphql-transport-ws", &[]).await.unwrap();
     ws.init(json!({})).await;
     ws.start(
@@ -103,7 +103,7 @@ async fn subscribe(app: &TestApp, cart: &str) -> WsClient {
 }
 
 /// Pushes until one satisfies `done`; panics after 10 s.
-async fn push_until(ws: &mut WsClient, done: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn push_until(ws: &mut WsClient, done: impl Fn(&Value) -> bool) -> Value {
     loop {
         let payload = ws.next_payload().await;
         let cart = payload["data"]["cartUpdated"].clone();

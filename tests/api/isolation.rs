@@ -29,7 +29,8 @@ use serde_json::{Map, Value, json};
 use tixshop::domain::account::NewAccount;
 use tixshop::domain::api_key::{KeyName, Scope};
 use tixshop::entities::{
-    api_key, event, order, promo_code, redemption, refund, ticket_type, webhook_delivery, webhook_endpoint,
+    api_key, event, order, partner, partner_share_link, promo_batch, promo_code, redemption, refund, ticket_type,
+    webhook_delivery, webhook_endpoint,
 };
 use tixshop::services::{accounts, api_keys};
 
@@ -57,6 +58,8 @@ const PUBLIC_FIELDS: &[(&str, &str)] = &[
     ("Mutation", "checkout"),
     // The buyer returns from PayPal with the order's access token.
     ("Mutation", "capturePaypalOrder"),
+    // A partner's share page: the link's unguessable token (stored hashed, revocable).
+    ("Query", "partnerShare"),
 ];
 
 /// Admin fields the walk may skip because no operation can be built for them
@@ -95,6 +98,9 @@ const ROUTES_WITHOUT_KEY: &[(&str, &str)] = &[
     ("POST", "/test-mode/pay/{id}"),
     ("GET", "/shops/{slug}"),
     ("GET", "/storefront.js"),
+    // A partner's share page: the link's unguessable token is the capability (hashed,
+    // revocable; `partners::share_view` reads only that link's account).
+    ("GET", "/partners/{token}"),
 ];
 
 /// How deep the automatic selection goes below the walked field.
@@ -244,6 +250,9 @@ const KINDS: &[(&str, &[&str])] = &[
     ("WebhookDelivery", &["webhookdelivery", "delivery"]),
     ("ApiKey", &["apikey", "key"]),
     ("Shop", &["shop", "account"]),
+    ("Partner", &["partner"]),
+    ("PromoBatch", &["promobatch", "batch"]),
+    ("PartnerShareLink", &["partnersharelink", "sharelink"]),
 ];
 
 /// Leading verbs of mutation names: `revokeApiKey` is about an `ApiKey`.
@@ -452,7 +461,9 @@ impl Builder<'_> {
     fn input_object(&self, type_name: &str, fill: Fill, aims: &mut bool) -> Result<Value, String> {
         let mut object = Map::new();
         for f in &self.schema.types[type_name].input_fields {
-            let wanted = f.required() || f.ty.named() == "ID" || ["percentOff", "promoCode"].contains(&f.name.as_str());
+            // `count` of generatePromoCodes: one of it and the recipient lists is needed.
+            let wanted =
+                f.required() || f.ty.named() == "ID" || ["percentOff", "promoCode", "count"].contains(&f.name.as_str());
             if wanted {
                 let value = self
                     .value(&f.ty, &f.name, &f.description, type_name, type_name, fill, aims)
@@ -547,6 +558,17 @@ impl Builder<'_> {
         if name == "percentoff" {
             return "10".into();
         }
+        if name == "prefix" {
+            return "ISOWALK".into();
+        }
+        if name == "token" {
+            // A share link's token: the demo's, when aimed at.
+            if walk {
+                *aims = true;
+                return self.demo.markers.iter().find(|m| m.starts_with("tps_")).cloned().unwrap_or_default();
+            }
+            return "tps_nosuchtoken".into();
+        }
         if description.to_ascii_lowercase().contains("decimal string") {
             return "1.00".into();
         }
@@ -631,7 +653,14 @@ fn refusal(body: &Value, field: &str) -> Result<String, String> {
                 }
                 let carried: Vec<&String> = object
                     .iter()
-                    .filter(|(k, v)| *k != "userErrors" && *k != "__typename" && !v.is_null() && **v != json!(false))
+                    // Null, false or an empty list carry nothing.
+                    .filter(|(k, v)| {
+                        *k != "userErrors"
+                            && *k != "__typename"
+                            && !v.is_null()
+                            && **v != json!(false)
+                            && **v != json!([])
+                    })
                     .map(|(k, _)| k)
                     .collect();
                 return if carried.is_empty() {
@@ -744,6 +773,32 @@ async fn arrange_demo(app: &TestApp) -> Demo {
     assert_eq!(key_ids.len(), 2);
     ids.insert("ApiKey", key_ids);
 
+    // The demo's partners, a batch of generated codes and a share link.
+    let partners = app.gql_admin("{ partners { id name } }", json!({})).await;
+    let partner_ids: Vec<String> =
+        partners["data"]["partners"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap().to_owned()).collect();
+    assert!(!partner_ids.is_empty(), "{partners}");
+    let batch = app
+        .gql_admin(
+            // Of the first event and partner too: a list filtered by all three finds them.
+            "mutation($p: ID!, $e: ID!) { generatePromoCodes(input: { batchName: \"isolation demo batch\", prefix: \"ISO\",
+                count: 3, discountType: PERCENTAGE, percentOff: \"5\", partnerId: $p, eventId: $e }) { batch { id } userErrors { code } } }",
+            json!({ "p": partner_ids[0], "e": ids["Event"][0] }),
+        )
+        .await;
+    ids.insert("PromoBatch", vec![batch["data"]["generatePromoCodes"]["batch"]["id"].as_str().unwrap().to_owned()]);
+    markers.push("isolation demo batch".into());
+    let link = app
+        .gql_admin(
+            "mutation($p: ID!) { createPartnerShareLink(partnerId: $p) { shareLink { id } token } }",
+            json!({ "p": partner_ids[0] }),
+        )
+        .await;
+    let link = &link["data"]["createPartnerShareLink"];
+    ids.insert("PartnerShareLink", vec![link["shareLink"]["id"].as_str().unwrap().to_owned()]);
+    markers.push(link["token"].as_str().unwrap().to_owned());
+    ids.insert("Partner", partner_ids);
+
     // A code scoped to an event (so filtering by the event finds something), then every
     // code; NEWS10 first (FREEPASS is used by the order).
     let scoped = app
@@ -803,6 +858,9 @@ async fn snapshot(app: &TestApp, account: i64) -> BTreeMap<&'static str, Vec<Str
         ("ticket_types", debug(rows!(ticket_type))),
         ("refunds", debug(rows!(refund))),
         ("redemptions", debug(rows!(redemption))),
+        ("partners", debug(rows!(partner))),
+        ("promo_batches", debug(rows!(promo_batch))),
+        ("partner_share_links", debug(rows!(partner_share_link))),
     ])
 }
 
@@ -1165,6 +1223,12 @@ async fn another_accounts_key_reaches_nothing_of_the_demo_shop() {
         let log: Value = serde_json::from_str(&text).unwrap();
         assert!(log["data"].as_array().unwrap().iter().all(|e| e["key_name"] != "demo admin"), "{text}");
     }
+
+    // A batch's codes: not found for the other key, the CSV for the demo's.
+    let batch_route = "/admin/promo_batches/{id}/codes.csv";
+    let batch_csv = format!("/admin/promo_batches/{}/codes.csv", demo.ids["PromoBatch"][0]);
+    rest.not_found(Method::GET, batch_route, &batch_csv, None).await;
+    rest.control(Method::GET, batch_route, &batch_csv, None, 200).await;
 
     let missing: Vec<&(String, String)> = routes
         .iter()

@@ -1,6 +1,7 @@
 //! One integration-test binary: every test starts the real server (see `helpers`).
 
 mod back_office;
+mod campaigns;
 mod carts;
 mod checkout;
 mod cli;

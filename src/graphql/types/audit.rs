@@ -45,6 +45,12 @@ pub enum AuditTargetType {
     WebhookDelivery,
     /// An order (refunded).
     Order,
+    /// A partner.
+    Partner,
+    /// A partner share link.
+    ShareLink,
+    /// A batch of generated promo codes.
+    PromoBatch,
 }
 
 /// One changed field of an audit entry.

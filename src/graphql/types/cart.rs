@@ -5,6 +5,7 @@ use async_graphql::{Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::{Money, UserError, to_id};
+use crate::domain::promo::ApplyRefusal;
 use crate::services::UserErrorCode;
 use crate::services::carts::{self, PricedCartView, PromoState};
 use crate::services::{capacity, promo_codes};
@@ -82,11 +83,18 @@ pub struct AppliedPromo {
 pub struct PromoNotice {
     /// The attached code.
     pub code: String,
-    /// NOT_APPLICABLE (no tickets of its event yet), or INACTIVE, EXPIRED,
-    /// USAGE_LIMIT_REACHED, UNKNOWN when it stopped being valid while in the cart.
+    /// NOT_APPLICABLE (no tickets of its event yet), MINIMUM_NOT_REACHED (the cart is
+    /// below the code's minimum), NOT_STARTED (it applies from its start, pushed then), or
+    /// INACTIVE, EXPIRED, USAGE_LIMIT_REACHED, CUSTOMER_MISMATCH, UNKNOWN when it stopped
+    /// being valid while in the cart.
     pub reason: super::UserErrorCode,
-    /// A sentence for the buyer.
+    /// A sentence for the buyer, e.g. "Add 10.02 EUR more to get NEWS10's discount."
     pub message: String,
+    /// For MINIMUM_NOT_REACHED: how much more of the tickets the code covers the cart
+    /// needs; else null.
+    pub missing: Option<Money>,
+    /// For NOT_STARTED: when the code starts (RFC 3339, shop's time zone); else null.
+    pub starts_at: Option<DateTime<chrono::FixedOffset>>,
 }
 
 /// What state a cart is in.
@@ -227,18 +235,34 @@ impl Cart {
     /// Why an attached code gives no discount right now; null otherwise.
     async fn promo_notice(&self) -> Option<PromoNotice> {
         let code = self.0.snapshot.promo.as_ref()?;
+        let currency = self.0.currency;
+        let (mut missing, mut starts_at) = (None, None);
         let (reason, message) = match &self.0.promo_state {
             PromoState::NotApplicable => (
                 UserErrorCode::NotApplicable,
                 format!("{} applies to tickets of another event; add some to get the discount.", code.code),
             ),
+            PromoState::BelowMinimum { missing: lacking, minimum } => {
+                let (lacking, minimum) = (Money::of(*lacking, currency), Money::of(*minimum, currency));
+                let message = format!(
+                    "Add {} {} more to get the discount of {} (it needs {} {}).",
+                    lacking.amount, lacking.currency, code.code, minimum.amount, minimum.currency
+                );
+                missing = Some(lacking);
+                (UserErrorCode::MinimumNotReached, message)
+            }
+            PromoState::Invalid(ApplyRefusal::NotStarted) => {
+                let zone = super::shop::ShopInfo::of(&self.0.snapshot.account).zone;
+                starts_at = code.starts_at.map(|at| zone.local(at));
+                (UserErrorCode::NotStarted, carts::not_started_message(code, &self.0.snapshot.account))
+            }
             PromoState::Invalid(refusal) => {
                 let kind = carts::refusal_code(*refusal);
                 (kind, refusal.message(&code.code))
             }
             _ => return None,
         };
-        Some(PromoNotice { code: code.code.clone(), reason: reason.into(), message })
+        Some(PromoNotice { code: code.code.clone(), reason: reason.into(), message, missing, starts_at })
     }
 
     /// `utm_source` captured from the link the buyer came through.

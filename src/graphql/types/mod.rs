@@ -3,6 +3,7 @@
 
 pub mod api_key;
 pub mod audit;
+pub mod campaign;
 pub mod cart;
 pub mod catalog;
 pub mod checkout;
@@ -16,6 +17,7 @@ pub mod user_error;
 pub mod webhook;
 
 pub use api_key::{ApiKey, ApiKeyScope};
+pub use campaign::Partner;
 pub use money::Money;
 pub use promo_code::PromoCode;
 pub use shop::{Event, Shop, TicketType};

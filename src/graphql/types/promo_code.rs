@@ -32,6 +32,9 @@ pub enum DiscountType {
 pub enum PromoCodeStatus {
     /// Applies to carts now.
     Active,
+    /// Its `startsAt` is still ahead: buyers can attach it (NOT_STARTED) and it discounts
+    /// from then on.
+    Scheduled,
     /// Its `expiresAt` has passed.
     Expired,
     /// `redemptionsCount` reached `usageLimit`; raise the limit to give out more.
@@ -51,6 +54,8 @@ pub enum PromoCodeStatusFilter {
     All,
     /// Codes that apply now.
     Active,
+    /// Codes whose `startsAt` is still ahead.
+    Scheduled,
     /// Codes past their `expiresAt`.
     Expired,
     /// Codes whose `redemptionsCount` reached `usageLimit`.
@@ -145,6 +150,38 @@ impl PromoCode {
         self.row.expires_at.map(|at| zone.local(at))
     }
 
+    /// From this instant on the code applies (RFC 3339, in the shop's time zone); null =
+    /// from its creation. Before it the status is SCHEDULED.
+    async fn starts_at(&self) -> Option<DateTime<chrono::FixedOffset>> {
+        let zone = super::shop::ShopInfo::of(&self.account).zone;
+        self.row.starts_at.map(|at| zone.local(at))
+    }
+
+    /// The eligible subtotal (before discount) a cart needs before the code discounts;
+    /// below it the cart shows MINIMUM_NOT_REACHED with the amount missing. Null = none.
+    async fn minimum_subtotal(&self) -> async_graphql::Result<Option<Money>> {
+        let currency = self.currency()?;
+        Ok(self.row.minimum_subtotal.map(|a| Money::of(a, currency)))
+    }
+
+    /// The partner who hands the code out; null = none.
+    async fn partner(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<super::Partner>> {
+        let Some(id) = self.row.partner_id else { return Ok(None) };
+        let loader = ctx.loader::<crate::graphql::loaders::PartnerById>();
+        Ok(loader.load_one(id).await.map_err(|e| internal(&*e))?.map(super::Partner))
+    }
+
+    /// The one buyer the code is for (normalized email): in another buyer's cart or
+    /// checkout it is refused with CUSTOMER_MISMATCH. Null = anyone.
+    async fn recipient_email(&self) -> Option<&str> {
+        self.row.recipient_email.as_deref()
+    }
+
+    /// The `generatePromoCodes` batch it was made in; null = made on its own.
+    async fn batch_id(&self) -> Option<ID> {
+        self.row.batch_id.map(to_id)
+    }
+
     /// Total paid redemptions allowed across all buyers; null = unlimited.
     async fn usage_limit(&self) -> Option<i64> {
         self.row.usage_limit
@@ -218,12 +255,26 @@ pub struct CreatePromoCodeInput {
     /// 23:59:59.999 of that day on the shop's clock (e.g. "2027-10-31" in Berlin is
     /// 2027-10-31T23:59:59.999+01:00). Give this or `expiresAt`, not both.
     pub expires_on: Option<super::Date>,
+    /// When the code starts applying (RFC 3339 with offset); before it, buyers get
+    /// NOT_STARTED. Omit to start at once. For "from the start of a day" use `startsOn`.
+    pub starts_at: Option<DateTime<Utc>>,
+    /// The first day the code applies, from 00:00 on the shop's clock. Give this or
+    /// `startsAt`, not both.
+    pub starts_on: Option<super::Date>,
+    /// The eligible subtotal before discount a cart needs, decimal string in the shop
+    /// currency ("50.00"); omit for no minimum.
+    pub minimum_subtotal: Option<String>,
     /// Total paid redemptions across all buyers, at least 1; omit for unlimited.
     pub usage_limit: Option<i64>,
     /// Paid redemptions per buyer email, at least 1 (1 = once per customer); omit for unlimited.
     pub max_per_customer: Option<i64>,
     /// Free text for the organizer, at most 500 characters.
     pub description: Option<String>,
+    /// The partner who hands the code out (`createPartner`); reports group by it.
+    pub partner_id: Option<ID>,
+    /// Bind the code to one buyer: it applies only in a cart or checkout with this email
+    /// (aliases such as `name+tag@` count as the same buyer).
+    pub recipient_email: Option<String>,
 }
 
 impl InputFields for CreatePromoCodeInput {
@@ -235,9 +286,14 @@ impl InputFields for CreatePromoCodeInput {
         "eventId",
         "expiresAt",
         "expiresOn",
+        "startsAt",
+        "startsOn",
+        "minimumSubtotal",
         "usageLimit",
         "maxPerCustomer",
         "description",
+        "partnerId",
+        "recipientEmail",
     ];
 }
 
@@ -259,6 +315,16 @@ pub struct UpdatePromoCodeInput {
     /// New last day, in the shop's time zone (expires at 23:59:59.999 of it); instead
     /// of `expiresAt`.
     pub expires_on: Option<super::Date>,
+    /// New start (RFC 3339 with offset); null = applies at once.
+    pub starts_at: MaybeUndefined<DateTime<Utc>>,
+    /// New first day, from 00:00 on the shop's clock; instead of `startsAt`.
+    pub starts_on: Option<super::Date>,
+    /// New minimum eligible subtotal (decimal string); null = none.
+    pub minimum_subtotal: MaybeUndefined<String>,
+    /// New partner; null = none.
+    pub partner_id: MaybeUndefined<ID>,
+    /// New recipient email; null = anyone may use the code.
+    pub recipient_email: MaybeUndefined<String>,
     /// New total cap (at least 1); null = unlimited. Lowering it below
     /// `redemptionsCount` is allowed: the code then reads EXHAUSTED.
     pub usage_limit: MaybeUndefined<i64>,
@@ -279,6 +345,11 @@ impl InputFields for UpdatePromoCodeInput {
         "eventId",
         "expiresAt",
         "expiresOn",
+        "startsAt",
+        "startsOn",
+        "minimumSubtotal",
+        "partnerId",
+        "recipientEmail",
         "usageLimit",
         "maxPerCustomer",
         "description",
@@ -296,6 +367,10 @@ pub struct PromoCodeFilter {
     pub search: Option<String>,
     /// Only codes scoped to this event.
     pub event_id: Option<ID>,
+    /// Only codes of this partner.
+    pub partner_id: Option<ID>,
+    /// Only codes of this `generatePromoCodes` batch.
+    pub batch_id: Option<ID>,
 }
 
 /// Result of a promo code mutation.
@@ -331,8 +406,8 @@ pub fn patch<T, U>(value: MaybeUndefined<T>, map: impl FnOnce(T) -> U) -> Option
     }
 }
 
-/// An event id argument; an unparseable one becomes 0, which no event has, so the
-/// service reports EVENT_NOT_FOUND.
+/// An id argument (event, partner, batch); an unparseable one becomes 0, which no row
+/// has, so the service reports it as not found.
 pub fn event_id(id: &ID) -> i64 {
     parse_id(id).unwrap_or(0)
 }
@@ -343,6 +418,8 @@ impl From<PromoCodeFilter> for service::ListFilter {
             status: StatusFilter::from(f.status),
             search: f.search,
             event_id: f.event_id.as_ref().map(event_id),
+            partner_id: f.partner_id.as_ref().map(event_id),
+            batch_id: f.batch_id.as_ref().map(event_id),
         }
     }
 }

@@ -15,6 +15,11 @@ pub enum ReportGroupBy {
     Code,
     /// One row per code and utm_source (which platform brought the click).
     CodeAndUtmSource,
+    /// One row per partner: the sums of their codes (`code` is the partner's name,
+    /// `redeemedAs` lists the codes); codes without a partner make one row, "(no partner)".
+    Partner,
+    /// One row per partner and utm_source.
+    PartnerAndUtmSource,
 }
 
 /// One row of the promo code report: one code, by identity, however often it was renamed.
@@ -30,8 +35,12 @@ pub struct PromoCodeReportRow {
     /// Every string the row's orders were redeemed under, first used first: more than one
     /// after a rename; empty when the row has link visits but no orders.
     pub redeemed_as: Vec<String>,
-    /// The utm_source (grouped by CODE_AND_UTM_SOURCE only).
+    /// The utm_source (grouped by CODE_AND_UTM_SOURCE or PARTNER_AND_UTM_SOURCE only).
     pub utm_source: Option<String>,
+    /// The code's partner (on a partner row: the partner); null when it has none.
+    pub partner_id: Option<ID>,
+    /// That partner's name.
+    pub partner: Option<String>,
     /// ISO 4217.
     pub currency: String,
     /// Sessions that arrived through a `?promo=` link of the code (once per session).
@@ -73,6 +82,8 @@ impl PromoCodeReportRow {
             code: r.code,
             redeemed_as: r.redeemed_as,
             utm_source: r.utm_source,
+            partner_id: r.partner_id.map(to_id),
+            partner: r.partner,
             currency: currency.code().to_owned(),
             link_visits: r.link_visits,
             orders: r.orders,

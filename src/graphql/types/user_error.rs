@@ -43,6 +43,25 @@ pub enum UserErrorCode {
     /// The promo code is limited to an event the cart has no tickets for; it stays
     /// attached and discounts once such tickets are added.
     NotApplicable,
+    /// The code's `startsAt` is still ahead. `applyPromo` attaches it all the same: the
+    /// cart shows this notice and gets the discount, pushed, the moment it starts.
+    NotStarted,
+    /// The code was made for another buyer (bound to their email) and works only in a cart
+    /// or checkout with that email (aliases such as `name+tag@` count as the same buyer).
+    CustomerMismatch,
+    /// A notice: the cart's eligible subtotal is below the code's `minimumSubtotal`; it
+    /// stays attached and discounts once the cart reaches it (`promoNotice.missing` says
+    /// how much more).
+    MinimumNotReached,
+    /// `startsAt` must come before `expiresAt`.
+    StartsAfterExpiry,
+    /// `minimumSubtotal` is a decimal string above 0 in the shop currency.
+    InvalidMinimumSubtotal,
+    /// A `generatePromoCodes` prefix is 1–16 letters and digits.
+    InvalidPrefix,
+    /// A `generatePromoCodes` count is 1–10,000 (or the list of emails is empty or
+    /// longer than that).
+    InvalidCount,
     /// This buyer (by email, aliases included) has used the code as often as allowed.
     CustomerLimitReached,
     /// Too many failed promo code attempts from this session or address; wait a minute.

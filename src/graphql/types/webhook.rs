@@ -14,7 +14,8 @@ pub struct WebhookEndpoint {
     pub id: ID,
     /// Where events are POSTed.
     pub url: String,
-    /// Subscribed events: "order.paid", "order.refunded".
+    /// Subscribed events: "order.paid", "order.refunded", "promo_code.exhausted",
+    /// "promo_code.over_cap".
     pub events: Vec<String>,
     /// False while paused.
     pub active: bool,
@@ -59,7 +60,8 @@ pub struct WebhookDelivery {
     pub endpoint_id: ID,
     /// The `webhook-id` header: the same on every attempt.
     pub message_id: String,
-    /// "order.paid" or "order.refunded".
+    /// "order.paid", "order.refunded", "promo_code.exhausted" (a code's last use was
+    /// redeemed) or "promo_code.over_cap" (a late payment went past its limit).
     pub event_type: String,
     /// PENDING (queued or retrying), DELIVERED or FAILED (given up).
     pub status: String,
@@ -107,7 +109,8 @@ pub struct CreateWebhookEndpointInput {
     /// Where to POST events: http(s), a public address (private, loopback and cloud
     /// metadata addresses are refused).
     pub url: String,
-    /// Events to receive: "order.paid", "order.refunded".
+    /// Events to receive: "order.paid", "order.refunded", "promo_code.exhausted" (a code's
+    /// last use was redeemed), "promo_code.over_cap" (a late payment went past its limit).
     pub events: Vec<String>,
     /// Free text, e.g. "CRM".
     pub description: Option<String>,
