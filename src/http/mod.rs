@@ -9,6 +9,7 @@ pub mod input;
 pub mod partners;
 pub mod reports;
 pub mod rest;
+pub mod rest_campaigns;
 pub mod rest_catalog;
 pub mod storefront;
 pub mod webhooks;
@@ -209,6 +210,15 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{id}/invoice.html", get(reports::invoice_html))
         .route("/partners/{token}", get(partners::share_page))
         .route("/admin/promo_batches/{id}/codes.csv", get(partners::batch_csv))
+        .route("/admin/promo_batches", get(rest_campaigns::list_batches).post(rest_campaigns::create_batch))
+        .route("/admin/promo_batches/{id}", get(rest_campaigns::show_batch))
+        .route("/admin/promo_batches/{id}/deactivate", axum::routing::post(rest_campaigns::deactivate_batch))
+        .route("/admin/partners", get(rest_campaigns::list_partners).post(rest_campaigns::create_partner))
+        .route("/admin/partners/{id}", axum::routing::patch(rest_campaigns::update_partner))
+        .route("/admin/partners/{id}/share_links", axum::routing::post(rest_campaigns::create_partner_link))
+        .route("/admin/promo_codes/{id}/share_links", axum::routing::post(rest_campaigns::create_code_link))
+        .route("/admin/share_links", get(rest_campaigns::list_links))
+        .route("/admin/share_links/{id}", axum::routing::delete(rest_campaigns::revoke_link))
         .route("/admin/promo_codes", get(rest::list).post(rest::create))
         .route("/admin/promo_codes/{id}", get(rest::show).patch(rest::update).delete(rest::delete))
         .route("/admin/events", get(rest_catalog::list_events).post(rest_catalog::create_event))

@@ -515,3 +515,91 @@ async fn promo_code_exhausted_is_delivered_signed_when_the_last_use_is_redeemed(
     assert_eq!(event["data"]["order_id"], order);
     assert!(!body.contains("two@example.com"), "no buyer email in a code alert");
 }
+
+/// `method path` with the admin key and a JSON body: (status, JSON).
+async fn rest(app: &TestApp, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = app.http.request(method, format!("{}{path}", app.address)).headers(app.admin_headers());
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_rest_mirror_makes_partners_batches_and_share_links() {
+    use reqwest::Method;
+    let app = spawn_app().await;
+    let (status, created) =
+        rest(&app, Method::POST, "/admin/partners", Some(json!({ "name": "Lena", "contact": "@lena" }))).await;
+    assert_eq!(status, 201, "{created}");
+    let lena = created["id"].as_i64().unwrap();
+    let (status, renamed) = rest(
+        &app,
+        Method::PATCH,
+        &format!("/admin/partners/{lena}"),
+        Some(json!({ "name": "Lena K", "contact": null })),
+    )
+    .await;
+    assert_eq!(
+        (status, renamed["name"].as_str(), renamed["contact"].is_null()),
+        (200, Some("Lena K"), true),
+        "{renamed}"
+    );
+    let (status, taken) = rest(&app, Method::POST, "/admin/partners", Some(json!({ "name": "Maria" }))).await;
+    assert_eq!((status, taken["error"]["errors"][0]["code"].as_str()), (422, Some("TAKEN")), "{taken}");
+
+    // A newsletter batch from CSV text, starting next week with a 30.00 minimum.
+    let body = json!({ "batch_name": "December letter", "prefix": "DEC", "recipients_csv": "email\nann@example.com\nbob@example.com\n",
+                       "discount_type": "FIXED_AMOUNT", "amount_off": "5", "starts_on": "2099-01-01", "minimum_subtotal": "30",
+                       "partner_id": lena });
+    let (status, preview) = rest(&app, Method::POST, "/admin/promo_batches?dry_run=true", Some(body.clone())).await;
+    assert_eq!((status, preview["dry_run"].as_bool()), (200, Some(true)), "{preview}");
+    assert_eq!(preview["batch"]["id"], 0);
+    let (status, made) = rest(&app, Method::POST, "/admin/promo_batches", Some(body)).await;
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["batch"]["code_count"], 2);
+    let codes = made["codes"].as_array().unwrap();
+    assert!(
+        codes.iter().all(|c| c["status"] == "SCHEDULED" && c["minimum_subtotal"] == "30.00" && c["partner_id"] == lena),
+        "{made}"
+    );
+    let emails: Vec<&str> = codes.iter().map(|c| c["recipient_email"].as_str().unwrap()).collect();
+    assert_eq!(emails, ["ann@example.com", "bob@example.com"]);
+    let id = made["batch"]["id"].as_i64().unwrap();
+    let (status, shown) = rest(&app, Method::GET, &format!("/admin/promo_batches/{id}"), None).await;
+    assert_eq!((status, shown["codes_active"].as_i64()), (200, Some(2)), "{shown}");
+    let (_, listed) =
+        rest(&app, Method::GET, &format!("/admin/promo_codes?batch_id={id}&status=scheduled"), None).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 2, "{listed}");
+    let (status, refused) = rest(
+        &app,
+        Method::POST,
+        "/admin/promo_batches",
+        Some(json!({ "batch_name": "x", "prefix": "D-C", "count": 2, "recipients": ["a@example.com"], "discount_type": "PERCENTAGE", "percent_off": "5" })),
+    )
+    .await;
+    assert_eq!((status, refused["error"]["errors"][0]["field"].as_str()), (422, Some("count")), "{refused}");
+    let (status, off) = rest(&app, Method::POST, &format!("/admin/promo_batches/{id}/deactivate"), None).await;
+    assert_eq!(
+        (status, off["deactivated"].as_i64(), off["batch"]["codes_active"].as_i64()),
+        (200, Some(2), Some(0)),
+        "{off}"
+    );
+
+    // A share link for one code, then revoked.
+    let code_id = crate::helpers::promo_code_id(&app, "JANE15").await;
+    let (status, link) = rest(&app, Method::POST, &format!("/admin/promo_codes/{code_id}/share_links"), None).await;
+    assert_eq!(status, 201, "{link}");
+    let path = link["path"].as_str().unwrap().to_owned();
+    let page = reqwest::get(format!("{}{path}", app.address)).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("<h1>JANE15</h1>"));
+    let (_, links) = rest(&app, Method::GET, "/admin/share_links", None).await;
+    assert_eq!(links["data"][0]["promo_code_id"], code_id, "{links}");
+    let link_id = link["share_link"]["id"].as_i64().unwrap();
+    let (status, revoked) = rest(&app, Method::DELETE, &format!("/admin/share_links/{link_id}"), None).await;
+    assert_eq!((status, revoked["active"].as_bool()), (200, Some(false)), "{revoked}");
+    assert_eq!(reqwest::get(format!("{}{path}", app.address)).await.unwrap().status(), 404);
+}

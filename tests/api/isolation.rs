@@ -1229,6 +1229,48 @@ async fn another_accounts_key_reaches_nothing_of_the_demo_shop() {
     let batch_csv = format!("/admin/promo_batches/{}/codes.csv", demo.ids["PromoBatch"][0]);
     rest.not_found(Method::GET, batch_route, &batch_csv, None).await;
     rest.control(Method::GET, batch_route, &batch_csv, None, 200).await;
+    // Partners, share links and batches: the other key sees and reaches only its own.
+    let key = other_key.clone();
+    for list in ["/admin/partners", "/admin/share_links", "/admin/promo_batches"] {
+        let (status, text) = rest.send(Method::GET, list, list, &key, None).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        rest.control(Method::GET, list, list, None, 200).await;
+    }
+    let (status, text) = rest
+        .send(Method::POST, "/admin/partners", "/admin/partners", &key, Some(json!({ "name": "Rival partner" })))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "a partner of its own: {text}");
+    let partner = demo.ids["Partner"][0].clone();
+    rest.not_found(
+        Method::PATCH,
+        "/admin/partners/{id}",
+        &format!("/admin/partners/{partner}"),
+        Some(json!({ "name": "X" })),
+    )
+    .await;
+    let links = "/admin/partners/{id}/share_links";
+    rest.not_found(Method::POST, links, &format!("/admin/partners/{partner}/share_links"), None).await;
+    let code_links = "/admin/promo_codes/{id}/share_links";
+    rest.not_found(
+        Method::POST,
+        code_links,
+        &format!("/admin/promo_codes/{}/share_links", demo.ids["PromoCode"][0]),
+        None,
+    )
+    .await;
+    let link = demo.ids["PartnerShareLink"][0].clone();
+    rest.not_found(Method::DELETE, "/admin/share_links/{id}", &format!("/admin/share_links/{link}"), None).await;
+    let batch = demo.ids["PromoBatch"][0].clone();
+    rest.not_found(Method::GET, "/admin/promo_batches/{id}", &format!("/admin/promo_batches/{batch}"), None).await;
+    rest.control(Method::GET, "/admin/promo_batches/{id}", &format!("/admin/promo_batches/{batch}"), None, 200).await;
+    let deactivate = "/admin/promo_batches/{id}/deactivate";
+    rest.not_found(Method::POST, deactivate, &format!("/admin/promo_batches/{batch}/deactivate"), None).await;
+    for query in ["", "?dry_run=true"] {
+        let aimed = json!({ "batch_name": "x", "prefix": "RIV", "count": 2, "discount_type": "PERCENTAGE",
+                            "percent_off": "5", "partner_id": partner.parse::<i64>().unwrap() });
+        let path = format!("/admin/promo_batches{query}");
+        rest.not_found(Method::POST, "/admin/promo_batches", &path, Some(aimed)).await;
+    }
 
     let missing: Vec<&(String, String)> = routes
         .iter()
