@@ -116,6 +116,68 @@ enum Discount {
     FixedAmount,
 }
 
+/// `generate_promo_codes`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct GenerateInput {
+    /// A name for the batch, e.g. "November newsletter".
+    batch_name: String,
+    /// What every code starts with: 1–16 letters and digits, e.g. "NEWS"; codes read
+    /// PREFIX- and 10 random characters.
+    prefix: String,
+    /// How many codes for anyone, 1–10,000 (a giveaway). Give this or recipients.
+    count: Option<i64>,
+    /// One code per email, each usable only by that buyer (a newsletter). Give this or count.
+    recipients: Option<Vec<String>>,
+    /// PERCENTAGE (give percent_off) or FIXED_AMOUNT (give amount_off).
+    discount_type: Discount,
+    /// For PERCENTAGE: "1"–"100".
+    percent_off: Option<String>,
+    /// For FIXED_AMOUNT: a decimal string in the shop currency.
+    amount_off: Option<String>,
+    /// Paid redemptions per code; default 1 (single-use).
+    usage_per_code: Option<i64>,
+    /// First day the codes apply, "YYYY-MM-DD" in the shop's time zone.
+    starts_on: Option<NaiveDate>,
+    /// Last day they apply, "YYYY-MM-DD" in the shop's time zone.
+    expires_on: Option<NaiveDate>,
+    /// The eligible subtotal a cart needs, e.g. "50.00".
+    minimum_subtotal: Option<String>,
+    /// The partner's name (see list_partners) the codes belong to.
+    partner: Option<String>,
+    /// Free text for the organizer.
+    description: Option<String>,
+    /// false or omitted: only preview with sample codes (nothing is written). true: create them.
+    #[serde(default)]
+    confirm: bool,
+}
+
+/// `create_partner`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct PartnerInput {
+    /// Their name, unique in the shop, e.g. "Maria".
+    name: String,
+    /// How the organizer reaches them (never shown to anyone else).
+    contact: Option<String>,
+    /// false or omitted: only preview. true: add them.
+    #[serde(default)]
+    confirm: bool,
+}
+
+/// `create_share_link`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ShareInput {
+    /// The partner's name (all their codes). Give this or code.
+    partner: Option<String>,
+    /// One code, any case. Give this or partner.
+    code: Option<String>,
+    /// false or omitted: only preview. true: make the link.
+    #[serde(default)]
+    confirm: bool,
+}
+
 /// `shop_info` takes nothing.
 #[derive(Debug, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
@@ -187,6 +249,10 @@ struct CreateCodeInput {
     max_per_customer: Option<i64>,
     /// Free text for the organizer, at most 500 characters, e.g. "Influencer Maria".
     description: Option<String>,
+    /// The partner's name (see list_partners) who hands the code out.
+    partner: Option<String>,
+    /// The one buyer the code is for: it works only with this email.
+    recipient_email: Option<String>,
     /// false or omitted: only preview (nothing is written). true: create it.
     #[serde(default)]
     confirm: bool,
@@ -374,6 +440,51 @@ const TOOLS: &[ToolSpec] = &[
         idempotent: true,
     },
     ToolSpec {
+        name: "list_partners",
+        title: "List partners",
+        description: "The shop's partners (creators, newsletters, venues who hand out codes) with their codes. Reports can group by partner (promo_report group_by PARTNER).",
+        schema: schema::<NoInput>,
+        read_only: true,
+        destructive: false,
+        idempotent: true,
+    },
+    ToolSpec {
+        name: "create_partner",
+        title: "Add a partner",
+        description: "Adds a partner, e.g. {\"name\": \"Maria\"}; give their codes the partner (create_promo_code or generate_promo_codes `partner`). Without confirm: true it only previews.",
+        schema: schema::<PartnerInput>,
+        read_only: false,
+        destructive: false,
+        idempotent: false,
+    },
+    ToolSpec {
+        name: "generate_promo_codes",
+        title: "Generate a batch of codes",
+        description: "Makes many unguessable codes at once: `count` single-use codes for anyone, or one code per email in `recipients`, each usable only with that email (a newsletter reward). Without confirm: true it only previews with sample codes. Example: {\"batch_name\": \"November newsletter\", \"prefix\": \"NEWS\", \"recipients\": [\"ann@example.com\"], \"discount_type\": \"PERCENTAGE\", \"percent_off\": \"10\"}. The codes' CSV (with each recipient) is at the batch's csv_path.",
+        schema: schema::<GenerateInput>,
+        read_only: false,
+        destructive: false,
+        idempotent: false,
+    },
+    ToolSpec {
+        name: "list_promo_batches",
+        title: "List batches of codes",
+        description: "The shop's generated batches, newest first, with their counters: codes redeemed of all, redemptions, revenue and discount given.",
+        schema: schema::<NoInput>,
+        read_only: true,
+        destructive: false,
+        idempotent: true,
+    },
+    ToolSpec {
+        name: "create_share_link",
+        title: "Share a partner's figures",
+        description: "Makes a read-only link (path /partners/…) for one partner or one code: link visits, orders, tickets and revenue by source and by day, never a buyer. Give it to the partner; the organizer can revoke it in the dashboard. Without confirm: true it only previews.",
+        schema: schema::<ShareInput>,
+        read_only: false,
+        destructive: false,
+        idempotent: false,
+    },
+    ToolSpec {
         name: "list_events",
         title: "List events",
         description: "The shop's events (drafts included) with their ticket types: price, capacity, sold, held and available. Event ids scope codes (create_promo_code's event_id).",
@@ -447,6 +558,16 @@ fn describe(row: &promo_code::Model, account: &account::Model) -> String {
     if let Some(limit) = row.usage_limit {
         parts.push(format!("{limit} redemptions in all"));
     }
+    if let Some(minimum) = row.minimum_subtotal {
+        parts.push(format!("from a subtotal of {} {currency}", Money::from_minor(minimum, currency)));
+    }
+    if let Some(email) = &row.recipient_email {
+        parts.push(format!("only for {email}"));
+    }
+    if let Some(at) = row.starts_at {
+        let zone = shop_zone(account);
+        parts.push(format!("from {} {}", zone.local(at).format("%Y-%m-%d %H:%M"), zone.name()));
+    }
     parts.push(match row.expires_at {
         Some(at) => {
             let zone = shop_zone(account);
@@ -498,6 +619,14 @@ impl TixMcp {
     async fn find_code(&self, p: &Principal, code: &str) -> Result<promo_code::Model, Refusal> {
         promo_codes::find_by_code(&self.db, p.account_id, code).await?.ok_or_else(|| {
             user("code", UserErrorCode::NotFound, format!("no promo code {} in this shop", code.trim().to_uppercase()))
+        })
+    }
+
+    async fn find_partner(&self, p: &Principal, name: &str) -> Result<crate::entities::partner::Model, Refusal> {
+        let partners = services::partners::list(&self.db, p.account_id).await?;
+        let wanted = name.trim().to_lowercase();
+        partners.into_iter().find(|x| x.name.to_lowercase() == wanted).ok_or_else(|| {
+            user("partner", UserErrorCode::NotFound, format!("no partner named {} in this shop", name.trim()))
         })
     }
 
@@ -602,7 +731,11 @@ impl TixMcp {
                     usage_limit: input.usage_limit,
                     max_per_customer: input.max_per_customer,
                     description: input.description,
-                    ..Default::default()
+                    partner_id: match input.partner.as_deref() {
+                        Some(name) => Some(self.find_partner(p, name).await?.id),
+                        None => None,
+                    },
+                    recipient_email: input.recipient_email,
                 };
                 let row =
                     promo_codes::create(&self.db, &self.events, &actor, p.account_id, new, !input.confirm).await?;
@@ -834,6 +967,164 @@ impl TixMcp {
                     .collect::<Vec<_>>()
                     .join("\n");
                 Ok((json!({ "events": list }), if text.is_empty() { "No events.".into() } else { text }))
+            }
+            "list_partners" => {
+                parse::<NoInput>(arguments)?;
+                let partners = services::partners::list(&self.db, p.account_id).await?;
+                let codes = promo_codes::list(
+                    &self.db,
+                    p.account_id,
+                    &promo_codes::ListFilter::default(),
+                    promo_codes::MAX_PAGE,
+                    None,
+                )
+                .await?;
+                let of = |id: i64| -> Vec<String> {
+                    codes.items.iter().filter(|c| c.partner_id == Some(id)).map(|c| c.code.clone()).collect()
+                };
+                let list: Vec<Value> =
+                    partners.iter().map(|x| json!({ "id": x.id, "name": x.name, "codes": of(x.id) })).collect();
+                let text = partners
+                    .iter()
+                    .map(|x| format!("{}: {}", x.name, of(x.id).join(", ")))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                Ok((json!({ "partners": list }), if text.is_empty() { "No partners yet.".into() } else { text }))
+            }
+            "create_partner" => {
+                let input: PartnerInput = parse(arguments)?;
+                if !input.confirm {
+                    let name = input.name.trim();
+                    let text = format!(
+                        "Preview — nothing was written. This would add the partner {name}. Call again with confirm: true."
+                    );
+                    return Ok((json!({ "confirmed": false, "partner": { "name": name } }), text));
+                }
+                let new = services::partners::PartnerInput { name: Some(input.name), contact: Some(input.contact) };
+                let row = services::partners::create(&self.db, &actor, p.account_id, new).await?;
+                let text = format!("Added the partner {} (id {}).", row.name, row.id);
+                Ok((json!({ "confirmed": true, "partner": { "id": row.id, "name": row.name } }), text))
+            }
+            "generate_promo_codes" => {
+                let input: GenerateInput = parse(arguments)?;
+                let zone = shop_zone(&account);
+                let partner_id = match input.partner.as_deref() {
+                    Some(name) => Some(self.find_partner(p, name).await?.id),
+                    None => None,
+                };
+                let recipients = match (input.count, input.recipients) {
+                    (Some(count), None) => services::promo_batches::Recipients::Anyone(count),
+                    (None, Some(emails)) => services::promo_batches::Recipients::Emails(emails),
+                    _ => return Err(user("count", UserErrorCode::InvalidCount, "give count or recipients, not both")),
+                };
+                let generate = services::promo_batches::GenerateInput {
+                    batch_name: input.batch_name,
+                    prefix: input.prefix,
+                    recipients,
+                    usage_per_code: input.usage_per_code,
+                    settings: NewPromoCode {
+                        discount_type: Some(match input.discount_type {
+                            Discount::Percentage => DiscountType::Percentage,
+                            Discount::FixedAmount => DiscountType::FixedAmount,
+                        }),
+                        percent_off: input.percent_off,
+                        amount_off: input.amount_off,
+                        starts_at: input.starts_on.map(|d| zone.start_of_day(d)),
+                        expires_at: input.expires_on.map(|d| zone.end_of_day(d)),
+                        minimum_subtotal: input.minimum_subtotal,
+                        partner_id,
+                        description: input.description,
+                        ..Default::default()
+                    },
+                };
+                let (batch, codes) = services::promo_batches::generate(
+                    &self.db,
+                    &self.events,
+                    &actor,
+                    p.account_id,
+                    generate,
+                    !input.confirm,
+                )
+                .await?;
+                let samples: Vec<Value> = codes
+                    .iter()
+                    .take(5)
+                    .map(|c| json!({ "code": c.code, "recipient_email": c.recipient_email }))
+                    .collect();
+                let first = codes.first().map(|c| describe(c, &account)).unwrap_or_default();
+                let text = if input.confirm {
+                    format!(
+                        "Created the batch {} (id {}) of {} codes, each {}. Download them with their recipients from /admin/promo_batches/{}/codes.csv.",
+                        batch.name,
+                        batch.id,
+                        batch.code_count,
+                        first.split_once(": ").map_or(first.as_str(), |(_, d)| d),
+                        batch.id
+                    )
+                } else {
+                    format!(
+                        "Preview — nothing was written. This would create {} codes such as {}. Call again with confirm: true.",
+                        batch.code_count, first
+                    )
+                };
+                let csv_path = input.confirm.then(|| format!("/admin/promo_batches/{}/codes.csv", batch.id));
+                Ok((
+                    json!({ "confirmed": input.confirm, "batch": { "id": batch.id, "name": batch.name,
+                            "code_count": batch.code_count, "csv_path": csv_path }, "sample_codes": samples }),
+                    text,
+                ))
+            }
+            "list_promo_batches" => {
+                parse::<NoInput>(arguments)?;
+                let currency = *account.currency;
+                let mut list = vec![];
+                let mut lines = vec![];
+                for batch in services::promo_batches::list(&self.db, p.account_id).await? {
+                    let v = services::promo_batches::view(&self.db, batch).await?;
+                    let money = |m: i64| Money::from_minor(m, currency).to_string();
+                    lines.push(format!(
+                        "{} (id {}): {} of {} codes redeemed, {} {currency} revenue, {} {currency} discount",
+                        v.batch.name,
+                        v.batch.id,
+                        v.codes_redeemed,
+                        v.batch.code_count,
+                        money(v.revenue),
+                        money(v.discount)
+                    ));
+                    list.push(json!({ "id": v.batch.id, "name": v.batch.name, "code_count": v.batch.code_count,
+                        "codes_redeemed": v.codes_redeemed, "redemptions": v.redemptions, "codes_active": v.codes_active,
+                        "revenue": money(v.revenue), "discount_given": money(v.discount),
+                        "csv_path": format!("/admin/promo_batches/{}/codes.csv", v.batch.id) }));
+                }
+                let text = if lines.is_empty() { "No batches yet.".into() } else { lines.join("\n") };
+                Ok((json!({ "batches": list }), text))
+            }
+            "create_share_link" => {
+                let input: ShareInput = parse(arguments)?;
+                let (scope, what) = match (input.partner.as_deref(), input.code.as_deref()) {
+                    (Some(name), None) => {
+                        let partner = self.find_partner(p, name).await?;
+                        (services::partners::ShareScope::Partner(partner.id), format!("the partner {}", partner.name))
+                    }
+                    (None, Some(code)) => {
+                        let row = self.find_code(p, code).await?;
+                        (services::partners::ShareScope::PromoCode(row.id), format!("the code {}", row.code))
+                    }
+                    _ => return Err(user("partner", UserErrorCode::Invalid, "give partner or code, not both")),
+                };
+                if !input.confirm {
+                    let text = format!(
+                        "Preview — nothing was written. This would make a read-only link to the figures of {what}. Call again with confirm: true."
+                    );
+                    return Ok((json!({ "confirmed": false }), text));
+                }
+                let (link, token) =
+                    services::partners::create_share_link(&self.db, &actor, p.account_id, scope).await?;
+                let path = format!("/partners/{token}");
+                let text = format!(
+                    "Made a read-only link to the figures of {what}: {path} (on this shop's server). Only this once is it shown."
+                );
+                Ok((json!({ "confirmed": true, "share_link_id": link.id, "path": path }), text))
             }
             _ => Err(user("", UserErrorCode::NotFound, format!("no tool {name}"))),
         }

@@ -603,3 +603,56 @@ async fn the_rest_mirror_makes_partners_batches_and_share_links() {
     assert_eq!((status, revoked["active"].as_bool()), (200, Some(false)), "{revoked}");
     assert_eq!(reqwest::get(format!("{}{path}", app.address)).await.unwrap().status(), 404);
 }
+
+#[tokio::test]
+async fn promo_code_over_cap_is_delivered_when_a_late_payment_goes_past_the_limit() {
+    let fake = FakeStripe::start().await;
+    let app = paying_app(&fake).await;
+    let tickets = ticket_ids(&app, "demo").await;
+    let hook = crate::orders::receiver(0).await;
+    let body = app
+        .gql_admin(
+            "mutation($url: String!) { createWebhookEndpoint(input: { url: $url, events: [\"promo_code.over_cap\"] }) { secret } }",
+            json!({ "url": hook.url }),
+        )
+        .await;
+    let secret =
+        body["data"]["createWebhookEndpoint"]["secret"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+    let made = create_code(
+        &app,
+        json!({ "code": "TWOSEATS", "discountType": "PERCENTAGE", "percentOff": "10", "usageLimit": 2 }),
+    )
+    .await;
+    let id = made["promoCode"]["id"].as_str().unwrap().to_owned();
+    // Two buyers are paying when the organizer lowers the limit to one.
+    let mut pending = vec![];
+    for email in ["a@example.com", "b@example.com"] {
+        let cart = cart_with(&app, "demo", &[(&tickets[1], 1)], Some("TWOSEATS")).await;
+        let payload = checkout(&app, &cart, email, "STRIPE").await;
+        let order = payload["order"]["id"].as_str().unwrap_or_else(|| panic!("{payload}")).to_owned();
+        pending.push((order.clone(), order_row(&app, &order).await.provider_ref.unwrap()));
+    }
+    app.gql_admin(
+        "mutation($id: ID!) { updatePromoCode(id: $id, input: { usageLimit: 1 }) { userErrors { code } } }",
+        json!({ "id": id }),
+    )
+    .await;
+    for (n, (order, session_id)) in pending.iter().enumerate() {
+        deliver(
+            &app,
+            &stripe_event(&format!("evt_late_{n}"), "checkout.session.completed", session(order, session_id, "paid")),
+        )
+        .await;
+    }
+    // Only the endpoint's event: exhausted (the first) is not subscribed.
+    let requests = hook.wait_for(1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(hook.received.lock().unwrap().len(), 1, "one alert: the second payment");
+    let (headers, body) = &requests[0];
+    assert!(crate::orders::verify(&secret, headers, body));
+    let event: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(event["type"], "promo_code.over_cap");
+    assert_eq!((event["data"]["redemptions_count"].as_i64(), event["data"]["over_by"].as_i64()), (Some(2), Some(1)));
+    assert_eq!(event["data"]["order_id"].as_str(), Some(pending[1].0.as_str()));
+    assert!(order_row(&app, &pending[1].0).await.over_cap);
+}

@@ -63,7 +63,16 @@ async fn an_assistant_runs_the_three_tasks_over_stdio_and_only_previews_without_
         assert_eq!(tool.input_schema.get("type"), Some(&json!("object")), "{} has an object schema", tool.name);
         let hints = tool.annotations.as_ref().expect("annotations");
         let read = hints.read_only_hint == Some(true);
-        let reads = ["shop_info", "list_promo_codes", "get_promo_code", "promo_report", "list_orders", "list_events"];
+        let reads = [
+            "shop_info",
+            "list_promo_codes",
+            "get_promo_code",
+            "promo_report",
+            "list_orders",
+            "list_events",
+            "list_partners",
+            "list_promo_batches",
+        ];
         assert_eq!(read, reads.contains(&tool.name.as_ref()), "{}: readOnlyHint", tool.name);
         if ["delete_promo_code", "deactivate_promo_code"].contains(&tool.name.as_ref()) {
             assert_eq!(hints.destructive_hint, Some(true), "{}: destructiveHint", tool.name);
@@ -240,4 +249,71 @@ async fn a_read_key_is_offered_read_tools_only_and_the_http_transport_checks_eve
     let other: Value = post(Some(rival_key), call).await.unwrap().json().await.unwrap();
     assert_eq!(other["result"]["isError"], true, "{other}");
     assert_eq!(other["result"]["structuredContent"]["user_errors"][0]["code"], "NOT_FOUND", "{other}");
+}
+
+/// Calls a tool; panics on a protocol error.
+async fn call(
+    client: &rmcp::service::RunningService<rmcp::RoleClient, ()>,
+    name: &str,
+    arguments: Value,
+) -> CallToolResult {
+    client
+        .call_tool(CallToolRequestParams::new(name.to_owned()).with_arguments(args(arguments)))
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[tokio::test]
+async fn an_assistant_sets_up_a_newsletter_batch_and_a_partner_link_over_stdio() {
+    let app = spawn_app().await;
+    let client = stdio_client(&app, &app.admin_key).await;
+    let partners = call(&client, "list_partners", json!({})).await;
+    assert!(text(&partners).contains("Maria: MARIA15"), "{}", text(&partners));
+
+    let ask = json!({ "batch_name": "Winter letter", "prefix": "WIN", "recipients": ["ann@example.com", "bob@example.com"],
+                      "discount_type": "PERCENTAGE", "percent_off": "10", "partner": "maria", "minimum_subtotal": "30" });
+    let preview = call(&client, "generate_promo_codes", ask.clone()).await;
+    assert_ne!(preview.is_error, Some(true), "{}", text(&preview));
+    assert!(text(&preview).starts_with("Preview — nothing was written"), "{}", text(&preview));
+    let batches = call(&client, "list_promo_batches", json!({})).await;
+    assert_eq!(text(&batches), "No batches yet.", "the preview wrote nothing");
+
+    let mut confirmed = ask.clone();
+    confirmed["confirm"] = json!(true);
+    let made = call(&client, "generate_promo_codes", confirmed).await;
+    assert!(text(&made).contains("of 2 codes"), "{}", text(&made));
+    let structured = made.structured_content.clone().unwrap_or_default();
+    let samples = structured["sample_codes"].as_array().unwrap();
+    assert_eq!(samples[0]["recipient_email"], "ann@example.com", "{structured}");
+    assert!(samples[0]["code"].as_str().unwrap().starts_with("WIN-"));
+    let batches = call(&client, "list_promo_batches", json!({})).await;
+    assert!(
+        text(&batches).contains("Winter letter") && text(&batches).contains("0 of 2 codes redeemed"),
+        "{}",
+        text(&batches)
+    );
+    let codes = app
+        .gql_admin(
+            "{ promoCodes(filter: {search: \"WIN-\"}) { nodes { partner { name } minimumSubtotal { amount } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        codes["data"]["promoCodes"]["nodes"][0],
+        json!({ "partner": { "name": "Maria" }, "minimumSubtotal": { "amount": "30.00" } })
+    );
+
+    let unknown = call(&client, "create_share_link", json!({ "partner": "Nobody", "confirm": true })).await;
+    assert_eq!(unknown.is_error, Some(true), "{}", text(&unknown));
+    let link = call(&client, "create_share_link", json!({ "partner": "Maria", "confirm": true })).await;
+    let path = link.structured_content.clone().unwrap_or_default()["path"].as_str().unwrap().to_owned();
+    let page = reqwest::get(format!("{}{path}", app.address)).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("<h1>Maria</h1>"));
+    let entries = audit_entries(&app, "generatePromoCodes").await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["via"], "MCP");
+    let report = call(&client, "promo_report", json!({ "group_by": "PARTNER" })).await;
+    assert_ne!(report.is_error, Some(true), "{}", text(&report));
+    client.cancel().await.unwrap();
 }
