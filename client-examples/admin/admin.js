@@ -110,7 +110,7 @@ function connectLive(attempt = 0) {
 
 // --- promo codes ------------------------------------------------------------------------
 
-const CODE_FIELDS = "id code discountType percentOff amountOff { amount currency } eventId expiresAt usageLimit maxPerCustomer redemptionsCount remaining status active description";
+const CODE_FIELDS = "id code discountType percentOff amountOff { amount currency } eventId expiresAt startsAt minimumSubtotal { amount } partner { id name } recipientEmail usageLimit maxPerCustomer redemptionsCount remaining status active description";
 
 function discountText(c) {
   return c.discountType === "PERCENTAGE" ? `${c.percentOff} % off` : `${c.amountOff.amount} ${c.amountOff.currency} off`;
@@ -125,6 +125,9 @@ function describe(c, verb) {
   const parts = [discountText(c)];
   if (c.maxPerCustomer) parts.push(c.maxPerCustomer === 1 ? "once per buyer" : `${c.maxPerCustomer} times per buyer`);
   if (c.usageLimit) parts.push(`${c.usageLimit} redemptions in all`);
+  if (c.minimumSubtotal) parts.push(`from a subtotal of ${c.minimumSubtotal.amount} ${viewer.account.currency}`);
+  if (c.startsAt) parts.push(`from ${when(c.startsAt)}`);
+  if (c.partner) parts.push(`handed out by ${c.partner.name}`);
   parts.push(c.expiresAt ? `until ${when(c.expiresAt)} ${viewer.account.timeZone}` : "with no end date");
   return `This will ${verb} ${c.code}: ${parts.join(", ")}.`;
 }
@@ -137,12 +140,12 @@ async function codesView(view) {
     { f: { status, search: search || null } });
   let codes = promoCodes.nodes;
   const statusSelect = h("select", { id: "codes-status", onchange: (e) => { location.hash = `#/codes?status=${e.target.value}&search=${encodeURIComponent(search)}`; } },
-    ...["ALL", "ACTIVE", "EXPIRED", "EXHAUSTED", "INACTIVE", "DELETED"].map((s) => h("option", { value: s, selected: s === status }, s)));
+    ...["ALL", "ACTIVE", "SCHEDULED", "EXPIRED", "EXHAUSTED", "INACTIVE", "DELETED"].map((s) => h("option", { value: s, selected: s === status }, s)));
   const searchInput = h("input", { id: "codes-search", type: "search", value: search, placeholder: "code or description" });
   const tbody = h("tbody");
   const render = () => {
     tbody.replaceChildren(...codes.map((c) => h("tr", { "data-code": c.code },
-      h("td", {}, h("strong", {}, c.code), h("div", { class: "muted" }, c.description ?? "")),
+      h("td", {}, h("strong", {}, c.code), h("div", { class: "muted" }, [c.description, c.partner && `partner: ${c.partner.name}`].filter(Boolean).join(" · "))),
       h("td", {}, discountText(c)),
       h("td", { class: "n usage" }, usage(c)),
       h("td", { class: "n remaining" }, c.remaining ?? "∞"),
@@ -198,15 +201,16 @@ async function deleteCode(c) {
 async function codeForm(view, id) {
   const existing = id === "new" ? null
     : (await gql(`query($id: ID!) { promoCode(id: $id) { ${CODE_FIELDS} } }`, { id })).promoCode;
-  const { events } = await gql("{ events(first: 200) { edges { node { id name } } } }");
+  const { events, partners } = await gql("{ events(first: 200) { edges { node { id name } } } partners { id name } }");
   const input = (attrs) => h("input", attrs);
   const form = h("form", { class: "card", id: "code-form", novalidate: true });
   const general = h("div", { class: "error", role: "alert" });
   const preview = h("div", { class: "preview", id: "code-preview", hidden: true });
   const type = h("select", {}, h("option", { value: "PERCENTAGE" }, "Percentage"), h("option", { value: "FIXED_AMOUNT" }, "Fixed amount"));
   const eventSelect = h("select", {}, h("option", { value: "" }, "Every event"), ...events.edges.map((e) => h("option", { value: e.node.id }, e.node.name)));
-  const expiry = existing?.expiresAt
-    ? new Intl.DateTimeFormat("en-CA", { timeZone: viewer.account.timeZone }).format(new Date(existing.expiresAt)) : "";
+  const day = (at) => (at ? new Intl.DateTimeFormat("en-CA", { timeZone: viewer.account.timeZone }).format(new Date(at)) : "");
+  const expiry = day(existing?.expiresAt);
+  const partnerSelect = h("select", {}, h("option", { value: "" }, "None"), ...partners.map((p) => h("option", { value: p.id }, p.name)));
   form.append(
     h("div", { class: "grid" },
       field("Code", "code", input({ value: existing?.code ?? "", autocomplete: "off" })),
@@ -214,7 +218,10 @@ async function codeForm(view, id) {
       field("Percent off", "percentOff", input({ value: existing?.percentOff ?? "", inputmode: "decimal", placeholder: "15" })),
       field(`Amount off (${viewer.account.currency})`, "amountOff", input({ value: existing?.amountOff?.amount ?? "", inputmode: "decimal", placeholder: "5.00" })),
       field("Event", "eventId", eventSelect),
+      field(`First day (${viewer.account.timeZone})`, "startsOn", input({ type: "date", value: day(existing?.startsAt) })),
       field(`Last day (${viewer.account.timeZone})`, "expiresOn", input({ type: "date", value: expiry })),
+      field(`Minimum subtotal (${viewer.account.currency})`, "minimumSubtotal", input({ value: existing?.minimumSubtotal?.amount ?? "", inputmode: "decimal", placeholder: "50.00" })),
+      field("Partner", "partnerId", partnerSelect),
       field("Usage limit", "usageLimit", input({ type: "number", min: "1", value: existing?.usageLimit ?? "" })),
       field("Per buyer", "maxPerCustomer", input({ type: "number", min: "1", value: existing?.maxPerCustomer ?? "" })),
       field("Description", "description", input({ value: existing?.description ?? "" }))),
@@ -225,6 +232,7 @@ async function codeForm(view, id) {
       h("a", { href: "#/codes" }, "Cancel")));
   if (existing) type.value = existing.discountType;
   if (existing?.eventId) eventSelect.value = existing.eventId;
+  if (existing?.partner) partnerSelect.value = existing.partner.id;
   const values = () => {
     const v = (name) => form.elements[name].value.trim();
     const number = (name) => (v(name) === "" ? null : Number(v(name)));
@@ -234,9 +242,12 @@ async function codeForm(view, id) {
       amountOff: v("discountType") === "FIXED_AMOUNT" ? v("amountOff") || null : null,
       eventId: v("eventId") || null, usageLimit: number("usageLimit"), maxPerCustomer: number("maxPerCustomer"),
       description: v("description") || null,
+      minimumSubtotal: v("minimumSubtotal") || null, partnerId: v("partnerId") || null,
     };
     if (v("expiresOn")) input.expiresOn = v("expiresOn");
     else if (existing) input.expiresAt = null;
+    if (v("startsOn")) input.startsOn = v("startsOn");
+    else if (existing) input.startsAt = null;
     return input;
   };
   async function submit(dryRun) {
@@ -499,6 +510,137 @@ async function auditView(view) {
       h("td", {}, ...a.changes.map((c) => h("div", {}, `${c.field}: ${show(c.before)} → ${show(c.after)}`)))))))));
 }
 
+// --- campaigns: partners, share links, generated batches ------------------------------
+
+async function download(path, filename) {
+  const response = await fetch(`${api}${path}`, { headers: { authorization: `Bearer ${sessionStorage.getItem(KEY)}` } });
+  const link = h("a", { href: URL.createObjectURL(await response.blob()), download: filename });
+  document.body.append(link);
+  link.click();
+  link.remove();
+}
+
+async function campaignsView(view) {
+  const data = await gql(`{ partners { id name contact } partnerShareLinks { id partnerId promoCodeId active createdAt revokedAt }
+      promoBatches { id name prefix recipients codeCount codesRedeemed redemptions codesActive revenue { amount currency } discountGiven { amount } csvPath createdAt }
+      promoCodes(first: 200) { nodes { code partner { id } } } }`);
+  const partnerName = new Map(data.partners.map((p) => [p.id, p.name]));
+  const codesOf = (id) => data.promoCodes.nodes.filter((c) => c.partner?.id === id).map((c) => c.code);
+  const shared = h("div", { role: "status", id: "share-result" });
+  async function share(partner) {
+    const { createPartnerShareLink: r } = await gql(`mutation($p: ID!) { createPartnerShareLink(partnerId: $p) { path userErrors { message } } }`, { p: partner.id });
+    if (r.userErrors.length) { shared.className = "error"; shared.textContent = r.userErrors.map((e) => e.message).join(" "); return; }
+    const url = new URL(r.path, api || location.origin).href;
+    shared.className = "secret";
+    shared.replaceChildren(`Share link for ${partner.name} (shown only now; send it to them): `, h("a", { href: url, id: "share-url", target: "_blank" }, url));
+  }
+  const partnerName$ = h("input", { id: "partner-name", placeholder: "Maria" });
+  const partnerContact = h("input", { id: "partner-contact", placeholder: "@maria.tickets" });
+  const partnerMessage = h("div", { role: "alert" });
+
+  // The batch form: a count, or emails pasted one per line (or a CSV with an email column).
+  const form = h("form", { class: "card", id: "batch-form", novalidate: true });
+  const general = h("div", { class: "error", role: "alert" });
+  const preview = h("div", { class: "preview", id: "batch-preview", hidden: true });
+  const input = (attrs) => h("input", attrs);
+  const type = h("select", {}, h("option", { value: "PERCENTAGE" }, "Percentage"), h("option", { value: "FIXED_AMOUNT" }, "Fixed amount"));
+  const who = h("select", {}, h("option", { value: "count" }, "Codes for anyone"), h("option", { value: "emails" }, "One code per email (newsletter)"));
+  const partnerSelect = h("select", {}, h("option", { value: "" }, "None"), ...data.partners.map((p) => h("option", { value: p.id }, p.name)));
+  form.append(
+    h("h3", {}, "Generate codes"),
+    h("div", { class: "grid" },
+      field("Batch name", "batchName", input({ placeholder: "December newsletter" })),
+      field("Prefix", "prefix", input({ placeholder: "NEWS", autocomplete: "off" })),
+      field("For", "who", who),
+      field("How many", "count", input({ type: "number", min: "1", max: "10000", value: "100" })),
+      field("Discount type", "discountType", type),
+      field("Percent off", "percentOff", input({ inputmode: "decimal", placeholder: "10" })),
+      field(`Amount off (${viewer.account.currency})`, "amountOff", input({ inputmode: "decimal", placeholder: "5.00" })),
+      field("Uses per code", "usagePerCode", input({ type: "number", min: "1", value: "1" })),
+      field(`First day (${viewer.account.timeZone})`, "startsOn", input({ type: "date" })),
+      field(`Last day (${viewer.account.timeZone})`, "expiresOn", input({ type: "date" })),
+      field(`Minimum subtotal (${viewer.account.currency})`, "minimumSubtotal", input({ inputmode: "decimal", placeholder: "30.00" })),
+      field("Partner", "partnerId", partnerSelect)),
+    field("Recipient emails (one per line, or CSV with an email column)", "recipientsCsv", h("textarea", { rows: "4", style: "width:100%" })),
+    preview, general,
+    h("div", { class: "toolbar" },
+      h("button", { type: "button", class: "secondary", id: "batch-preview-button", onclick: () => submit(true) }, "Preview"),
+      h("button", { type: "submit", id: "batch-generate" }, "Generate")));
+  const values = () => {
+    const v = (name) => form.elements[name].value.trim();
+    const input = {
+      batchName: v("batchName"), prefix: v("prefix"), discountType: v("discountType"),
+      percentOff: v("discountType") === "PERCENTAGE" ? v("percentOff") || null : null,
+      amountOff: v("discountType") === "FIXED_AMOUNT" ? v("amountOff") || null : null,
+      usagePerCode: v("usagePerCode") === "" ? null : Number(v("usagePerCode")),
+      minimumSubtotal: v("minimumSubtotal") || null, partnerId: v("partnerId") || null,
+      startsOn: v("startsOn") || null, expiresOn: v("expiresOn") || null,
+    };
+    if (v("who") === "count") input.count = Number(v("count"));
+    else input.recipientsCsv = v("recipientsCsv");
+    return input;
+  };
+  async function submit(dryRun) {
+    general.textContent = "";
+    const { generatePromoCodes: r } = await gql(`mutation($i: GeneratePromoCodesInput!, $d: Boolean!) { generatePromoCodes(input: $i, dryRun: $d) {
+        batch { id name codeCount } codes { code recipientEmail } userErrors { field message } } }`, { i: values(), d: dryRun });
+    showErrors(form, r.userErrors, general);
+    if (r.userErrors.length) { preview.hidden = true; return; }
+    if (dryRun) {
+      preview.hidden = false;
+      const samples = r.codes.map((c) => (c.recipientEmail ? `${c.code} (${c.recipientEmail})` : c.code)).join(", ");
+      preview.textContent = `This will create ${r.batch.codeCount} codes, such as ${samples}.`;
+    } else {
+      route();
+    }
+  }
+  form.addEventListener("submit", (e) => { e.preventDefault(); submit(false); });
+
+  view.append(
+    h("h2", {}, "Campaigns"),
+    h("div", { class: "card" }, h("h3", {}, "Partners"),
+      h("p", { class: "muted" }, "Give each creator or newsletter their own codes; a share link shows them their figures (visits, orders, revenue) and nothing else."),
+      h("table", { id: "partners" },
+        h("thead", {}, h("tr", {}, ...["Partner", "Contact", "Codes", ""].map((t) => h("th", {}, t)))),
+        h("tbody", {}, ...data.partners.map((p) => h("tr", { "data-partner": p.name },
+          h("td", {}, p.name), h("td", {}, p.contact ?? "—"), h("td", {}, codesOf(p.id).join(", ") || "—"),
+          h("td", { class: "actions" }, write(h("button", { class: "secondary", type: "button", onclick: () => share(p) }, "Share link"))))))),
+      shared,
+      write(h("form", { class: "toolbar", style: "margin-top:12px", onsubmit: async (e) => {
+        e.preventDefault();
+        const { createPartner: r } = await gql(`mutation($i: PartnerInput!) { createPartner(input: $i) { partner { id } userErrors { message } } }`,
+          { i: { name: partnerName$.value.trim(), contact: partnerContact.value.trim() || null } });
+        if (r.userErrors.length) { partnerMessage.className = "error"; partnerMessage.textContent = r.userErrors.map((x) => x.message).join(" "); } else route();
+      } }, h("div", {}, h("label", { for: "partner-name" }, "Name"), partnerName$), h("div", {}, h("label", { for: "partner-contact" }, "Contact"), partnerContact),
+        h("button", {}, "Add partner"), partnerMessage))),
+    h("div", { class: "card" }, h("h3", {}, "Share links"),
+      h("table", { id: "share-links" },
+        h("thead", {}, h("tr", {}, ...["For", "Made", "State", ""].map((t) => h("th", {}, t)))),
+        h("tbody", {}, ...data.partnerShareLinks.map((l) => h("tr", {},
+          h("td", {}, l.partnerId ? partnerName.get(l.partnerId) ?? "—" : `code ${l.promoCodeId}`), h("td", {}, when(l.createdAt)),
+          h("td", {}, l.active ? badge("ACTIVE") : `revoked ${when(l.revokedAt)}`),
+          h("td", { class: "actions" }, l.active ? write(h("button", { class: "danger", type: "button", onclick: async () => {
+            if (!(await confirmDialog("Revoke this share link? Its page stops working at once."))) return;
+            await gql(`mutation($id: ID!) { revokePartnerShareLink(id: $id) { userErrors { message } } }`, { id: l.id });
+            route();
+          } }, "Revoke")) : null)))))),
+    h("div", { class: "card" }, h("h3", {}, "Batches of codes"),
+      h("table", { id: "batches" },
+        h("thead", {}, h("tr", {}, ...["Batch", "Redeemed / codes", "Active", "Revenue", "Discount given", ""].map((t, i) => h("th", { class: i >= 1 && i <= 4 ? "n" : null }, t)))),
+        h("tbody", {}, ...data.promoBatches.map((b) => h("tr", { "data-batch": b.name },
+          h("td", {}, h("strong", {}, b.name), h("div", { class: "muted" }, `${b.prefix}-… · ${b.recipients ? "one per recipient" : "for anyone"} · ${when(b.createdAt)}`)),
+          h("td", { class: "n redeemed" }, `${b.codesRedeemed} / ${b.codeCount}`), h("td", { class: "n" }, b.codesActive),
+          h("td", { class: "n" }, `${b.revenue.amount} ${b.revenue.currency}`), h("td", { class: "n" }, `${b.discountGiven.amount} ${b.revenue.currency}`),
+          h("td", { class: "actions" },
+            h("button", { class: "secondary", type: "button", onclick: () => download(b.csvPath, `batch-${b.id}-codes.csv`) }, "CSV"), " ",
+            b.codesActive > 0 ? write(h("button", { class: "danger", type: "button", onclick: async () => {
+              if (!(await confirmDialog(`Deactivate all ${b.codesActive} active codes of ${b.name}? Carts holding one lose its discount; orders keep theirs.`))) return;
+              await gql(`mutation($id: ID!) { deactivatePromoBatch(id: $id) { userErrors { message } } }`, { id: b.id });
+              route();
+            } }, "Deactivate all")) : null)))))),
+    write(form));
+}
+
 async function keysView(view) {
   const { apiKeys } = await gql("{ apiKeys { id name prefix scope createdAt lastUsedAt revokedAt } }");
   const name = h("input", { id: "key-name", placeholder: "dashboard" });
@@ -535,6 +677,7 @@ const ROUTES = [
   [/^#\/webhooks/, webhooksView],
   [/^#\/audit/, auditView],
   [/^#\/keys/, keysView],
+  [/^#\/campaigns/, campaignsView],
 ];
 
 let current = null;

@@ -406,6 +406,67 @@ try {
     check(await reader.page.getByRole("button", { name: "Create key" }).count() === 0, "no key creation for a read key");
     await reader.context.close();
   });
+
+  await scenario("11. dashboard: a newsletter batch from pasted emails, Maria's share link opened and revoked", async () => {
+    await purchase(demo, "MARIA15", "Standing", "maria-fan@example.com");
+    const { context, page } = await buyer({ width: 1280, height: 1000 });
+    await signIn(page, demo, demo.key);
+    await page.getByRole("link", { name: "Campaigns" }).click();
+    await page.locator("#partners tr[data-partner=Maria]").waitFor();
+    await page.getByLabel("Batch name").fill("December newsletter");
+    await page.getByLabel("Prefix").fill("DEC");
+    await page.getByLabel("For", { exact: true }).selectOption("emails");
+    await page.getByLabel("Percent off").fill("10");
+    await page.getByLabel(/^Recipient emails/).fill("ann@example.com\nbob@example.com\nann+news@example.com");
+    await page.getByRole("button", { name: "Preview" }).click();
+    await page.locator("#batch-preview", { hasText: "This will create 2 codes, such as DEC-" }).waitFor();
+    check((await page.locator("#batch-preview").textContent()).includes("(ann@example.com)"), "the preview pairs a code with its email");
+    await page.getByRole("button", { name: "Generate" }).click();
+    const row = page.locator("#batches tr[data-batch='December newsletter']");
+    await row.locator(".redeemed", { hasText: "0 / 2" }).waitFor();
+    const [download] = await Promise.all([page.waitForEvent("download"), row.getByRole("button", { name: "CSV" }).click()]);
+    const csv = readFileSync(await download.path(), "utf8").trim().split(/\r?\n/);
+    check(csv.length === 3 && csv[0].startsWith("code,recipient_email,status"), `the CSV: ${csv}`);
+    check(csv.some((l) => /^DEC-[2-9A-HJKMNP-Z]{10},ann@example.com,ACTIVE,/.test(l)), `Ann's code: ${csv}`);
+    await page.locator("#partners tr[data-partner=Maria]").getByRole("button", { name: "Share link" }).click();
+    const url = await page.locator("#share-url").textContent();
+    await page.screenshot({ path: join(shots, "11-campaigns.png"), fullPage: true });
+
+    // The partner's view: her figures, no buyer.
+    const partner = await buyer({ width: 900, height: 1000 });
+    const response = await partner.page.goto(url);
+    check(response.status() === 200, `the share page answers: ${response.status()}`);
+    await partner.page.locator("h1", { hasText: "Maria" }).waitFor();
+    check(Number(await partner.page.locator("#orders").textContent()) >= 1, "Maria's orders are counted");
+    const html = await partner.page.content();
+    check(!html.includes("@example.com") && !html.includes("ALEX15"), "no buyer email, no other partner on the page");
+    await partner.page.screenshot({ path: join(shots, "11-share-page.png"), fullPage: true });
+
+    await page.reload();
+    await page.locator("#share-links").getByRole("button", { name: "Revoke" }).first().click();
+    await page.getByRole("button", { name: "Confirm" }).click();
+    await page.locator("#share-links td", { hasText: "revoked" }).first().waitFor();
+    const gone = await partner.page.goto(url);
+    check(gone.status() === 404, `a revoked link is gone: ${gone.status()}`);
+    await partner.context.close();
+    await context.close();
+  });
+
+  await scenario("12. storefront: a code with a 40.00 minimum says how much is missing, then applies live", async () => {
+    const { createPromoCode } = await admin(demo, `mutation { createPromoCode(input: { code: "MIN40", discountType: PERCENTAGE, percentOff: "10", minimumSubtotal: "40" }) { userErrors { message } } }`);
+    check(createPromoCode.userErrors.length === 0, JSON.stringify(createPromoCode));
+    const { context, page } = await buyer();
+    await page.goto(`${demo.base}/?promo=MIN40`);
+    await add(page, "Standing");
+    await page.locator("#promo-notice", { hasText: "Add 20.01 EUR more" }).waitFor();
+    check((await total(page).textContent()).includes("19.99"), "no discount below the minimum");
+    await page.screenshot({ path: join(shots, "12-minimum-notice.png"), fullPage: true });
+    await add(page, "Seated");
+    await total(page).filter({ hasText: "49.49" }).waitFor();
+    check((await page.locator("#promo-notice").textContent()).trim() === "", "the notice is gone once the minimum is reached");
+    await page.screenshot({ path: join(shots, "12-minimum-reached.png"), fullPage: true });
+    await context.close();
+  });
 } finally {
   await browser.close();
   staticServer?.close();
