@@ -235,8 +235,9 @@ impl CartMutation {
             Err(services::ServiceError::User(errors)) => errors.first().map_or("INVALID", |e| e.code.as_str()),
             Err(_) => "INTERNAL",
         });
-        let failed_attempt =
-            matches!(&result, Err(services::ServiceError::User(errors)) if errors.iter().any(|e| e.field == ["code"]));
+        // A code that exists but has not started is no guess: it does not count.
+        let failed_attempt = matches!(&result, Err(services::ServiceError::User(errors))
+            if errors.iter().any(|e| e.field == ["code"] && e.code != services::UserErrorCode::NotStarted));
         if failed_attempt {
             failed(permit).await?;
         }

@@ -229,9 +229,8 @@ pub async fn generate(
         }
     };
     let prefix = prefix.expect("no errors, so the prefix parsed");
-    let txn = super::begin_write(db).await?;
-    super::promo_codes::check_references(&txn, account_id, settings.event_id, settings.partner_id).await?;
-    txn.rollback().await?;
+    // Reads only: no writer's turn is taken until the batch is written.
+    super::promo_codes::check_references(db, account_id, settings.event_id, settings.partner_id).await?;
 
     for draw in 0..DRAWS {
         let at = now();

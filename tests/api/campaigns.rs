@@ -337,6 +337,25 @@ async fn a_code_bound_to_a_recipient_is_refused_for_anyone_else_at_apply_and_at_
     assert_eq!(error_code(&set), "CUSTOMER_MISMATCH", "{set}");
     assert!(set["cart"]["appliedPromo"].is_null());
 
+    // A free order (100 % off) is checked the same way on the free path.
+    let gift = create_code(
+        &app,
+        json!({ "code": "ANNGIFT", "discountType": "PERCENTAGE", "percentOff": "100",
+                                         "recipientEmail": "Ann+gift@example.com" }),
+    )
+    .await;
+    assert_eq!(gift["promoCode"]["recipientEmail"], "ann+gift@example.com", "{gift}");
+    let free = cart_with(&app, "demo", &[(&tickets[2], 1)], Some("ANNGIFT")).await;
+    let payload = checkout(&app, &free, "bob@example.com", "STRIPE").await;
+    assert_eq!(payload["userErrors"][0]["code"], "CUSTOMER_MISMATCH", "{payload}");
+    let free = cart_with(&app, "demo", &[(&tickets[2], 1)], Some("ANNGIFT")).await;
+    let payload = checkout(&app, &free, "ann@example.com", "STRIPE").await;
+    assert_eq!(
+        (payload["order"]["status"].as_str(), payload["order"]["provider"].as_str()),
+        (Some("PAID"), Some("FREE")),
+        "{payload}"
+    );
+
     // Ann herself, under another spelling of her address: applied and paid.
     let hers = create_cart(&app).await;
     add(&app, &hers, &tickets[1], 1).await;
