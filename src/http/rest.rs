@@ -209,15 +209,7 @@ fn expiry(
     on: Option<chrono::NaiveDate>,
     zone: ShopZone,
 ) -> Result<Option<Option<DateTime<Utc>>>, RestError> {
-    match (at, on) {
-        (Some(_), Some(_)) => Err(RestError::Invalid(vec![UserError::new(
-            "expiresOn",
-            UserErrorCode::Invalid,
-            "give expires_at or expires_on, not both",
-        )])),
-        (None, Some(day)) => Ok(Some(Some(zone.end_of_day(day)))),
-        (at, None) => Ok(at),
-    }
+    instant(at, on, zone, "expiresOn", true)
 }
 
 /// `starts_at` or `starts_on` (00:00 of that day on the shop's clock), not both.
@@ -226,13 +218,25 @@ fn start(
     on: Option<chrono::NaiveDate>,
     zone: ShopZone,
 ) -> Result<Option<Option<DateTime<Utc>>>, RestError> {
+    instant(at, on, zone, "startsOn", false)
+}
+
+/// An instant given as itself or as a day on the shop's clock (its end, or its start),
+/// not both; `on_field` names the day's field in the refusal.
+pub(super) fn instant(
+    at: Option<Option<DateTime<Utc>>>,
+    on: Option<chrono::NaiveDate>,
+    zone: ShopZone,
+    on_field: &str,
+    end_of_day: bool,
+) -> Result<Option<Option<DateTime<Utc>>>, RestError> {
     match (at, on) {
         (Some(_), Some(_)) => Err(RestError::Invalid(vec![UserError::new(
-            "startsOn",
+            on_field,
             UserErrorCode::Invalid,
-            "give starts_at or starts_on, not both",
+            format!("give {} or {}, not both", snake_case(on_field).replace("_on", "_at"), snake_case(on_field)),
         )])),
-        (None, Some(day)) => Ok(Some(Some(zone.start_of_day(day)))),
+        (None, Some(day)) => Ok(Some(Some(if end_of_day { zone.end_of_day(day) } else { zone.start_of_day(day) }))),
         (at, None) => Ok(at),
     }
 }

@@ -11,7 +11,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::rest::{DecimalInput, PromoCodeJson, RestError, WriteParams, double_option, principal, writer, zone_of};
+use super::rest::{
+    DecimalInput, PromoCodeJson, RestError, WriteParams, double_option, instant, principal, writer, zone_of,
+};
 use crate::domain::Money;
 use crate::domain::promo::DiscountType;
 use crate::entities::enums::AuditVia;
@@ -217,14 +219,8 @@ pub async fn create_batch(
             ));
         }
     };
-    let one = |at: Option<DateTime<Utc>>, on: Option<NaiveDate>, field: &str, end: bool| match (at, on) {
-        (Some(_), Some(_)) => Err(invalid(field, UserErrorCode::Invalid, "give the instant or the day, not both")),
-        (Some(at), None) => Ok(Some(at)),
-        (None, Some(day)) => Ok(Some(if end { zone.end_of_day(day) } else { zone.start_of_day(day) })),
-        (None, None) => Ok(None),
-    };
-    let expires_at = one(body.expires_at, body.expires_on, "expiresOn", true)?;
-    let starts_at = one(body.starts_at, body.starts_on, "startsOn", false)?;
+    let expires_at = instant(body.expires_at.map(Some), body.expires_on, zone, "expiresOn", true)?.flatten();
+    let starts_at = instant(body.starts_at.map(Some), body.starts_on, zone, "startsOn", false)?.flatten();
     let recipients = match (body.count, body.recipients, body.recipients_csv) {
         (Some(count), None, None) => Recipients::Anyone(count),
         (None, Some(emails), None) => Recipients::Emails(emails),
