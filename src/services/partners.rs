@@ -319,12 +319,12 @@ pub async fn share_view(db: &impl ConnectionTrait, token: &str) -> ServiceResult
         (None, Some(code_id)) => promo_code::Column::Id.eq(code_id),
         (None, None) => return Ok(None),
     };
-    let codes: Vec<(i64, String)> = promo_code::Entity::find()
+    let codes: Vec<(String, Option<i64>)> = promo_code::Entity::find()
         .select_only()
-        .column(promo_code::Column::Id)
         .column(promo_code::Column::Code)
+        .column(promo_code::Column::BatchId)
         .filter(promo_code::Column::AccountId.eq(link.account_id))
-        .filter(in_scope)
+        .filter(in_scope.clone())
         .order_by_asc(promo_code::Column::Code)
         .into_tuple()
         .all(db)
@@ -335,11 +335,19 @@ pub async fn share_view(db: &impl ConnectionTrait, token: &str) -> ServiceResult
             None => return Ok(None),
         },
         None => match codes.first() {
-            Some((_, code)) => code.clone(),
+            Some((code, _)) => code.clone(),
             None => return Ok(None),
         },
     };
-    let ids: Vec<i64> = codes.iter().map(|(id, _)| *id).collect();
+    // The codes as a subquery: a partner may have thousands (a generated batch).
+    let scoped_ids = || {
+        sea_orm::sea_query::Query::select()
+            .column(promo_code::Column::Id)
+            .from(promo_code::Entity)
+            .and_where(promo_code::Column::AccountId.eq(link.account_id))
+            .and_where(in_scope.clone())
+            .to_owned()
+    };
     let zone = ShopZone::parse(&shop.time_zone).unwrap_or_default();
     let today = zone.local(now()).date_naive();
     let first_day = today - Duration::days(CHART_DAYS - 1);
@@ -357,7 +365,7 @@ pub async fn share_view(db: &impl ConnectionTrait, token: &str) -> ServiceResult
         .column(order::Column::Total)
         .column(order::Column::RefundedAmount)
         .filter(order::Column::AccountId.eq(link.account_id))
-        .filter(order::Column::PromoCodeId.is_in(ids.iter().copied()))
+        .filter(order::Column::PromoCodeId.in_subquery(scoped_ids()))
         .filter(order::Column::Status.is_in([OrderStatus::Paid, OrderStatus::PartiallyRefunded, OrderStatus::Refunded]))
         .into_tuple()
         .all(db)
@@ -379,7 +387,7 @@ pub async fn share_view(db: &impl ConnectionTrait, token: &str) -> ServiceResult
         .column(promo_link_visit::Column::CreatedAt)
         .column(promo_link_visit::Column::UtmSource)
         .filter(promo_link_visit::Column::AccountId.eq(link.account_id))
-        .filter(promo_link_visit::Column::PromoCodeId.is_in(ids.iter().copied()))
+        .filter(promo_link_visit::Column::PromoCodeId.in_subquery(scoped_ids()))
         .into_tuple()
         .all(db)
         .await?;
@@ -397,11 +405,29 @@ pub async fn share_view(db: &impl ConnectionTrait, token: &str) -> ServiceResult
         title,
         shop_name: shop.name.clone(),
         currency: *shop.currency,
-        codes: codes.into_iter().map(|(_, code)| code).collect(),
+        codes: shown_codes(codes),
         totals,
         by_source,
         by_day: by_day.into_iter().collect(),
     }))
+}
+
+/// The codes as a share page lists them: each code made on its own, and a generated
+/// batch as one entry ("NEWS-… (250 codes)") rather than thousands of single-use codes.
+fn shown_codes(codes: Vec<(String, Option<i64>)>) -> Vec<String> {
+    let mut batches: BTreeMap<i64, (String, usize)> = BTreeMap::new();
+    let mut shown = vec![];
+    for (code, batch) in codes {
+        match batch {
+            None => shown.push(code),
+            Some(id) => {
+                let prefix = code.split_once('-').map_or(code.as_str(), |(p, _)| p).to_owned();
+                batches.entry(id).or_insert((prefix, 0)).1 += 1;
+            }
+        }
+    }
+    shown.extend(batches.into_values().map(|(prefix, n)| format!("{prefix}-… ({n} codes)")));
+    shown
 }
 
 /// The partner of each code id given (codes without one are left out).

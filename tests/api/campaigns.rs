@@ -415,6 +415,16 @@ async fn a_share_link_shows_one_partner_their_figures_and_nothing_else_until_rev
     )
     .await;
     assert_eq!(made["promoCode"]["partner"]["name"], "Maria's venue", "{made}");
+    // Maria also hands out a small batch: listed as one entry, not code by code.
+    let batch = generate(
+        &app,
+        json!({ "batchName": "Maria's fans", "prefix": "MB", "count": 3, "partnerId": maria,
+                                       "discountType": "PERCENTAGE", "percentOff": "5" }),
+    )
+    .await;
+    let batch_codes: Vec<String> =
+        batch["codes"].as_array().unwrap().iter().map(|c| c["code"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(batch_codes.len(), 3, "{batch}");
     // Maria: two orders, one through her Instagram link; Alex: one.
     app.http.get(format!("{}/?promo=MARIA15&utm_source=instagram", app.address)).send().await.unwrap();
     let first = cart_with(&app, "demo", &[(&tickets[1], 1)], None).await;
@@ -458,7 +468,8 @@ async fn a_share_link_shows_one_partner_their_figures_and_nothing_else_until_rev
     let body = app.gql_as(None, SHARE, json!({ "t": token })).await;
     let share = &body["data"]["partnerShare"];
     assert_eq!(share["title"], "Maria", "{body}");
-    assert_eq!(share["codes"], json!(["MARIA15"]));
+    assert_eq!(share["codes"], json!(["MARIA15", "MB-… (3 codes)"]));
+    assert!(batch_codes.iter().all(|c| !html.contains(c.as_str())), "single-use codes stay off the page");
     assert_eq!(
         share["totals"],
         json!({ "linkVisits": 1, "orders": 2, "tickets": 3, "revenue": { "amount": "63.73" } })
