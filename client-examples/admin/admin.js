@@ -562,6 +562,13 @@ async function campaignsView(view) {
       field(`Minimum subtotal (${viewer.account.currency})`, "minimumSubtotal", input({ inputmode: "decimal", placeholder: "30.00" })),
       field("Partner", "partnerId", partnerSelect)),
     field("Recipient emails (one per line, or CSV with an email column)", "recipientsCsv", h("textarea", { rows: "4", style: "width:100%" })),
+    h("label", { for: "recipients-file" }, "…or upload the mailing tool's CSV export"),
+    h("input", { type: "file", id: "recipients-file", accept: ".csv,text/csv,text/plain", onchange: async (e) => {
+      const file = e.target.files[0];
+      if (!file) return;
+      form.elements.recipientsCsv.value = await file.text();
+      form.elements.who.value = "emails";
+    } }),
     preview, general,
     h("div", { class: "toolbar" },
       h("button", { type: "button", class: "secondary", id: "batch-preview-button", onclick: () => submit(true) }, "Preview"),

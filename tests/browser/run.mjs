@@ -415,9 +415,12 @@ try {
     await page.locator("#partners tr[data-partner=Maria]").waitFor();
     await page.getByLabel("Batch name").fill("December newsletter");
     await page.getByLabel("Prefix").fill("DEC");
-    await page.getByLabel("For", { exact: true }).selectOption("emails");
     await page.getByLabel("Percent off").fill("10");
-    await page.getByLabel(/^Recipient emails/).fill("ann@example.com\nbob@example.com\nann+news@example.com");
+    // The mailing tool's export, uploaded: it fills the list and switches to one code per email.
+    await page.getByLabel(/upload the mailing tool/).setInputFiles({ name: "subscribers.csv", mimeType: "text/csv",
+      buffer: Buffer.from("name,email\nAnn,ann@example.com\nBob,bob@example.com\nAnn again,ann+news@example.com\n") });
+    await page.waitForFunction(() => document.getElementById("f-recipientsCsv").value.includes("bob@example.com"));
+    check(await page.getByLabel("For", { exact: true }).inputValue() === "emails", "switched to one code per email");
     await page.getByRole("button", { name: "Preview" }).click();
     await page.locator("#batch-preview", { hasText: "This will create 2 codes, such as DEC-" }).waitFor();
     check((await page.locator("#batch-preview").textContent()).includes("(ann@example.com)"), "the preview pairs a code with its email");
