@@ -14,6 +14,7 @@ use super::AppState;
 use super::rest::{
     DecimalInput, PromoCodeJson, RestError, WriteParams, double_option, instant, principal, writer, zone_of,
 };
+use super::rest_catalog::path_id;
 use crate::domain::Money;
 use crate::domain::promo::DiscountType;
 use crate::entities::enums::AuditVia;
@@ -23,11 +24,6 @@ use crate::services::partners::{self, PartnerInput, ShareScope};
 use crate::services::promo_batches::{self, BatchView, GenerateInput, Recipients};
 use crate::services::promo_codes::{NewPromoCode, PromoCodeView};
 use crate::services::{UserError, UserErrorCode, accounts, now};
-
-/// The `{id}` of a path; anything but a number is simply not found.
-fn path_id(id: &str, what: &str) -> Result<i64, RestError> {
-    id.parse::<i64>().map_err(|_| RestError::NotFound(format!("no {what} with id {id} in this account")))
-}
 
 fn partner_json(p: &partner::Model) -> Value {
     json!({ "id": p.id, "name": p.name, "contact": p.contact, "created_at": p.created_at, "updated_at": p.updated_at })

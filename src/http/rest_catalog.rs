@@ -51,7 +51,7 @@ fn deletion_json(d: Deletion) -> &'static str {
 }
 
 /// The `{id}` of a path; anything but a number is simply not found.
-fn path_id(id: &str, what: &str) -> Result<i64, RestError> {
+pub(super) fn path_id(id: &str, what: &str) -> Result<i64, RestError> {
     id.parse::<i64>().map_err(|_| RestError::NotFound(format!("no {what} with id {id} in this account")))
 }
 

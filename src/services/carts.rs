@@ -701,19 +701,18 @@ pub async fn apply_read(
 ) -> ServiceResult<PricedCartView> {
     let (snapshot, row) = read.loaded.ok_or_else(cart_not_found)?;
     let mut snapshot = open(snapshot)?;
-    let row = match check_code(db, &snapshot, &parse_typed(&read.code)?, row).await {
-        Ok(row) => row,
+    let (row, started) = match check_code(db, &snapshot, &parse_typed(&read.code)?, row).await {
+        Ok(row) => (row, true),
         // Attached all the same: the cart gets the discount, pushed, when it starts.
-        Err(CodeCheck::NotStarted(row)) => {
-            set_promo(db, snapshot.cart.id, Some(row.id)).await?;
-            events.publish(snapshot.cart.id);
-            let message = not_started_message(&row, &snapshot.account);
-            return Err(UserError::new("code", UserErrorCode::NotStarted, message).into());
-        }
+        Err(CodeCheck::NotStarted(row)) => (*row, false),
         Err(CodeCheck::Refused(e)) => return Err(e),
     };
     set_promo(db, snapshot.cart.id, Some(row.id)).await?;
     events.publish(snapshot.cart.id);
+    if !started {
+        let message = not_started_message(&row, &snapshot.account);
+        return Err(UserError::new("code", UserErrorCode::NotStarted, message).into());
+    }
     snapshot.cart.promo_code_id = Some(row.id);
     snapshot.promo = Some(row);
     price(snapshot, now())

@@ -252,20 +252,10 @@ pub async fn generate(
             ..Default::default()
         };
         let row = |batch_id: i64, i: usize, code: &str| {
-            let mut row = promo_code::ActiveModel {
-                account_id: Set(account_id),
-                redemptions_count: Set(0),
-                active: Set(true),
-                deleted_at: Set(None),
-                created_at: Set(at),
-                updated_at: Set(at),
-                batch_id: Set(Some(batch_id)),
-                partner_id: Set(settings.partner_id),
-                recipient_email: Set(bound.as_ref().map(|e| e[i].normalized())),
-                recipient_key: Set(bound.as_ref().map(|e| e[i].customer_key())),
-                ..Default::default()
-            };
-            super::promo_codes::apply(&mut row, &valid, settings.event_id);
+            let mut row = super::promo_codes::new_row(account_id, at, &valid, settings.event_id, settings.partner_id);
+            row.batch_id = Set(Some(batch_id));
+            row.recipient_email = Set(bound.as_ref().map(|e| e[i].normalized()));
+            row.recipient_key = Set(bound.as_ref().map(|e| e[i].customer_key()));
             row.code = Set(code.to_owned());
             row
         };

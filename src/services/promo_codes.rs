@@ -269,7 +269,32 @@ fn map_unique(e: DbErr, code: &PromoCodeString) -> ServiceError {
     if crate::db::is_unique_violation(&e) { duplicate(code).into() } else { e.into() }
 }
 
-pub(super) fn apply(row: &mut promo_code::ActiveModel, valid: &ValidPromo, event_id: Option<i64>) {
+/// A new, unused and active code of the account with `valid`'s settings (not yet stored).
+pub(super) fn new_row(
+    account_id: i64,
+    at: DateTime<Utc>,
+    valid: &ValidPromo,
+    event_id: Option<i64>,
+    partner_id: Option<i64>,
+) -> promo_code::ActiveModel {
+    let mut row = promo_code::ActiveModel {
+        account_id: Set(account_id),
+        redemptions_count: Set(0),
+        active: Set(true),
+        deleted_at: Set(None),
+        created_at: Set(at),
+        updated_at: Set(at),
+        batch_id: Set(None),
+        partner_id: Set(partner_id),
+        recipient_email: Set(None),
+        recipient_key: Set(None),
+        ..Default::default()
+    };
+    apply(&mut row, valid, event_id);
+    row
+}
+
+fn apply(row: &mut promo_code::ActiveModel, valid: &ValidPromo, event_id: Option<i64>) {
     row.starts_at = Set(valid.starts_at);
     row.minimum_subtotal = Set(valid.minimum_subtotal);
     let (percent, amount) = match valid.discount {
@@ -323,20 +348,9 @@ pub async fn create(
     let valid = check(&txn, account_id, &fields, references, true, None).await?;
     let at = now();
     let (recipient_email, recipient_key) = bound.unzip();
-    let mut row = promo_code::ActiveModel {
-        account_id: Set(account_id),
-        redemptions_count: Set(0),
-        active: Set(true),
-        deleted_at: Set(None),
-        created_at: Set(at),
-        updated_at: Set(at),
-        batch_id: Set(None),
-        partner_id: Set(input.partner_id),
-        recipient_email: Set(recipient_email),
-        recipient_key: Set(recipient_key),
-        ..Default::default()
-    };
-    apply(&mut row, &valid, input.event_id);
+    let mut row = new_row(account_id, at, &valid, input.event_id, input.partner_id);
+    row.recipient_email = Set(recipient_email);
+    row.recipient_key = Set(recipient_key);
     if dry_run {
         row.id = Set(0);
         return row.try_into_model().map_err(ServiceError::Db);
