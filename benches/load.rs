@@ -100,6 +100,7 @@ async fn main() {
     let first_wrong = Arc::new(std::sync::Mutex::new(None::<String>));
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
+    let cpu_before = server.cpu_time();
     let mut tasks = vec![];
     for (http, cart) in clients {
         let (url, wrong, first_wrong) = (url.clone(), wrong.clone(), first_wrong.clone());
@@ -125,15 +126,17 @@ async fn main() {
         all.extend(task.await.unwrap());
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let server_cpu = server.cpu_time() - cpu_before;
     all.sort_unstable();
     let backend = server.backend;
     let addresses = if one_address { "one address" } else { "an address each" };
     println!(
-        "load, {backend}, {buyers} buyers ({addresses}), default settings, external generator: {} requests in {elapsed:.1} s = {:.0} requests/s; p50 {:.1} ms, p99 {:.1} ms; wrong answers {}",
+        "load, {backend}, {buyers} buyers ({addresses}), default settings, external generator: {} requests in {elapsed:.1} s = {:.0} requests/s; p50 {:.1} ms, p99 {:.1} ms; server CPU {:.0} µs per request; wrong answers {}",
         all.len(),
         all.len() as f64 / elapsed,
         percentile(&all, 0.50).as_secs_f64() * 1e3,
         percentile(&all, 0.99).as_secs_f64() * 1e3,
+        server_cpu.as_secs_f64() * 1e6 / all.len().max(1) as f64,
         wrong.load(Ordering::Relaxed),
     );
     if let Some(e) = first_wrong.lock().unwrap().take() {

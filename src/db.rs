@@ -70,6 +70,9 @@ pub async fn connect_counting(
 /// How long a SQLite writer waits for the lock before it fails.
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a pooled connection may sit idle before it is pinged when taken out.
+const POOL_PING_AFTER_IDLE: Duration = Duration::from_secs(30);
+
 /// Connects with pool and SQLite settings tuned for this service.
 pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbSetupError> {
     let url = normalize_url(&config.database_url)?;
@@ -81,6 +84,12 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbSe
         .min_connections(1)
         .connect_timeout(timeout)
         .acquire_timeout(timeout)
+        // sqlx pings a connection when it goes back to the pool and, by default, again
+        // when it is taken out: two extra round trips (a worker-thread hop on SQLite)
+        // around every statement. A connection handed straight back is known good; only
+        // one idle long enough for a server, proxy or firewall to have dropped it is
+        // pinged first.
+        .test_before_acquire_if_idle_for(POOL_PING_AFTER_IDLE)
         .sqlx_logging(false)
         // WAL lets readers proceed while one writer commits; NORMAL sync is durable
         // across application crashes (not power loss of the last transaction), the usual
