@@ -144,13 +144,43 @@ async fn load_joined(
     code: Option<&str>,
     probe: Option<&Probe>,
 ) -> ServiceResult<Option<(CartSnapshot, Option<promo_code::Model>, Option<HashMap<String, u32>>)>> {
+    read_joined(db, token, code, probe, None).await
+}
+
+/// The statement of [`load_joined`]; with `detach_at`, on PostgreSQL, it first takes the
+/// code off the cart if it is open (a data-modifying `WITH`) and reads the cart as that
+/// left it: `removePromo` in one statement. No row then means no open cart.
+async fn read_joined(
+    db: &impl ConnectionTrait,
+    token: &str,
+    code: Option<&str>,
+    probe: Option<&Probe>,
+    detach_at: Option<DateTime<Utc>>,
+) -> ServiceResult<Option<(CartSnapshot, Option<promo_code::Model>, Option<HashMap<String, u32>>)>> {
     let backend = db.get_database_backend();
     let placeholder = |n: usize| if backend == DbBackend::Postgres { format!("${n}") } else { "?".to_owned() };
-    // Placeholders in order of appearance: the failure counts (in the select list), the
-    // typed code (in the join), then the token.
-    let (probe_columns, mut values) = match probe {
-        Some(probe) => probe.columns(1, placeholder),
-        None => (String::new(), vec![]),
+    // Placeholders in order of appearance: the update's time (in the `WITH`), the
+    // failure counts (in the select list), the typed code (in the join), then the token.
+    let mut values: Vec<sea_orm::Value> = vec![];
+    let detach = match detach_at {
+        Some(at) => {
+            values.push(at.into());
+            values.push(sea_orm::ActiveEnum::to_value(&CartStatus::Open).into());
+            format!(
+                "WITH c AS (UPDATE carts SET promo_code_id = NULL, updated_at = {} WHERE token = {{token}} AND status = {} RETURNING *) ",
+                placeholder(1),
+                placeholder(2)
+            )
+        }
+        None => String::new(),
+    };
+    let probe_columns = match probe {
+        Some(probe) => {
+            let (sql, probe_values) = probe.columns(values.len() + 1, placeholder);
+            values.extend(probe_values);
+            sql
+        }
+        None => String::new(),
     };
     let (typed_columns, typed_join) = match code {
         Some(code) => {
@@ -167,8 +197,12 @@ async fn load_joined(
     };
     values.push(token.into());
     let token_at = placeholder(values.len());
+    // The `WITH` reads the token's placeholder too (PostgreSQL numbers them, so once is
+    // enough); the cart then comes from it instead of the table.
+    let (detach, source) =
+        if detach.is_empty() { (detach, "carts") } else { (detach.replace("{token}", &token_at), "c") };
     let sql = format!(
-        "SELECT {}, {}, {}, {}, {}{typed_columns}{probe_columns} FROM carts c \
+        "{detach}SELECT {}, {}, {}, {}, {}{typed_columns}{probe_columns} FROM {source} c \
          JOIN accounts a ON a.id = c.account_id \
          LEFT JOIN promo_codes p ON p.id = c.promo_code_id \
          LEFT JOIN cart_lines l ON l.cart_id = c.id \
@@ -721,6 +755,19 @@ pub async fn apply_read(
 /// Takes the code off the cart.
 #[tracing::instrument(name = "remove_promo", level = "debug", skip_all)]
 pub async fn remove_promo(db: &DatabaseConnection, events: &CartEvents, token: &str) -> ServiceResult<PricedCartView> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        // One statement: the update and the read of the cart it left.
+        return match read_joined(db, token, None, None, Some(now())).await? {
+            Some((snapshot, _, _)) => {
+                events.publish(snapshot.cart.id);
+                price(snapshot, now())
+            }
+            // No open cart: none at all, or a closed one (which error tells).
+            None => {
+                Err(load_open(db, token).await.err().unwrap_or_else(|| super::internal("an open cart was not updated")))
+            }
+        };
+    }
     let mut snapshot = load_open(db, token).await?;
     set_promo(db, snapshot.cart.id, None).await?;
     events.publish(snapshot.cart.id);

@@ -162,6 +162,10 @@ async fn freepass_is_paid_through_the_free_path_without_any_provider() {
         )
         .await;
     assert_eq!(body["data"]["addToCart"]["userErrors"][0]["code"], "CART_CLOSED");
+    let body = app
+        .gql("mutation($c: ID!) { removePromo(cartId: $c) { cart { id } userErrors { code } } }", json!({ "c": cart }))
+        .await;
+    assert_eq!(body["data"]["removePromo"]["userErrors"][0]["code"], "CART_CLOSED", "{body}");
 }
 
 /// 50 random carts with awkward prices and codes, in a gross-price and a net-price shop:
