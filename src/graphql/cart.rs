@@ -272,7 +272,8 @@ impl SubscriptionRoot {
         // async-graphql keeps this resolver's future inside the subscription's stream for
         // as long as it is open, so it only waits on a boxed one: its own space stays a
         // pointer, not the reads' state (a few KiB for each of 10,000 open carts).
-        Box::pin(cart_updates(ctx.db().clone(), ctx.events().clone(), cart_id.to_string())).await
+        let reloads = ctx.data_unchecked::<CartReloads>().clone();
+        Box::pin(cart_updates(ctx.db().clone(), reloads, ctx.events().clone(), cart_id.to_string())).await
     }
 
     /// The organizer's dashboard, live: the shop's promo codes with their usage
@@ -310,8 +311,12 @@ impl SubscriptionRoot {
 
 /// The stream behind `cartUpdated`: the cart now, then after every change signalled for
 /// it or when its code expires.
+/// The reads of subscribed carts after a signal, batched across subscriptions.
+pub(crate) type CartReloads = std::sync::Arc<async_graphql::dataloader::DataLoader<super::loaders::CartsByToken>>;
+
 async fn cart_updates(
     db: DatabaseConnection,
+    reloads: CartReloads,
     events: std::sync::Arc<crate::events::CartEvents>,
     token: String,
 ) -> async_graphql::Result<impl Stream<Item = Cart> + use<>> {
@@ -321,12 +326,12 @@ async fn cart_updates(
     let subscription = events.subscribe(found.snapshot.cart.id);
     let first = errors::query(carts::get(&db, &token).await)?.unwrap_or(found);
     // The first view waits boxed too: its space would otherwise stay in the state.
-    let state = (Some(Box::new(first)), None::<DateTime<Utc>>, subscription, db, token);
-    Ok(futures_util::stream::unfold(state, |(pending, mut expiry, mut subscription, db, token)| async move {
+    let state = (Some(Box::new(first)), None::<DateTime<Utc>>, subscription, reloads, token);
+    Ok(futures_util::stream::unfold(state, |(pending, mut expiry, mut subscription, reloads, token)| async move {
         if let Some(view) = pending {
             expiry = view.promo_changes_at;
             crate::observe::push_sent();
-            return Some((Cart(*view), (None, expiry, subscription, db, token)));
+            return Some((Cart(*view), (None, expiry, subscription, reloads, token)));
         }
         loop {
             // A timer for the code's start or expiry (not polling): wake when it passes.
@@ -343,11 +348,12 @@ async fn cart_updates(
                 () = subscription.changed() => {},
                 () = timer => {},
             }
-            match Box::pin(carts::get(&db, &token)).await {
+            // With the other carts signalled at the same moment: one statement for many.
+            match Box::pin(reloads.load_one(token.clone())).await {
                 Ok(Some(view)) => {
                     let expiry = view.promo_changes_at;
                     crate::observe::push_sent();
-                    return Some((Cart(view), (None, expiry, subscription, db, token)));
+                    return Some((Cart(view), (None, expiry, subscription, reloads, token)));
                 }
                 Ok(None) => return None,
                 Err(e) => {

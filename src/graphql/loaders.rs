@@ -74,3 +74,17 @@ impl Loader<i64> for AccountById {
         Ok(rows.into_iter().map(|(id, a)| (id, Arc::new(a))).collect())
     }
 }
+
+/// Carts by token, priced when read: the reloads of subscribed carts signalled at once
+/// become one statement per batch (see [`crate::services::carts::get_many`]). No cache:
+/// every load reads the cart as it is now.
+pub struct CartsByToken(pub DatabaseConnection);
+
+impl Loader<String> for CartsByToken {
+    type Value = crate::services::carts::PricedCartView;
+    type Error = Arc<ServiceError>;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
+        crate::services::carts::get_many(&self.0, keys).await.map_err(Arc::new)
+    }
+}

@@ -30,8 +30,8 @@ use sea_orm::DatabaseConnection;
 pub use auth::Caller;
 use cart::SubscriptionRoot;
 use loaders::{
-    AccountById, EventById, EventSalesById, OrderItemsByOrder, PartnerById, PromoCodeById, RefundsByOrder,
-    TicketTypesByEvent,
+    AccountById, CartsByToken, EventById, EventSalesById, OrderItemsByOrder, PartnerById, PromoCodeById,
+    RefundsByOrder, TicketTypesByEvent,
 };
 
 use crate::events::CartEvents;
@@ -94,6 +94,10 @@ pub fn build(
         .data(DataLoader::new(RefundsByOrder(db.clone()), tokio::spawn))
         .data(DataLoader::new(PromoCodeById(db.clone()), tokio::spawn))
         .data(DataLoader::new(PartnerById(db.clone()), tokio::spawn))
+        .data(Arc::new(
+            DataLoader::new(CartsByToken(db.clone()), tokio::spawn)
+                .max_batch_size(crate::services::carts::GET_MANY_MAX),
+        ))
         .data(DataLoader::new(AccountById(db), tokio::spawn))
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)

@@ -216,20 +216,28 @@ async fn read_joined(
     );
     let rows = db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
     let Some(first) = rows.first() else { return Ok(None) };
-    let cart = cart::Model::from_query_result(first, "c_")?;
-    let account = account::Model::from_query_result(first, "a_")?;
-    let promo = match first.try_get::<Option<i64>>("", "p_id")? {
-        Some(_) => Some(promo_code::Model::from_query_result(first, "p_")?),
-        None => None,
-    };
     let typed = match code {
         Some(_) if first.try_get::<Option<i64>>("", "q_id")?.is_some() => {
             Some(promo_code::Model::from_query_result(first, "q_")?)
         }
         _ => None,
     };
+    let failures = probe.map(|p| p.read(first)).transpose()?;
+    Ok(Some((snapshot_of(&rows)?, typed, failures)))
+}
+
+/// The cart of rows selected as [`read_joined`] selects them: one per line (one with
+/// no line for an empty cart), all of one cart.
+fn snapshot_of(rows: &[sea_orm::QueryResult]) -> Result<CartSnapshot, sea_orm::DbErr> {
+    let first = rows.first().ok_or_else(|| sea_orm::DbErr::RecordNotFound("cart".into()))?;
+    let cart = cart::Model::from_query_result(first, "c_")?;
+    let account = account::Model::from_query_result(first, "a_")?;
+    let promo = match first.try_get::<Option<i64>>("", "p_id")? {
+        Some(_) => Some(promo_code::Model::from_query_result(first, "p_")?),
+        None => None,
+    };
     let mut lines = Vec::with_capacity(rows.len());
-    for row in &rows {
+    for row in rows {
         if row.try_get::<Option<i64>>("", "l_id")?.is_some() {
             lines.push((
                 cart_line::Model::from_query_result(row, "l_")?,
@@ -237,8 +245,54 @@ async fn read_joined(
             ));
         }
     }
-    let failures = probe.map(|p| p.read(first)).transpose()?;
-    Ok(Some((CartSnapshot { cart, account, promo, lines }, typed, failures)))
+    Ok(CartSnapshot { cart, account, promo, lines })
+}
+
+/// Most carts [`get_many`] reads in one statement.
+pub const GET_MANY_MAX: usize = 500;
+
+/// Carts by their tokens, priced now, in one statement per [`GET_MANY_MAX`] tokens: the
+/// carts of many subscriptions signalled at once (an organizer's edit of a code on
+/// thousands of open carts) are read together, not one statement each. Unknown tokens
+/// are left out.
+pub async fn get_many(db: &impl ConnectionTrait, tokens: &[String]) -> ServiceResult<HashMap<String, PricedCartView>> {
+    let backend = db.get_database_backend();
+    let at = now();
+    let mut views = HashMap::with_capacity(tokens.len());
+    for chunk in tokens.chunks(GET_MANY_MAX) {
+        let placeholders = (1..=chunk.len())
+            .map(|n| if backend == DbBackend::Postgres { format!("${n}") } else { "?".to_owned() })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {}, {}, {}, {}, {} FROM carts c \
+             JOIN accounts a ON a.id = c.account_id \
+             LEFT JOIN promo_codes p ON p.id = c.promo_code_id \
+             LEFT JOIN cart_lines l ON l.cart_id = c.id \
+             LEFT JOIN ticket_types t ON t.id = l.ticket_type_id \
+             WHERE c.token IN ({placeholders}) ORDER BY c.id, l.id",
+            columns::<cart::Entity>("c"),
+            columns::<account::Entity>("a"),
+            columns::<promo_code::Entity>("p"),
+            columns::<cart_line::Entity>("l"),
+            columns::<ticket_type::Entity>("t"),
+        );
+        let values = chunk.iter().map(|t| sea_orm::Value::from(t.as_str())).collect::<Vec<_>>();
+        let rows = db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+        // Ordered by cart: each run of one cart id is one cart.
+        let mut start = 0;
+        while start < rows.len() {
+            let id = rows[start].try_get::<i64>("", "c_id")?;
+            let mut end = start + 1;
+            while end < rows.len() && rows[end].try_get::<i64>("", "c_id")? == id {
+                end += 1;
+            }
+            let snapshot = snapshot_of(&rows[start..end])?;
+            views.insert(snapshot.cart.token.clone(), price(snapshot, at)?);
+            start = end;
+        }
+    }
+    Ok(views)
 }
 
 /// The code's lifecycle as the domain rules read it.

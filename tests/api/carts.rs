@@ -178,6 +178,45 @@ async fn the_subscription_pushes_the_repriced_cart_then_the_organizer_deactivati
     assert_eq!(pushed["total"]["amount"], "59.98");
 }
 
+/// An organizer's edit of a code on many open carts: every subscribed cart is pushed its
+/// new price, and the carts are read back together (a statement per batch), not one
+/// statement per cart.
+#[tokio::test]
+async fn an_edit_on_many_subscribed_carts_reads_them_back_together() {
+    const CARTS: usize = 40;
+    let app = spawn_app().await;
+    let t = tickets(&app).await;
+    let mut subscribed = vec![];
+    for _ in 0..CARTS {
+        let cart = create_cart(&app).await;
+        add(&app, &cart, &t.standing, 2).await;
+        assert_eq!(apply(&app, &cart, "NEWS10").await["cart"]["total"]["amount"], "35.98");
+        let mut ws = subscribe(&app, &cart).await;
+        assert_eq!(push_until(&mut ws, |_| true).await["total"]["amount"], "35.98");
+        subscribed.push(ws);
+    }
+    let before = app.statements.get();
+    let id = code_id(&app, "NEWS10").await;
+    let body = app
+        .gql_admin(
+            "mutation($id: ID!) { updatePromoCode(id: $id, input: { percentOff: \"20\" }) { userErrors { code } } }",
+            json!({ "id": id.to_string() }),
+        )
+        .await;
+    assert_eq!(body["data"]["updatePromoCode"]["userErrors"], json!([]), "{body}");
+    let edit = app.statements.get() - before;
+    // 2 × 19.99 = 39.98, 20 % off: 31.98, on every cart.
+    for ws in &mut subscribed {
+        assert_eq!(push_until(ws, |c| c["discount"]["amount"] == "8.00").await["total"]["amount"], "31.98");
+    }
+    let reloads = app.statements.get() - before - edit;
+    assert!(
+        reloads < (CARTS / 4) as u64,
+        "{CARTS} carts read back in {reloads} statements: {:?}",
+        app.statements.recent()
+    );
+}
+
 #[tokio::test]
 async fn a_code_expiring_while_the_cart_is_open_is_pushed_when_it_expires() {
     let app = spawn_app().await;
