@@ -309,11 +309,11 @@ impl SubscriptionRoot {
     }
 }
 
-/// The stream behind `cartUpdated`: the cart now, then after every change signalled for
-/// it or when its code expires.
 /// The reads of subscribed carts after a signal, batched across subscriptions.
 pub(crate) type CartReloads = std::sync::Arc<async_graphql::dataloader::DataLoader<super::loaders::CartsByToken>>;
 
+/// The stream behind `cartUpdated`: the cart now, then after every change signalled for
+/// it or when its code expires.
 async fn cart_updates(
     db: DatabaseConnection,
     reloads: CartReloads,
