@@ -272,8 +272,8 @@ impl SubscriptionRoot {
         // async-graphql keeps this resolver's future inside the subscription's stream for
         // as long as it is open, so it only waits on a boxed one: its own space stays a
         // pointer, not the reads' state (a few KiB for each of 10,000 open carts).
-        let reloads = ctx.data_unchecked::<CartReloads>().clone();
-        Box::pin(cart_updates(ctx.db().clone(), reloads, ctx.events().clone(), cart_id.to_string())).await
+        Box::pin(cart_updates(ctx.db().clone(), ctx.cart_reloads().clone(), ctx.events().clone(), cart_id.to_string()))
+            .await
     }
 
     /// The organizer's dashboard, live: the shop's promo codes with their usage

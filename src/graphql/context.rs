@@ -49,6 +49,8 @@ pub trait ContextExt<'a> {
     fn limiter(&self) -> &'a Arc<RateLimiter>;
     /// One of the DataLoaders of [`super::loaders`].
     fn loader<L: Send + Sync + 'static>(&self) -> &'a DataLoader<L>;
+    /// The batched reloads of subscribed carts (shared by the subscriptions' streams).
+    fn cart_reloads(&self) -> &'a super::cart::CartReloads;
     /// The caller, as the HTTP edge resolved it (anonymous when it set none).
     fn caller(&self) -> &'a Caller;
     /// The request's address and session; none outside an HTTP request.
@@ -81,6 +83,10 @@ impl<'a> ContextExt<'a> for Context<'a> {
     }
 
     fn loader<L: Send + Sync + 'static>(&self) -> &'a DataLoader<L> {
+        self.data_unchecked()
+    }
+
+    fn cart_reloads(&self) -> &'a super::cart::CartReloads {
         self.data_unchecked()
     }
 

@@ -136,6 +136,29 @@ pub async fn read_for_apply(
     Ok((failures, ApplyRead { loaded, code: code.to_owned() }))
 }
 
+/// The `n`th bind placeholder (from 1) in `backend`'s spelling.
+fn placeholder(backend: DbBackend, n: usize) -> String {
+    if backend == DbBackend::Postgres { format!("${n}") } else { "?".to_owned() }
+}
+
+/// `SELECT` of carts from `source` (aliased `c`) with their shop, attached code and lines
+/// with their ticket types, one row per line, columns prefixed by table (`c_id`, `l_id`,
+/// …) as [`snapshot_of`] reads them; `more_columns` and `joins` add to it.
+fn select_carts(source: &str, more_columns: &str, joins: &str) -> String {
+    format!(
+        "SELECT {}, {}, {}, {}, {}{more_columns} FROM {source} c \
+         JOIN accounts a ON a.id = c.account_id \
+         LEFT JOIN promo_codes p ON p.id = c.promo_code_id \
+         LEFT JOIN cart_lines l ON l.cart_id = c.id \
+         LEFT JOIN ticket_types t ON t.id = l.ticket_type_id{joins}",
+        columns::<cart::Entity>("c"),
+        columns::<account::Entity>("a"),
+        columns::<promo_code::Entity>("p"),
+        columns::<cart_line::Entity>("l"),
+        columns::<ticket_type::Entity>("t"),
+    )
+}
+
 /// Loads a cart and, when `code` is given, in the same query the shop's live (not
 /// deleted) code spelled so: `applyPromo` reads all it checks in one statement.
 async fn load_joined(
@@ -144,43 +167,13 @@ async fn load_joined(
     code: Option<&str>,
     probe: Option<&Probe>,
 ) -> ServiceResult<Option<(CartSnapshot, Option<promo_code::Model>, Option<HashMap<String, u32>>)>> {
-    read_joined(db, token, code, probe, None).await
-}
-
-/// The statement of [`load_joined`]; with `detach_at`, on PostgreSQL, it first takes the
-/// code off the cart if it is open (a data-modifying `WITH`) and reads the cart as that
-/// left it: `removePromo` in one statement. No row then means no open cart.
-async fn read_joined(
-    db: &impl ConnectionTrait,
-    token: &str,
-    code: Option<&str>,
-    probe: Option<&Probe>,
-    detach_at: Option<DateTime<Utc>>,
-) -> ServiceResult<Option<(CartSnapshot, Option<promo_code::Model>, Option<HashMap<String, u32>>)>> {
     let backend = db.get_database_backend();
-    let placeholder = |n: usize| if backend == DbBackend::Postgres { format!("${n}") } else { "?".to_owned() };
-    // Placeholders in order of appearance: the update's time (in the `WITH`), the
-    // failure counts (in the select list), the typed code (in the join), then the token.
-    let mut values: Vec<sea_orm::Value> = vec![];
-    let detach = match detach_at {
-        Some(at) => {
-            values.push(at.into());
-            values.push(sea_orm::ActiveEnum::to_value(&CartStatus::Open).into());
-            format!(
-                "WITH c AS (UPDATE carts SET promo_code_id = NULL, updated_at = {} WHERE token = {{token}} AND status = {} RETURNING *) ",
-                placeholder(1),
-                placeholder(2)
-            )
-        }
-        None => String::new(),
-    };
-    let probe_columns = match probe {
-        Some(probe) => {
-            let (sql, probe_values) = probe.columns(values.len() + 1, placeholder);
-            values.extend(probe_values);
-            sql
-        }
-        None => String::new(),
+    let placeholder = |n: usize| placeholder(backend, n);
+    // Placeholders in order of appearance: the failure counts (in the select list), the
+    // typed code (in the join), then the token.
+    let (probe_columns, mut values) = match probe {
+        Some(probe) => probe.columns(1, placeholder),
+        None => (String::new(), vec![]),
     };
     let (typed_columns, typed_join) = match code {
         Some(code) => {
@@ -196,23 +189,10 @@ async fn read_joined(
         None => (String::new(), String::new()),
     };
     values.push(token.into());
-    let token_at = placeholder(values.len());
-    // The `WITH` reads the token's placeholder too (PostgreSQL numbers them, so once is
-    // enough); the cart then comes from it instead of the table.
-    let (detach, source) =
-        if detach.is_empty() { (detach, "carts") } else { (detach.replace("{token}", &token_at), "c") };
     let sql = format!(
-        "{detach}SELECT {}, {}, {}, {}, {}{typed_columns}{probe_columns} FROM {source} c \
-         JOIN accounts a ON a.id = c.account_id \
-         LEFT JOIN promo_codes p ON p.id = c.promo_code_id \
-         LEFT JOIN cart_lines l ON l.cart_id = c.id \
-         LEFT JOIN ticket_types t ON t.id = l.ticket_type_id{typed_join} \
-         WHERE c.token = {token_at} ORDER BY l.id",
-        columns::<cart::Entity>("c"),
-        columns::<account::Entity>("a"),
-        columns::<promo_code::Entity>("p"),
-        columns::<cart_line::Entity>("l"),
-        columns::<ticket_type::Entity>("t"),
+        "{} WHERE c.token = {} ORDER BY l.id",
+        select_carts("carts", &format!("{typed_columns}{probe_columns}"), &typed_join),
+        placeholder(values.len())
     );
     let rows = db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
     let Some(first) = rows.first() else { return Ok(None) };
@@ -226,7 +206,7 @@ async fn read_joined(
     Ok(Some((snapshot_of(&rows)?, typed, failures)))
 }
 
-/// The cart of rows selected as [`read_joined`] selects them: one per line (one with
+/// The cart of rows selected by [`select_carts`]: one per line (one with
 /// no line for an empty cart), all of one cart.
 fn snapshot_of(rows: &[sea_orm::QueryResult]) -> Result<CartSnapshot, sea_orm::DbErr> {
     let first = rows.first().ok_or_else(|| sea_orm::DbErr::RecordNotFound("cart".into()))?;
@@ -260,23 +240,8 @@ pub async fn get_many(db: &impl ConnectionTrait, tokens: &[String]) -> ServiceRe
     let at = now();
     let mut views = HashMap::with_capacity(tokens.len());
     for chunk in tokens.chunks(GET_MANY_MAX) {
-        let placeholders = (1..=chunk.len())
-            .map(|n| if backend == DbBackend::Postgres { format!("${n}") } else { "?".to_owned() })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT {}, {}, {}, {}, {} FROM carts c \
-             JOIN accounts a ON a.id = c.account_id \
-             LEFT JOIN promo_codes p ON p.id = c.promo_code_id \
-             LEFT JOIN cart_lines l ON l.cart_id = c.id \
-             LEFT JOIN ticket_types t ON t.id = l.ticket_type_id \
-             WHERE c.token IN ({placeholders}) ORDER BY c.id, l.id",
-            columns::<cart::Entity>("c"),
-            columns::<account::Entity>("a"),
-            columns::<promo_code::Entity>("p"),
-            columns::<cart_line::Entity>("l"),
-            columns::<ticket_type::Entity>("t"),
-        );
+        let placeholders = (1..=chunk.len()).map(|n| placeholder(backend, n)).collect::<Vec<_>>().join(", ");
+        let sql = format!("{} WHERE c.token IN ({placeholders}) ORDER BY c.id, l.id", select_carts("carts", "", ""));
         let values = chunk.iter().map(|t| sea_orm::Value::from(t.as_str())).collect::<Vec<_>>();
         let rows = db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
         // Ordered by cart: each run of one cart id is one cart.
@@ -806,21 +771,39 @@ pub async fn apply_read(
     price(snapshot, now())
 }
 
+/// On PostgreSQL, takes the code off the cart if it is open and reads the cart as that
+/// left it, in one statement (a data-modifying `WITH`); `None`: no open cart.
+async fn detach_returning(db: &DatabaseConnection, token: &str) -> ServiceResult<Option<CartSnapshot>> {
+    let sql = format!(
+        "WITH c AS (UPDATE carts SET promo_code_id = NULL, updated_at = $1 WHERE token = $2 AND status = $3 \
+         RETURNING *) {} ORDER BY l.id",
+        select_carts("c", "", "")
+    );
+    let values: Vec<sea_orm::Value> =
+        vec![now().into(), token.into(), sea_orm::ActiveEnum::to_value(&CartStatus::Open).into()];
+    let rows = db.query_all_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values)).await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(snapshot_of(&rows)?))
+}
+
 /// Takes the code off the cart.
 #[tracing::instrument(name = "remove_promo", level = "debug", skip_all)]
 pub async fn remove_promo(db: &DatabaseConnection, events: &CartEvents, token: &str) -> ServiceResult<PricedCartView> {
     if db.get_database_backend() == DbBackend::Postgres {
-        // One statement: the update and the read of the cart it left.
-        return match read_joined(db, token, None, None, Some(now())).await? {
-            Some((snapshot, _, _)) => {
-                events.publish(snapshot.cart.id);
-                price(snapshot, now())
-            }
+        let snapshot = match detach_returning(db, token).await? {
+            Some(snapshot) => snapshot,
             // No open cart: none at all, or a closed one (which error tells).
             None => {
-                Err(load_open(db, token).await.err().unwrap_or_else(|| super::internal("an open cart was not updated")))
+                return Err(load_open(db, token)
+                    .await
+                    .err()
+                    .unwrap_or_else(|| super::internal("an open cart was not updated")));
             }
         };
+        events.publish(snapshot.cart.id);
+        return price(snapshot, now());
     }
     let mut snapshot = load_open(db, token).await?;
     set_promo(db, snapshot.cart.id, None).await?;
