@@ -14,7 +14,7 @@ use rand::Rng;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set, Statement,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set, Statement, TryInsertResult,
 };
 use tracing::Instrument;
 
@@ -359,32 +359,55 @@ fn items(view: &PricedCartView) -> Vec<order_item::ActiveModel> {
         .collect()
 }
 
-/// Writes the order and its items in `txn`.
+/// The code the order will record: the cart's, when it applies.
+fn applied_code(view: &PricedCartView) -> Option<&promo_code::Model> {
+    view.snapshot.promo.as_ref().filter(|_| view.promo_state == PromoState::Applied)
+}
+
+/// What a checkout reads ahead of its write transaction (which, on SQLite, holds the
+/// one writer lock every other checkout waits for).
+struct ReadAhead {
+    /// A link order: the cart's session opened a `?promo=` link of the code (the
+    /// report's conversion counts these, not codes typed in).
+    via_link: bool,
+    /// The endpoints that subscribe to `order.paid` (the free path's order is paid at once).
+    paid_targets: Vec<crate::entities::webhook_endpoint::Model>,
+}
+
+async fn read_ahead(db: &DatabaseConnection, view: &PricedCartView, paid_now: bool) -> ServiceResult<ReadAhead> {
+    let via_link = match (applied_code(view), view.snapshot.cart.session_id.as_deref()) {
+        (Some(promo), Some(session)) => {
+            promo_link_visit::Entity::find()
+                .filter(promo_link_visit::Column::PromoCodeId.eq(promo.id))
+                .filter(promo_link_visit::Column::SessionId.eq(session))
+                .count(db)
+                .await?
+                > 0
+        }
+        _ => false,
+    };
+    let paid_targets = if paid_now {
+        super::webhooks::order_event_targets(db, view.snapshot.account.id, "order.paid").await?
+    } else {
+        vec![]
+    };
+    Ok(ReadAhead { via_link, paid_targets })
+}
+
+/// Writes the order and its items in `txn`: two statements.
 async fn insert_order(
     txn: &DatabaseTransaction,
     view: &PricedCartView,
+    ahead: &ReadAhead,
     email: &Email,
     provider: Provider,
     status: OrderStatus,
     expires_at: Option<DateTime<Utc>>,
 ) -> ServiceResult<order::Model> {
     let at = now();
-    let promo = view.snapshot.promo.as_ref().filter(|_| view.promo_state == PromoState::Applied);
+    let promo = applied_code(view);
     let cart = &view.snapshot.cart;
     let seller = super::invoices::Seller::of(&view.snapshot.account);
-    // A link order: the cart's session opened a `?promo=` link of the code (the report's
-    // conversion counts these, not codes typed in).
-    let via_link = match (promo, cart.session_id.as_deref()) {
-        (Some(promo), Some(session)) => {
-            promo_link_visit::Entity::find()
-                .filter(promo_link_visit::Column::PromoCodeId.eq(promo.id))
-                .filter(promo_link_visit::Column::SessionId.eq(session))
-                .count(txn)
-                .await?
-                > 0
-        }
-        _ => false,
-    };
     let mut attempt = 0;
     let saved = loop {
         let row = order::ActiveModel {
@@ -411,7 +434,7 @@ async fn insert_order(
             promo_percent_off_bp: Set(promo.and_then(|p| p.percent_off_bp)),
             promo_amount_off: Set(promo.and_then(|p| p.amount_off)),
             over_cap: Set(false),
-            via_link: Set(via_link),
+            via_link: Set(ahead.via_link),
             utm_source: Set(cart.utm_source.clone()),
             utm_medium: Set(cart.utm_medium.clone()),
             utm_campaign: Set(cart.utm_campaign.clone()),
@@ -425,19 +448,18 @@ async fn insert_order(
             updated_at: Set(at),
             ..Default::default()
         };
-        // A savepoint, so a clash can be retried (PostgreSQL aborts the transaction otherwise).
-        let savepoint = sea_orm::TransactionTrait::begin(txn).await?;
-        match row.insert(&savepoint).await {
-            Ok(saved) => {
-                savepoint.commit().await?;
-                break saved;
+        // A clash of random order numbers writes nothing (and, unlike an error, leaves a
+        // PostgreSQL transaction usable): draw again.
+        let inserted = order::Entity::insert(row)
+            .on_conflict_do_nothing_on([order::Column::AccountId, order::Column::Number])
+            .exec_with_returning(txn)
+            .await?;
+        match inserted {
+            TryInsertResult::Inserted(saved) => break saved,
+            TryInsertResult::Conflicted | TryInsertResult::Empty if attempt < ORDER_NUMBER_RETRIES => attempt += 1,
+            TryInsertResult::Conflicted | TryInsertResult::Empty => {
+                return Err(ServiceError::Db(sea_orm::DbErr::RecordNotInserted));
             }
-            // A clash of random order numbers: draw again.
-            Err(e) if crate::db::is_unique_violation(&e) && attempt < ORDER_NUMBER_RETRIES => {
-                savepoint.rollback().await?;
-                attempt += 1;
-            }
-            Err(e) => return Err(e.into()),
         }
     };
     let rows: Vec<order_item::ActiveModel> = items(view)
@@ -552,6 +574,7 @@ pub async fn start(
     }
     let expires_at = now() + settings.pending_ttl + PROVIDER_EXPIRY_MARGIN;
     let quantities = quantities(&view);
+    let ahead = read_ahead(db, &view, false).await?;
     let txn = begin_write(db).await?;
     // Cart, then code, then ticket types: every transaction locks in this order. Writing
     // the buyer's email locks the cart's row.
@@ -579,7 +602,8 @@ pub async fn start(
         txn.rollback().await?;
         return Err(e);
     }
-    let pending = insert_order(&txn, &view, &email, input.provider, OrderStatus::Pending, Some(expires_at)).await?;
+    let pending =
+        insert_order(&txn, &view, &ahead, &email, input.provider, OrderStatus::Pending, Some(expires_at)).await?;
     if let Err(shortfall) = capacity::hold(&txn, &quantities).await? {
         txn.rollback().await?;
         return Err(capacity::shortfall_refusal(db, "cartId", shortfall, &quantities).await?);
@@ -674,6 +698,7 @@ async fn free_path(
     view: &PricedCartView,
     email: &Email,
 ) -> ServiceResult<order::Model> {
+    let ahead = read_ahead(db, view, true).await?;
     let txn = begin_write(db).await?;
     // Claim the cart first: a double click cannot make two free orders of one cart.
     let claimed = cart::Entity::update_many()
@@ -693,11 +718,25 @@ async fn free_path(
         txn.rollback().await?;
         return Err(e);
     }
-    let order = insert_order(&txn, view, email, Provider::Free, OrderStatus::Paid, None).await?;
-    super::webhooks::enqueue_order_event(&txn, order.id, "order.paid").await?;
+    let order = insert_order(&txn, view, &ahead, email, Provider::Free, OrderStatus::Paid, None).await?;
+    super::webhooks::enqueue_order_event_to(&txn, &order, &ahead.paid_targets, "order.paid").await?;
+    if let Some(code_id) = order.promo_code_id {
+        redemption::Entity::insert(redemption::ActiveModel {
+            account_id: Set(order.account_id),
+            promo_code_id: Set(code_id),
+            order_id: Set(order.id),
+            customer_key: Set(order.customer_key.clone()),
+            over_cap: Set(false),
+            created_at: Set(now()),
+            ..Default::default()
+        })
+        .exec_without_returning(&txn)
+        .await?;
+    }
     // The shared counters last, code then ticket types (the lock order): on PostgreSQL
     // their rows stay locked until commit, and every checkout of the code needs them.
-    if let Some(code) = view.snapshot.promo.as_ref().filter(|_| view.promo_state == PromoState::Applied) {
+    if let Some(code) = applied_code(view) {
+        // The increment is conditional and returns the row as counted (for the alerts).
         let counted = promo_code::Entity::update_many()
             .col_expr(promo_code::Column::RedemptionsCount, Expr::col(promo_code::Column::RedemptionsCount).add(1))
             .filter(promo_code::Column::Id.eq(code.id))
@@ -708,15 +747,18 @@ async fn free_path(
                     .add(promo_code::Column::UsageLimit.is_null())
                     .add(Expr::col(promo_code::Column::RedemptionsCount).lt(Expr::col(promo_code::Column::UsageLimit))),
             )
-            .exec(&txn)
-            .await?;
+            .exec_with_returning(&txn)
+            .await?
+            .pop();
         let refusal = if code.recipient_key.as_deref().is_some_and(|recipient| recipient != email.customer_key()) {
             // Checked again here: the checkout's email may differ from the cart's.
             Some((UserErrorCode::CustomerMismatch, ApplyRefusal::CustomerMismatch))
-        } else if counted.rows_affected == 0 {
+        } else if counted.is_none() {
             Some((UserErrorCode::UsageLimitReached, ApplyRefusal::UsageLimitReached))
         } else if let Some(max) = code.max_per_customer
-            // This order is written already and counts itself: more than `max` is one too many.
+            // After the increment, which waits for every other checkout of the code on
+            // PostgreSQL. This order is written already and counts itself: more than
+            // `max` is one too many.
             && carts::customer_uses(&txn, code.id, &email.customer_key()).await? > max
         {
             Some((UserErrorCode::CustomerLimitReached, ApplyRefusal::CustomerLimitReached))
@@ -738,25 +780,9 @@ async fn free_path(
                 format!("{} It was removed from your cart; please review the new total.", refusal.message(&code.code)),
             ));
         }
-    }
-    if let Some(code) =
-        view.snapshot.promo.as_ref().filter(|c| c.usage_limit.is_some() && order.promo_code_id.is_some())
-        && let Some(counted) = promo_code::Entity::find_by_id(code.id).one(&txn).await?
-    {
-        super::webhooks::enqueue_code_alerts(&txn, &counted, &order).await?;
-    }
-    if let Some(code_id) = order.promo_code_id {
-        redemption::ActiveModel {
-            account_id: Set(order.account_id),
-            promo_code_id: Set(code_id),
-            order_id: Set(order.id),
-            customer_key: Set(order.customer_key.clone()),
-            over_cap: Set(false),
-            created_at: Set(now()),
-            ..Default::default()
+        if let Some(counted) = &counted {
+            super::webhooks::enqueue_code_alerts(&txn, counted, &order).await?;
         }
-        .insert(&txn)
-        .await?;
     }
     // Sold at once, never past capacity however many check out together.
     let quantities = quantities(view);

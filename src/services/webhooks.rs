@@ -537,6 +537,28 @@ async fn queue(
 pub async fn enqueue_order_event(db: &impl ConnectionTrait, order_id: i64, event_type: &str) -> ServiceResult<()> {
     let Some(order) = order::Entity::find_by_id(order_id).one(db).await? else { return Ok(()) };
     let targets = subscribers(db, order.account_id, event_type).await?;
+    enqueue_order_event_to(db, &order, &targets, event_type).await
+}
+
+/// The shop's active endpoints that subscribe to `event_type`: read ahead of a write
+/// transaction (a checkout's, on SQLite's one writer) and passed to
+/// [`enqueue_order_event_to`].
+pub async fn order_event_targets(
+    db: &impl ConnectionTrait,
+    account_id: i64,
+    event_type: &str,
+) -> ServiceResult<Vec<webhook_endpoint::Model>> {
+    subscribers(db, account_id, event_type).await
+}
+
+/// [`enqueue_order_event`] for the order as written and the endpoints read ahead: no
+/// statement at all when none subscribes.
+pub async fn enqueue_order_event_to(
+    db: &impl ConnectionTrait,
+    order: &order::Model,
+    targets: &[webhook_endpoint::Model],
+    event_type: &str,
+) -> ServiceResult<()> {
     if targets.is_empty() {
         return Ok(());
     }
@@ -546,8 +568,8 @@ pub async fn enqueue_order_event(db: &impl ConnectionTrait, order_id: i64, event
         .all(db)
         .await?;
     let at = now();
-    let payload = json!({ "type": event_type, "timestamp": at, "data": order_payload(&order, &items) }).to_string();
-    queue(db, order.account_id, &targets, event_type, &payload).await
+    let payload = json!({ "type": event_type, "timestamp": at, "data": order_payload(order, &items) }).to_string();
+    queue(db, order.account_id, targets, event_type, &payload).await
 }
 
 /// `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>` where the key is the

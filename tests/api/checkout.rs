@@ -800,3 +800,31 @@ async fn one_cart_makes_one_free_order_however_often_it_is_checked_out() {
     assert_eq!(paid, 1);
     assert_eq!(redemptions(&app, "FREEPASS").await, (1, 1));
 }
+
+/// A free checkout with a capped, once-per-buyer code: what it costs in statements.
+/// 200 buyers at once queue behind SQLite's one writer, so every statement inside the
+/// write transaction is paid 200 times over.
+#[tokio::test]
+async fn a_free_checkout_costs_few_statements() {
+    let fake = FakeStripe::start().await;
+    let app = paying_app(&fake).await;
+    let tickets = ticket_ids(&app, "demo").await;
+    // Warm up (prepared statements, the pool's connections).
+    let warm = cart_with(&app, "demo", &[(&tickets[0], 1)], Some("FREEPASS")).await;
+    assert_eq!(checkout(&app, &warm, "warm@example.com", "STRIPE").await["order"]["status"], "PAID");
+    let cart = cart_with(&app, "demo", &[(&tickets[0], 2), (&tickets[1], 1)], Some("FREEPASS")).await;
+    let before = app.statements.get();
+    let payload = checkout(&app, &cart, "ann@example.com", "STRIPE").await;
+    let ran = (app.statements.get() - before) as usize;
+    assert_eq!(payload["order"]["status"], "PAID", "{payload}");
+    assert_eq!(payload["order"]["total"]["amount"], "0.00", "{payload}");
+    let recent = app.statements.recent();
+    let ran: Vec<_> =
+        recent[recent.len().saturating_sub(ran)..].iter().filter(|sql| !sql.contains("pg_notify")).collect();
+    // Before the write transaction: the cart, the events, an earlier pending order, the
+    // order.paid endpoints. In it: the cart claimed, the sellable check, the order and
+    // its items, the redemption, the code's counter (returning it as counted), the
+    // buyer's uses, one counter per ticket type; no savepoint, no re-read.
+    assert!(ran.len() <= 13, "{} statements (was 15 and 2 savepoint statements): {ran:#?}", ran.len());
+    assert_eq!(redemptions(&app, "FREEPASS").await, (2, 2));
+}
