@@ -488,6 +488,19 @@ async fn close_cart(txn: &DatabaseTransaction, order: &order::Model) -> ServiceR
     Ok(order.cart_id)
 }
 
+/// The redemption of `order`'s code.
+fn redemption_row(order: &order::Model, code_id: i64, over_cap: bool) -> redemption::ActiveModel {
+    redemption::ActiveModel {
+        account_id: Set(order.account_id),
+        promo_code_id: Set(code_id),
+        order_id: Set(order.id),
+        customer_key: Set(order.customer_key.clone()),
+        over_cap: Set(over_cap),
+        created_at: Set(now()),
+        ..Default::default()
+    }
+}
+
 /// Counts the redemption of a paid order's code: unique row, atomic increment, over-cap flag.
 async fn redeem(txn: &DatabaseTransaction, order: &order::Model) -> ServiceResult<()> {
     let Some(code_id) = order.promo_code_id else { return Ok(()) };
@@ -501,17 +514,7 @@ async fn redeem(txn: &DatabaseTransaction, order: &order::Model) -> ServiceResul
         super::webhooks::enqueue_code_alerts(txn, code, order).await?;
     }
     let over_cap = code.is_some_and(|c| c.usage_limit.is_some_and(|limit| c.redemptions_count > limit));
-    redemption::ActiveModel {
-        account_id: Set(order.account_id),
-        promo_code_id: Set(code_id),
-        order_id: Set(order.id),
-        customer_key: Set(order.customer_key.clone()),
-        over_cap: Set(over_cap),
-        created_at: Set(now()),
-        ..Default::default()
-    }
-    .insert(txn)
-    .await?;
+    redemption::Entity::insert(redemption_row(order, code_id, over_cap)).exec_without_returning(txn).await?;
     if over_cap {
         order::Entity::update_many()
             .col_expr(order::Column::OverCap, Expr::value(true))
@@ -721,17 +724,7 @@ async fn free_path(
     let order = insert_order(&txn, view, &ahead, email, Provider::Free, OrderStatus::Paid, None).await?;
     super::webhooks::enqueue_order_event_to(&txn, &order, &ahead.paid_targets, "order.paid").await?;
     if let Some(code_id) = order.promo_code_id {
-        redemption::Entity::insert(redemption::ActiveModel {
-            account_id: Set(order.account_id),
-            promo_code_id: Set(code_id),
-            order_id: Set(order.id),
-            customer_key: Set(order.customer_key.clone()),
-            over_cap: Set(false),
-            created_at: Set(now()),
-            ..Default::default()
-        })
-        .exec_without_returning(&txn)
-        .await?;
+        redemption::Entity::insert(redemption_row(&order, code_id, false)).exec_without_returning(&txn).await?;
     }
     // The shared counters last, code then ticket types (the lock order): on PostgreSQL
     // their rows stay locked until commit, and every checkout of the code needs them.
