@@ -386,11 +386,8 @@ async fn read_ahead(db: &DatabaseConnection, view: &PricedCartView, paid_now: bo
         }
         _ => false,
     };
-    let paid_targets = if paid_now {
-        super::webhooks::order_event_targets(db, view.snapshot.account.id, "order.paid").await?
-    } else {
-        vec![]
-    };
+    let paid_targets =
+        if paid_now { super::webhooks::subscribers(db, view.snapshot.account.id, "order.paid").await? } else { vec![] };
     Ok(ReadAhead { via_link, paid_targets })
 }
 
@@ -504,12 +501,12 @@ fn redemption_row(order: &order::Model, code_id: i64, over_cap: bool) -> redempt
 /// Counts the redemption of a paid order's code: unique row, atomic increment, over-cap flag.
 async fn redeem(txn: &DatabaseTransaction, order: &order::Model) -> ServiceResult<()> {
     let Some(code_id) = order.promo_code_id else { return Ok(()) };
-    promo_code::Entity::update_many()
+    let code = promo_code::Entity::update_many()
         .col_expr(promo_code::Column::RedemptionsCount, Expr::col(promo_code::Column::RedemptionsCount).add(1))
         .filter(promo_code::Column::Id.eq(code_id))
-        .exec(txn)
-        .await?;
-    let code = promo_code::Entity::find_by_id(code_id).one(txn).await?;
+        .exec_with_returning(txn)
+        .await?
+        .pop();
     if let Some(code) = &code {
         super::webhooks::enqueue_code_alerts(txn, code, order).await?;
     }

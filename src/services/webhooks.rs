@@ -452,7 +452,7 @@ pub fn order_payload(order: &order::Model, items: &[order_item::Model]) -> Value
 }
 
 /// The account's active endpoints subscribed to `event_type`.
-async fn subscribers(
+pub async fn subscribers(
     db: &impl ConnectionTrait,
     account_id: i64,
     event_type: &str,
@@ -540,18 +540,8 @@ pub async fn enqueue_order_event(db: &impl ConnectionTrait, order_id: i64, event
     enqueue_order_event_to(db, &order, &targets, event_type).await
 }
 
-/// The shop's active endpoints that subscribe to `event_type`: read ahead of a write
-/// transaction (a checkout's, on SQLite's one writer) and passed to
-/// [`enqueue_order_event_to`].
-pub async fn order_event_targets(
-    db: &impl ConnectionTrait,
-    account_id: i64,
-    event_type: &str,
-) -> ServiceResult<Vec<webhook_endpoint::Model>> {
-    subscribers(db, account_id, event_type).await
-}
-
-/// [`enqueue_order_event`] for the order as written and the endpoints read ahead: no
+/// [`enqueue_order_event`] for the order as written and the endpoints read ahead
+/// ([`subscribers`], before a write transaction: a checkout's, on SQLite's one writer): no
 /// statement at all when none subscribes.
 pub async fn enqueue_order_event_to(
     db: &impl ConnectionTrait,
