@@ -59,6 +59,38 @@ impl Server {
     }
 }
 
+/// `perf record` of the server during one phase of a benchmark, when
+/// `TIXSHOP_BENCH_PERF` names a directory: the profile goes to `DIR/PHASE.data`
+/// (`perf report -i DIR/PHASE.data`). Profiling only the phase leaves out the set-up
+/// requests, which would otherwise fill most of the samples.
+pub struct Profile(Option<std::process::Child>);
+
+impl Profile {
+    /// Starts recording `server` (a no-op without `TIXSHOP_BENCH_PERF`).
+    pub fn start(server: &Server, phase: &str) -> Profile {
+        let Ok(dir) = std::env::var("TIXSHOP_BENCH_PERF") else { return Profile(None) };
+        let child = std::process::Command::new("perf")
+            .args(["record", "-g", "-F", "2000", "-o"])
+            .arg(std::path::Path::new(&dir).join(format!("{phase}.data")))
+            .arg("-p")
+            .arg(server.pid().to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("perf");
+        // perf needs a moment to attach.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        Profile(Some(child))
+    }
+
+    /// Stops recording (SIGINT, so perf writes its file) and waits for it.
+    pub fn stop(self) {
+        let Some(mut child) = self.0 else { return };
+        let _ = std::process::Command::new("kill").arg("-INT").arg(child.id().to_string()).status();
+        let _ = child.wait();
+    }
+}
+
 /// Starts `tixshop serve` on a fresh database (`TIXSHOP_BENCH_DATABASE_URL`, else a
 /// temporary SQLite file) with default settings.
 pub async fn start_server() -> Server {

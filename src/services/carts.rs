@@ -25,7 +25,7 @@ use crate::domain::promo::{
 };
 use crate::domain::{Currency, VatRate};
 use crate::entities::enums::{CartStatus, OrderStatus};
-use crate::entities::{account, cart, cart_line, order, promo_code, ticket_type};
+use crate::entities::{account, cart, cart_line, event, order, promo_code, ticket_type};
 use crate::events::CartEvents;
 use crate::rate_limit::Probe;
 
@@ -110,6 +110,59 @@ fn columns<E: EntityTrait>(alias: &str) -> String {
 /// Loads a cart by its public token in one query.
 pub async fn load(db: &impl ConnectionTrait, token: &str) -> ServiceResult<Option<CartSnapshot>> {
     Ok(load_joined(db, token, None, None).await?.map(|(snapshot, _, _)| snapshot))
+}
+
+/// What a checkout reads with its cart, in the same statement.
+#[derive(Debug, Clone, Default)]
+pub struct CheckoutRead {
+    /// The lines' events, by id (an event that is gone is missing).
+    pub events: HashMap<i64, event::Model>,
+    /// The cart's pending order, if it has one (the lowest id, were there several).
+    pub pending_order_id: Option<i64>,
+    /// The cart's session opened a `?promo=` link of the cart's code.
+    pub via_link: bool,
+    /// The shop has an active webhook endpoint (its subscribers are read only then).
+    pub has_webhook_endpoints: bool,
+}
+
+/// Loads a cart for checkout in one statement: the cart as [`load`] reads it, with what
+/// the checkout checks before its write transaction ([`CheckoutRead`]).
+pub async fn load_for_checkout(
+    db: &impl ConnectionTrait,
+    token: &str,
+) -> ServiceResult<Option<(CartSnapshot, CheckoutRead)>> {
+    let backend = db.get_database_backend();
+    let pending = sea_orm::ActiveEnum::to_value(&OrderStatus::Pending);
+    let more = format!(
+        ", {}, \
+         (SELECT MIN(o.id) FROM orders o WHERE o.cart_id = c.id AND o.status = {}) AS x_pending_order, \
+         EXISTS (SELECT 1 FROM promo_link_visits v WHERE v.promo_code_id = c.promo_code_id \
+                 AND v.session_id = c.session_id) AS x_via_link, \
+         EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.account_id = c.account_id AND w.active) AS x_endpoints",
+        columns::<event::Entity>("e"),
+        placeholder(backend, 1),
+    );
+    let sql = format!(
+        "{} WHERE c.token = {} ORDER BY l.id",
+        select_carts("carts", &more, " LEFT JOIN events e ON e.id = t.event_id"),
+        placeholder(backend, 2)
+    );
+    let values: Vec<sea_orm::Value> = vec![pending.into(), token.into()];
+    let rows = db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    let Some(first) = rows.first() else { return Ok(None) };
+    let mut read = CheckoutRead {
+        events: HashMap::new(),
+        pending_order_id: first.try_get("", "x_pending_order")?,
+        via_link: first.try_get("", "x_via_link")?,
+        has_webhook_endpoints: first.try_get("", "x_endpoints")?,
+    };
+    for row in &rows {
+        if row.try_get::<Option<i64>>("", "e_id")?.is_some() {
+            let event = event::Model::from_query_result(row, "e_")?;
+            read.events.insert(event.id, event);
+        }
+    }
+    Ok(Some((snapshot_of(&rows)?, read)))
 }
 
 /// What `applyPromo` reads in one statement: the cart (`None`: there is none), the

@@ -14,7 +14,7 @@ use rand::Rng;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set, Statement, TryInsertResult,
+    EntityTrait, PaginatorTrait, QueryFilter, Set, Statement, TryInsertResult,
 };
 use tracing::Instrument;
 
@@ -22,11 +22,11 @@ use crate::domain::email::Email;
 use crate::domain::pricing::{VatMode, allocate_proportionally};
 use crate::domain::promo::{self, ApplyRefusal};
 use crate::entities::enums::{CartStatus, OrderStatus};
-use crate::entities::{cart, order, order_item, promo_code, promo_link_visit, redemption, refund, ticket_type};
+use crate::entities::{cart, order, order_item, promo_code, redemption, refund, ticket_type};
 use crate::events::CartEvents;
 use crate::payments::{CaptureStatus, CheckoutRequest, Provider, ProviderLine, Providers};
 
-use super::carts::{self, PricedCartView, PromoState};
+use super::carts::{self, CheckoutRead, PricedCartView, PromoState};
 use super::{ServiceError, ServiceResult, UserError, UserErrorCode, begin_write, capacity, now};
 
 /// What the buyer submits at checkout.
@@ -210,14 +210,13 @@ fn in_progress() -> ServiceError {
     )
 }
 
-/// The cart's live pending order, if any. One whose time is up is expired on the way
-/// (its provider session ended with it), so it no longer counts.
-async fn live_pending(db: &DatabaseConnection, cart_id: i64) -> ServiceResult<Option<order::Model>> {
-    let Some(found) = order::Entity::find()
-        .filter(order::Column::CartId.eq(cart_id))
-        .filter(order::Column::Status.eq(OrderStatus::Pending))
-        .one(db)
-        .await?
+/// The cart's live pending order (`pending_order_id`, read with the cart), if any. One
+/// whose time is up is expired on the way (its provider session ended with it), so it
+/// no longer counts.
+async fn live_pending(db: &DatabaseConnection, pending_order_id: Option<i64>) -> ServiceResult<Option<order::Model>> {
+    let Some(id) = pending_order_id else { return Ok(None) };
+    let Some(found) =
+        order::Entity::find_by_id(id).filter(order::Column::Status.eq(OrderStatus::Pending)).one(db).await?
     else {
         return Ok(None);
     };
@@ -266,10 +265,11 @@ async fn settle_earlier_pending(
     db: &DatabaseConnection,
     providers: &Providers,
     view: &PricedCartView,
+    read: &CheckoutRead,
     email: &Email,
     provider: Option<Provider>,
 ) -> ServiceResult<Option<CheckoutOutcome>> {
-    let Some(earlier) = live_pending(db, view.snapshot.cart.id).await? else { return Ok(None) };
+    let Some(earlier) = live_pending(db, read.pending_order_id).await? else { return Ok(None) };
     if let Some(provider) = provider
         && same_payment(db, &earlier, view, email, provider).await?
     {
@@ -374,24 +374,24 @@ struct ReadAhead {
     paid_targets: Vec<crate::entities::webhook_endpoint::Model>,
 }
 
-async fn read_ahead(db: &DatabaseConnection, view: &PricedCartView, paid_now: bool) -> ServiceResult<ReadAhead> {
-    let via_link = match (applied_code(view), view.snapshot.cart.session_id.as_deref()) {
-        (Some(promo), Some(session)) => {
-            promo_link_visit::Entity::find()
-                .filter(promo_link_visit::Column::PromoCodeId.eq(promo.id))
-                .filter(promo_link_visit::Column::SessionId.eq(session))
-                .count(db)
-                .await?
-                > 0
-        }
-        _ => false,
+/// The [`ReadAhead`] of a checkout, from what was read with its cart: the webhook
+/// endpoints are read only when the shop has some.
+async fn read_ahead(
+    db: &DatabaseConnection,
+    view: &PricedCartView,
+    read: &CheckoutRead,
+    paid_now: bool,
+) -> ServiceResult<ReadAhead> {
+    let via_link = applied_code(view).is_some() && read.via_link;
+    let paid_targets = if paid_now && read.has_webhook_endpoints {
+        super::webhooks::subscribers(db, view.snapshot.account.id, "order.paid").await?
+    } else {
+        vec![]
     };
-    let paid_targets =
-        if paid_now { super::webhooks::subscribers(db, view.snapshot.account.id, "order.paid").await? } else { vec![] };
     Ok(ReadAhead { via_link, paid_targets })
 }
 
-/// Writes the order and its items in `txn`: two statements.
+/// Writes the order and its items in `txn`: two statements, each returning its rows.
 async fn insert_order(
     txn: &DatabaseTransaction,
     view: &PricedCartView,
@@ -400,7 +400,7 @@ async fn insert_order(
     provider: Provider,
     status: OrderStatus,
     expires_at: Option<DateTime<Utc>>,
-) -> ServiceResult<order::Model> {
+) -> ServiceResult<(order::Model, Vec<order_item::Model>)> {
     let at = now();
     let promo = applied_code(view);
     let cart = &view.snapshot.cart;
@@ -466,10 +466,9 @@ async fn insert_order(
             item
         })
         .collect();
-    if !rows.is_empty() {
-        order_item::Entity::insert_many(rows).exec_without_returning(txn).await?;
-    }
-    Ok(saved)
+    let mut items = order_item::Entity::insert_many(rows).exec_with_returning(txn).await?;
+    items.sort_unstable_by_key(|item| item.id);
+    Ok((saved, items))
 }
 
 /// Closes the cart an order was made from (part of every paid transition).
@@ -537,7 +536,7 @@ pub async fn start(
     input: CheckoutInput,
 ) -> ServiceResult<CheckoutOutcome> {
     let email = Email::parse(&input.email).map_err(|e| user("email", UserErrorCode::InvalidEmail, e.to_string()))?;
-    let snapshot = carts::load(db, token).await?.ok_or_else(|| {
+    let (snapshot, read) = carts::load_for_checkout(db, token).await?.ok_or_else(|| {
         user("cartId", UserErrorCode::CartNotFound, "This cart does not exist (anymore). Please start a new one.")
     })?;
     if snapshot.cart.status != CartStatus::Open {
@@ -547,15 +546,16 @@ pub async fn start(
         return Err(user("cartId", UserErrorCode::EmptyCart, "Your cart is empty."));
     }
     let tickets: Vec<&ticket_type::Model> = snapshot.lines.iter().map(|(_, t)| t).collect();
-    super::ticket_types::check_sellable(db, &tickets, "cartId").await?;
+    super::ticket_types::check_sellable_with(db, &tickets, &read.events, "cartId").await?;
     let view = carts::price(snapshot, now())?;
     let free = view.priced.total == 0;
     let reusable = (!free).then_some(input.provider);
-    if let Some(outcome) = settle_earlier_pending(db, providers, &view, &email, reusable).await? {
+    if let Some(outcome) = settle_earlier_pending(db, providers, &view, &read, &email, reusable).await? {
         return Ok(outcome);
     }
     if free {
-        return free_path(db, events, &view, &email).await.map(CheckoutOutcome::Paid);
+        let ahead = read_ahead(db, &view, &read, true).await?;
+        return free_path(db, events, &view, &ahead, &email).await.map(CheckoutOutcome::Paid);
     }
 
     let success_url = check_url("successUrl", &input.success_url)?;
@@ -574,7 +574,7 @@ pub async fn start(
     }
     let expires_at = now() + settings.pending_ttl + PROVIDER_EXPIRY_MARGIN;
     let quantities = quantities(&view);
-    let ahead = read_ahead(db, &view, false).await?;
+    let ahead = read_ahead(db, &view, &read, false).await?;
     let txn = begin_write(db).await?;
     // Cart, then code, then ticket types: every transaction locks in this order. Writing
     // the buyer's email locks the cart's row.
@@ -602,7 +602,7 @@ pub async fn start(
         txn.rollback().await?;
         return Err(e);
     }
-    let pending =
+    let (pending, items) =
         insert_order(&txn, &view, &ahead, &email, input.provider, OrderStatus::Pending, Some(expires_at)).await?;
     if let Err(shortfall) = capacity::hold(&txn, &quantities).await? {
         txn.rollback().await?;
@@ -615,7 +615,7 @@ pub async fn start(
         order_number: pending.number.clone(),
         currency: pending.currency.code().to_owned(),
         email: pending.email.clone(),
-        lines: provider_lines(db, &pending).await?,
+        lines: provider_lines(&pending, &items),
         total: pending.total,
         success_url,
         cancel_url,
@@ -630,15 +630,18 @@ pub async fn start(
             row.provider_ref = Set(Some(redirect.provider_ref.clone()));
             row.redirect_url = Set(Some(redirect.redirect_url.clone()));
             row.updated_at = Set(now());
-            row.update(&txn).await?;
+            let mut order = row.update(&txn).await?;
             // An event about the session that arrived before we knew it is applied now.
             let applied = super::payment_events::apply_waiting(&txn, &redirect.provider_ref).await?;
             txn.commit().await?;
+            let changed = applied.changed(order.id);
             applied.after_commit(db, events, providers).await;
-            let order = order::Entity::find_by_id(request.order_id)
-                .one(db)
-                .await?
-                .ok_or_else(|| ServiceError::Db(sea_orm::DbErr::RecordNotFound("order".into())))?;
+            if changed {
+                order = order::Entity::find_by_id(request.order_id)
+                    .one(db)
+                    .await?
+                    .ok_or_else(|| ServiceError::Db(sea_orm::DbErr::RecordNotFound("order".into())))?;
+            }
             Ok(CheckoutOutcome::Redirect { order, redirect_url: redirect.redirect_url })
         }
         Err(e) => {
@@ -656,13 +659,9 @@ pub async fn start(
 }
 
 /// The provider's line items for an order: one per price point, named with the code
-/// applied; for net prices, one VAT line per rate. Σ unit × quantity = total.
-pub async fn provider_lines(db: &impl ConnectionTrait, order: &order::Model) -> ServiceResult<Vec<ProviderLine>> {
-    let items = order_item::Entity::find()
-        .filter(order_item::Column::OrderId.eq(order.id))
-        .order_by_asc(order_item::Column::Id)
-        .all(db)
-        .await?;
+/// applied; for net prices, one VAT line per rate. Σ unit × quantity = total. `items`
+/// are the order's, in the order they were written.
+pub fn provider_lines(order: &order::Model, items: &[order_item::Model]) -> Vec<ProviderLine> {
     let mut lines: Vec<ProviderLine> = items
         .iter()
         .map(|item| ProviderLine {
@@ -677,7 +676,7 @@ pub async fn provider_lines(db: &impl ConnectionTrait, order: &order::Model) -> 
     let mode = if order.prices_include_vat { VatMode::Inclusive } else { VatMode::Exclusive };
     if mode == VatMode::Exclusive {
         let mut by_rate: std::collections::BTreeMap<i32, i64> = std::collections::BTreeMap::new();
-        for item in &items {
+        for item in items {
             *by_rate.entry(item.vat_rate_bp).or_default() += item.vat_amount;
         }
         for (bp, vat) in by_rate.into_iter().filter(|(_, v)| *v > 0) {
@@ -685,7 +684,7 @@ pub async fn provider_lines(db: &impl ConnectionTrait, order: &order::Model) -> 
             lines.push(ProviderLine { name: format!("VAT {rate}%"), unit_amount: vat, quantity: 1 });
         }
     }
-    Ok(lines)
+    lines
 }
 
 /// Total 0: the order is paid at once, no provider called. The code's cap is exact:
@@ -696,9 +695,9 @@ async fn free_path(
     db: &DatabaseConnection,
     events: &CartEvents,
     view: &PricedCartView,
+    ahead: &ReadAhead,
     email: &Email,
 ) -> ServiceResult<order::Model> {
-    let ahead = read_ahead(db, view, true).await?;
     let txn = begin_write(db).await?;
     // Claim the cart first: a double click cannot make two free orders of one cart.
     let claimed = cart::Entity::update_many()
@@ -718,7 +717,7 @@ async fn free_path(
         txn.rollback().await?;
         return Err(e);
     }
-    let order = insert_order(&txn, view, &ahead, email, Provider::Free, OrderStatus::Paid, None).await?;
+    let (order, _) = insert_order(&txn, view, ahead, email, Provider::Free, OrderStatus::Paid, None).await?;
     super::webhooks::enqueue_order_event_to(&txn, &order, &ahead.paid_targets, "order.paid").await?;
     if let Some(code_id) = order.promo_code_id {
         redemption::Entity::insert(redemption_row(&order, code_id, false)).exec_without_returning(&txn).await?;

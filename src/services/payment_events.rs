@@ -59,6 +59,11 @@ impl Applied {
         }
     }
 
+    /// Whether an applied event changed order `order_id`.
+    pub fn changed(&self, order_id: i64) -> bool {
+        self.orders.contains(&order_id)
+    }
+
     /// Pushes the changed carts and sends the owed refunds to their providers (a
     /// failure is logged and left to the sweep).
     pub async fn after_commit(self, db: &DatabaseConnection, events: &CartEvents, providers: &Providers) {

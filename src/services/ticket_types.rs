@@ -398,6 +398,17 @@ pub async fn check_sellable(
     check_pairs(db, &pairs, field).await
 }
 
+/// [`check_sellable`] with the events already read (by id; a missing one is gone).
+pub async fn check_sellable_with(
+    db: &impl ConnectionTrait,
+    tickets: &[&ticket_type::Model],
+    events: &std::collections::HashMap<i64, event::Model>,
+    field: &str,
+) -> ServiceResult<()> {
+    let pairs: Vec<_> = tickets.iter().map(|t| (*t, events.get(&t.event_id))).collect();
+    check_pairs(db, &pairs, field).await
+}
+
 /// The checks of [`check_sellable`] on ticket types with their events (`None`: gone).
 /// The shop's time zone is read only for the message of a sale that has not started.
 async fn check_pairs(

@@ -821,10 +821,51 @@ async fn a_free_checkout_costs_few_statements() {
     let recent = app.statements.recent();
     let ran: Vec<_> =
         recent[recent.len().saturating_sub(ran)..].iter().filter(|sql| !sql.contains("pg_notify")).collect();
-    // Before the write transaction: the cart, the events, an earlier pending order, the
-    // order.paid endpoints. In it: the cart claimed, the sellable check, the order and
-    // its items, the redemption, the code's counter (returning it as counted), the
-    // buyer's uses, one counter per ticket type; no savepoint, no re-read.
-    assert!(ran.len() <= 13, "{} statements (was 15 and 2 savepoint statements): {ran:#?}", ran.len());
+    // Before the write transaction one statement: the cart with its events, its earlier
+    // pending order, its link visit and whether the shop has webhook endpoints (it has
+    // none). In it: the cart claimed, the sellable check, the order and its items, the
+    // redemption, the code's counter (returning it as counted), the buyer's uses, one
+    // counter per ticket type; no savepoint, no re-read.
+    assert!(ran.len() <= 10, "{} statements (was 13, before that 15 and 2 savepoint statements): {ran:#?}", ran.len());
     assert_eq!(redemptions(&app, "FREEPASS").await, (2, 2));
+}
+
+/// A paid checkout (a payment page at the provider) and what it costs in statements:
+/// the provider's line items come from the items just written and the answer from the
+/// order as updated, not from reads after them.
+#[tokio::test]
+async fn a_paid_checkout_costs_few_statements() {
+    let fake = FakeStripe::start().await;
+    let app = paying_app(&fake).await;
+    let tickets = ticket_ids(&app, "demo").await;
+    let warm = cart_with(&app, "demo", &[(&tickets[0], 1)], None).await;
+    assert_eq!(checkout(&app, &warm, "warm@example.com", "STRIPE").await["order"]["status"], "PENDING");
+    let cart = cart_with(&app, "demo", &[(&tickets[0], 2), (&tickets[1], 1)], None).await;
+    let before = app.statements.get();
+    let payload = checkout(&app, &cart, "ann@example.com", "STRIPE").await;
+    let ran = (app.statements.get() - before) as usize;
+    assert_eq!(payload["userErrors"], json!([]), "{payload}");
+    assert_eq!(payload["order"]["status"], "PENDING", "{payload}");
+    assert!(payload["redirectUrl"].as_str().is_some_and(|u| u.starts_with("https://")), "{payload}");
+    let recent = app.statements.recent();
+    let ran: Vec<_> =
+        recent[recent.len().saturating_sub(ran)..].iter().filter(|sql| !sql.contains("pg_notify")).collect();
+    // The cart with its events, earlier pending order and link visit; in the write
+    // transaction the buyer's email, the check for a concurrent pending order, the
+    // sellable check, the order and its items, one hold per ticket type; after the
+    // provider answered, the order's session and the events waiting for it.
+    assert!(ran.len() <= 10, "{} statements (was 14): {ran:#?}", ran.len());
+    // What the provider was sent: the lines as written, summing to the order's total.
+    let requests = fake.requests();
+    let sent = requests.iter().rev().find(|r| r.path == "/v1/checkout/sessions").expect("a session was started");
+    let total: i64 = (0..)
+        .map_while(|i| {
+            let quantity: i64 = sent.field(&format!("line_items[{i}][quantity]"))?.parse().ok()?;
+            let unit: i64 = sent.field(&format!("line_items[{i}][price_data][unit_amount]"))?.parse().ok()?;
+            Some(quantity * unit)
+        })
+        .sum();
+    let shown = payload["order"]["total"]["amount"].as_str().unwrap().replace('.', "");
+    assert_eq!(total, shown.parse::<i64>().unwrap(), "{sent:?}");
+    assert!(sent.field("line_items[1][quantity]").is_some(), "a line per ticket type: {sent:?}");
 }
