@@ -456,6 +456,63 @@ async fn two_hundred_concurrent_free_checkouts_of_a_100_use_code_make_exactly_10
     assert!(fake.requests().is_empty());
 }
 
+/// The free path past capacity: 12 buyers of a 5-ticket type at once with a 100 % code.
+/// Exactly 5 get an order; the others are told it is sold out, and their code use is
+/// rolled back with their order (on PostgreSQL the code's and the tickets' counters are
+/// one statement).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_free_checkouts_never_sell_past_capacity_nor_count_the_refused() {
+    let fake = FakeStripe::start().await;
+    let app = Arc::new(paying_app(&fake).await);
+    let body = app
+        .gql_admin(
+            r#"mutation { createPromoCode(input: { code: "ALLFREE", discountType: PERCENTAGE, percentOff: "100" }) { userErrors { code } } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(body["data"]["createPromoCode"]["userErrors"], json!([]), "{body}");
+    let shop = app.gql("{ shop(slug: \"demo\") { events { id } } }", json!({})).await;
+    let event = shop["data"]["shop"]["events"][0]["id"].as_str().unwrap().to_owned();
+    let created = app
+        .gql_admin(
+            "mutation($i: CreateTicketTypeInput!) { createTicketType(input: $i) { ticketType { id } userErrors { code } } }",
+            json!({ "i": { "eventId": event, "name": "Front row", "price": "40.00", "capacity": 5 } }),
+        )
+        .await;
+    assert_eq!(created["data"]["createTicketType"]["userErrors"], json!([]), "{created}");
+    let ticket = created["data"]["createTicketType"]["ticketType"]["id"].as_str().unwrap().to_owned();
+    let mut carts = vec![];
+    for _ in 0..12 {
+        carts.push(cart_with(&app, "demo", &[(&ticket, 1)], Some("ALLFREE")).await);
+    }
+    let tasks: Vec<_> = carts
+        .into_iter()
+        .enumerate()
+        .map(|(n, cart)| {
+            let app = app.clone();
+            tokio::spawn(async move { checkout(&app, &cart, &format!("fan{n}@example.com"), "STRIPE").await })
+        })
+        .collect();
+    let (mut paid, mut sold_out) = (0, 0);
+    for task in tasks {
+        let payload = task.await.unwrap();
+        if payload["order"]["status"] == "PAID" {
+            assert_eq!(payload["order"]["total"]["amount"], "0.00", "{payload}");
+            paid += 1;
+        } else {
+            assert_eq!(payload["userErrors"][0]["code"], "SOLD_OUT", "{payload}");
+            sold_out += 1;
+        }
+    }
+    assert_eq!((paid, sold_out), (5, 7));
+    assert_eq!(redemptions(&app, "ALLFREE").await, (5, 5));
+    let row = ticket_type::Entity::find().filter(ticket_type::Column::Name.eq("Front row")).one(&app.db).await.unwrap();
+    let row = row.unwrap();
+    assert_eq!((row.sold_count, row.held_count), (5, 0));
+    let orders = order::Entity::find().filter(order::Column::PromoCode.eq("ALLFREE")).count(&app.db).await.unwrap();
+    assert_eq!(orders, 5);
+}
+
 #[tokio::test]
 async fn one_use_per_customer_until_a_full_refund_frees_it() {
     let fake = FakeStripe::start().await;
