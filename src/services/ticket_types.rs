@@ -394,8 +394,7 @@ pub async fn check_sellable(
 ) -> ServiceResult<()> {
     let ids: Vec<i64> = tickets.iter().map(|t| t.event_id).collect();
     let events = super::batch::events(db, &ids).await?;
-    let pairs: Vec<_> = tickets.iter().map(|t| (*t, events.get(&t.event_id))).collect();
-    check_pairs(db, &pairs, field).await
+    check_sellable_with(db, tickets, &events, field).await
 }
 
 /// [`check_sellable`] with the events already read (by id; a missing one is gone).

@@ -415,6 +415,23 @@ async fn fifty_concurrent_payments_count_exactly_fifty() {
     assert_eq!(redemptions(&app, "MARIA15").await, (50, 50));
 }
 
+/// Checks out every cart at once (buyer `{who}{n}@example.com`); the payloads in order.
+async fn free_checkouts_at_once(app: &Arc<TestApp>, carts: Vec<String>, who: &str) -> Vec<Value> {
+    let tasks: Vec<_> = carts
+        .into_iter()
+        .enumerate()
+        .map(|(n, cart)| {
+            let (app, email) = (app.clone(), format!("{who}{n}@example.com"));
+            tokio::spawn(async move { checkout(&app, &cart, &email, "STRIPE").await })
+        })
+        .collect();
+    let mut payloads = vec![];
+    for task in tasks {
+        payloads.push(task.await.unwrap());
+    }
+    payloads
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_concurrent_free_checkouts_of_a_100_use_code_make_exactly_100_orders() {
     let fake = FakeStripe::start().await;
@@ -431,17 +448,8 @@ async fn two_hundred_concurrent_free_checkouts_of_a_100_use_code_make_exactly_10
     for _ in 0..200 {
         carts.push(cart_with(&app, "demo", &[(&tickets[2], 1)], Some("GIVEAWAY")).await);
     }
-    let tasks: Vec<_> = carts
-        .into_iter()
-        .enumerate()
-        .map(|(n, cart)| {
-            let app = app.clone();
-            tokio::spawn(async move { checkout(&app, &cart, &format!("guest{n}@example.com"), "STRIPE").await })
-        })
-        .collect();
     let (mut paid, mut refused) = (0, 0);
-    for task in tasks {
-        let payload = task.await.unwrap();
+    for payload in free_checkouts_at_once(&app, carts, "guest").await {
         if payload["order"]["status"] == "PAID" {
             paid += 1;
         } else {
@@ -485,17 +493,8 @@ async fn concurrent_free_checkouts_never_sell_past_capacity_nor_count_the_refuse
     for _ in 0..12 {
         carts.push(cart_with(&app, "demo", &[(&ticket, 1)], Some("ALLFREE")).await);
     }
-    let tasks: Vec<_> = carts
-        .into_iter()
-        .enumerate()
-        .map(|(n, cart)| {
-            let app = app.clone();
-            tokio::spawn(async move { checkout(&app, &cart, &format!("fan{n}@example.com"), "STRIPE").await })
-        })
-        .collect();
     let (mut paid, mut sold_out) = (0, 0);
-    for task in tasks {
-        let payload = task.await.unwrap();
+    for payload in free_checkouts_at_once(&app, carts, "fan").await {
         if payload["order"]["status"] == "PAID" {
             assert_eq!(payload["order"]["total"]["amount"], "0.00", "{payload}");
             paid += 1;
