@@ -68,7 +68,10 @@ function el(tag, className, content) {
 }
 
 let shop = null;
-let cartId = null;
+// The buyer's cart, once it is known: the Add buttons show before it is (a click then
+// waits for it instead of sending no cart at all).
+let cartReady = null;
+const currentCart = () => (cartReady ??= ensureCart());
 let lastCart = null;
 const ticketErrors = new Map();
 
@@ -128,7 +131,7 @@ function renderEvents() {
 
 async function addTicket(t) {
   const data = await gql(`mutation($c: ID!, $t: ID!) { addToCart(cartId: $c, ticketTypeId: $t, quantity: 1) {
-      userErrors { code message } } }`, { c: cartId, t: t.id });
+      userErrors { code message } } }`, { c: await currentCart(), t: t.id });
   const errors = data.addToCart.userErrors;
   if (errors.length) ticketErrors.set(t.id, errors.map((e) => e.message).join(" "));
   else ticketErrors.delete(t.id);
@@ -150,7 +153,7 @@ async function ensureCart() {
 }
 
 async function mutate(query, variables, field, errorBox = $("promo-error")) {
-  const data = await gql(query, { c: cartId, ...variables });
+  const data = await gql(query, { c: await currentCart(), ...variables });
   const errors = data[field].userErrors;
   text(errorBox, errors.length ? errors.map((e) => e.message).join(" ") : "");
   return errors;
@@ -267,7 +270,7 @@ async function checkout(provider) {
   try {
     const data = await gql(`mutation($c: ID!, $input: CheckoutInput!) { checkout(cartId: $c, input: $input) {
         order { id status } redirectUrl accessToken userErrors { field code message } } }`,
-      { c: cartId, input: { email, provider, successUrl: returnUrl("paid"), cancelUrl: returnUrl("cancelled") } });
+      { c: await currentCart(), input: { email, provider, successUrl: returnUrl("paid"), cancelUrl: returnUrl("cancelled") } });
     const result = data.checkout;
     if (result.userErrors.length) {
       text(box, result.userErrors.map((e) => e.message).join(" "));
@@ -363,7 +366,6 @@ if (await loadShop()) {
     if (params.get("cancelled")) {
       showMessage("Payment cancelled", "Nothing was charged. Your cart is still here: pay when you are ready.", true);
     }
-    cartId = await ensureCart();
-    subscribe(cartId);
+    subscribe(await currentCart());
   }
 }

@@ -470,6 +470,22 @@ try {
     await page.screenshot({ path: join(shots, "12-minimum-reached.png"), fullPage: true });
     await context.close();
   });
+  await scenario("13. on a slow network, Add pressed before the cart exists waits for it", async () => {
+    const { context, page } = await buyer();
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    // The cart's creation answers late, as on a slow phone connection.
+    await page.route("**/graphql", async (route) => {
+      if ((route.request().postData() ?? "").includes("createCart")) await new Promise((r) => setTimeout(r, 1500));
+      await route.continue();
+    });
+    await page.goto(`${demo.base}/`);
+    await add(page, "Standing");
+    await total(page).filter({ hasText: "19.99" }).waitFor();
+    check(errors.length === 0, `no page error: ${errors.join("; ")}`);
+    await page.screenshot({ path: join(shots, "13-slow-cart.png"), fullPage: true });
+    await context.close();
+  });
 } finally {
   await browser.close();
   staticServer?.close();
