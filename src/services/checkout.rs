@@ -497,9 +497,10 @@ fn redemption_row(order: &order::Model, code_id: i64, over_cap: bool) -> redempt
     }
 }
 
-/// Counts the redemption of a paid order's code: unique row, atomic increment, over-cap flag.
-async fn redeem(txn: &DatabaseTransaction, order: &order::Model) -> ServiceResult<()> {
-    let Some(code_id) = order.promo_code_id else { return Ok(()) };
+/// Counts the redemption of a paid order's code: unique row, atomic increment, over-cap
+/// flag. Returns the flag (also written to the order).
+async fn redeem(txn: &DatabaseTransaction, order: &order::Model) -> ServiceResult<bool> {
+    let Some(code_id) = order.promo_code_id else { return Ok(false) };
     let code = promo_code::Entity::update_many()
         .col_expr(promo_code::Column::RedemptionsCount, Expr::col(promo_code::Column::RedemptionsCount).add(1))
         .filter(promo_code::Column::Id.eq(code_id))
@@ -518,7 +519,7 @@ async fn redeem(txn: &DatabaseTransaction, order: &order::Model) -> ServiceResul
             .exec(txn)
             .await?;
     }
-    Ok(())
+    Ok(over_cap)
 }
 
 /// Starts a checkout of the cart: revalidates and reprices, then either pays a zero
@@ -820,20 +821,28 @@ pub async fn mark_paid_in(
     if let Some(reference) = payment_ref {
         update = update.col_expr(order::Column::PaymentRef, Expr::value(reference));
     }
-    if update.exec(txn).await?.rows_affected == 0 {
+    // The order as paid, for the webhook's payload.
+    let Some(mut paid) = update.exec_with_returning(txn).await?.pop() else {
         return Ok((PaidTransition::AlreadyDone, None));
-    }
+    };
     let quantities = capacity::of_order(txn, order.id).await?;
+    let targets = super::webhooks::subscribers(txn, order.account_id, "order.paid").await?;
+    if held {
+        // Its own held tickets become sold, which cannot fail: no savepoint. The shared
+        // counters last, code then ticket types: on PostgreSQL their rows stay locked
+        // until commit, and every payment for the same tickets needs them.
+        let cart = close_cart(txn, &paid).await?;
+        paid.over_cap = redeem(txn, &paid).await?;
+        // The outbox row commits with the payment, or not at all.
+        super::webhooks::enqueue_order_event_to(txn, &paid, &targets, "order.paid").await?;
+        capacity::sell_held(txn, &quantities).await?;
+        return Ok((PaidTransition::Paid, cart));
+    }
     // A savepoint: when the tickets are gone, none of this happened.
     let savepoint = sea_orm::TransactionTrait::begin(txn).await?;
-    let cart = close_cart(&savepoint, &order).await?;
-    redeem(&savepoint, &order).await?;
-    let sold = if held {
-        capacity::sell_held(&savepoint, &quantities).await?;
-        Ok(())
-    } else {
-        capacity::sell(&savepoint, &quantities).await?
-    };
+    let cart = close_cart(&savepoint, &paid).await?;
+    paid.over_cap = redeem(&savepoint, &paid).await?;
+    let sold = capacity::sell(&savepoint, &quantities).await?;
     if sold.is_err() {
         savepoint.rollback().await?;
         tracing::warn!(order_id, "a late payment found its tickets sold out: refunding it");
@@ -852,7 +861,7 @@ pub async fn mark_paid_in(
     }
     savepoint.commit().await?;
     // The outbox row commits with the payment, or not at all.
-    super::webhooks::enqueue_order_event(txn, order.id, "order.paid").await?;
+    super::webhooks::enqueue_order_event_to(txn, &paid, &targets, "order.paid").await?;
     Ok((PaidTransition::Paid, cart))
 }
 

@@ -925,3 +925,36 @@ async fn a_paid_checkout_costs_few_statements() {
     assert_eq!(total, shown.parse::<i64>().unwrap(), "{sent:?}");
     assert!(sent.field("line_items[1][quantity]").is_some(), "a line per ticket type: {sent:?}");
 }
+
+/// A payment's confirmation (the signed webhook) and what it costs in statements: the
+/// order as paid comes back from its guarded update, and its own held tickets become
+/// sold without a savepoint (selling them cannot fail).
+#[tokio::test]
+async fn a_payment_costs_few_statements() {
+    let fake = FakeStripe::start().await;
+    let app = paying_app(&fake).await;
+    let (warm_id, warm_session, _) = pending_stripe_order(&app, Some("NEWS10"), "warm@example.com").await;
+    let warm = session(&warm_id, &warm_session, "paid");
+    assert_eq!(deliver(&app, &stripe_event("evt_warm", "checkout.session.completed", warm)).await, StatusCode::OK);
+    let (id, session_id, _) = pending_stripe_order(&app, Some("NEWS10"), "ann@example.com").await;
+    let before_redemptions = redemptions(&app, "NEWS10").await;
+    let before = app.statements.get();
+    let event = stripe_event("evt_pay", "checkout.session.completed", session(&id, &session_id, "paid"));
+    assert_eq!(deliver(&app, &event).await, StatusCode::OK);
+    let ran = (app.statements.get() - before) as usize;
+    let recent = app.statements.recent();
+    // Left out: the relay's NOTIFY, and the admin key's last use, written after the
+    // `redemptions` query above answered (it may land in this window).
+    let ran: Vec<_> = recent[recent.len().saturating_sub(ran)..]
+        .iter()
+        .filter(|sql| !sql.contains("pg_notify") && !sql.contains("\"api_keys\""))
+        .collect();
+    let row = order_row(&app, &id).await;
+    assert_eq!(row.status, tixshop::entities::enums::OrderStatus::Paid);
+    assert_eq!(redemptions(&app, "NEWS10").await, (before_redemptions.0 + 1, before_redemptions.1 + 1));
+    // The event recorded once; the order found by its session and read; the guarded
+    // update returning it; its items; the order.paid endpoints; the cart closed; the
+    // code counted and its redemption row; the held tickets sold; the events waiting for
+    // its payment; after commit, the shop to tell. No savepoint, no re-read of the order.
+    assert!(ran.len() <= 12, "{} statements (was 13 and 2 savepoint statements): {ran:#?}", ran.len());
+}
