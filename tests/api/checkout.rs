@@ -869,14 +869,9 @@ async fn a_free_checkout_costs_few_statements() {
     let warm = cart_with(&app, "demo", &[(&tickets[0], 1)], Some("FREEPASS")).await;
     assert_eq!(checkout(&app, &warm, "warm@example.com", "STRIPE").await["order"]["status"], "PAID");
     let cart = cart_with(&app, "demo", &[(&tickets[0], 2), (&tickets[1], 1)], Some("FREEPASS")).await;
-    let before = app.statements.get();
-    let payload = checkout(&app, &cart, "ann@example.com", "STRIPE").await;
-    let ran = (app.statements.get() - before) as usize;
+    let (payload, ran) = app.statements_of(checkout(&app, &cart, "ann@example.com", "STRIPE")).await;
     assert_eq!(payload["order"]["status"], "PAID", "{payload}");
     assert_eq!(payload["order"]["total"]["amount"], "0.00", "{payload}");
-    let recent = app.statements.recent();
-    let ran: Vec<_> =
-        recent[recent.len().saturating_sub(ran)..].iter().filter(|sql| !sql.contains("pg_notify")).collect();
     // Before the write transaction one statement: the cart with its events, its earlier
     // pending order, its link visit and whether the shop has webhook endpoints (it has
     // none). In it: the cart claimed, the sellable check, the order and its items, the
@@ -897,15 +892,10 @@ async fn a_paid_checkout_costs_few_statements() {
     let warm = cart_with(&app, "demo", &[(&tickets[0], 1)], None).await;
     assert_eq!(checkout(&app, &warm, "warm@example.com", "STRIPE").await["order"]["status"], "PENDING");
     let cart = cart_with(&app, "demo", &[(&tickets[0], 2), (&tickets[1], 1)], None).await;
-    let before = app.statements.get();
-    let payload = checkout(&app, &cart, "ann@example.com", "STRIPE").await;
-    let ran = (app.statements.get() - before) as usize;
+    let (payload, ran) = app.statements_of(checkout(&app, &cart, "ann@example.com", "STRIPE")).await;
     assert_eq!(payload["userErrors"], json!([]), "{payload}");
     assert_eq!(payload["order"]["status"], "PENDING", "{payload}");
     assert!(payload["redirectUrl"].as_str().is_some_and(|u| u.starts_with("https://")), "{payload}");
-    let recent = app.statements.recent();
-    let ran: Vec<_> =
-        recent[recent.len().saturating_sub(ran)..].iter().filter(|sql| !sql.contains("pg_notify")).collect();
     // The cart with its events, earlier pending order and link visit; in the write
     // transaction the buyer's email, the check for a concurrent pending order, the
     // sellable check, the order and its items, one hold per ticket type; after the
@@ -938,17 +928,9 @@ async fn a_payment_costs_few_statements() {
     assert_eq!(deliver(&app, &stripe_event("evt_warm", "checkout.session.completed", warm)).await, StatusCode::OK);
     let (id, session_id, _) = pending_stripe_order(&app, Some("NEWS10"), "ann@example.com").await;
     let before_redemptions = redemptions(&app, "NEWS10").await;
-    let before = app.statements.get();
     let event = stripe_event("evt_pay", "checkout.session.completed", session(&id, &session_id, "paid"));
-    assert_eq!(deliver(&app, &event).await, StatusCode::OK);
-    let ran = (app.statements.get() - before) as usize;
-    let recent = app.statements.recent();
-    // Left out: the relay's NOTIFY, and the admin key's last use, written after the
-    // `redemptions` query above answered (it may land in this window).
-    let ran: Vec<_> = recent[recent.len().saturating_sub(ran)..]
-        .iter()
-        .filter(|sql| !sql.contains("pg_notify") && !sql.contains("\"api_keys\""))
-        .collect();
+    let (status, ran) = app.statements_of(deliver(&app, &event)).await;
+    assert_eq!(status, StatusCode::OK);
     let row = order_row(&app, &id).await;
     assert_eq!(row.status, tixshop::entities::enums::OrderStatus::Paid);
     assert_eq!(redemptions(&app, "NEWS10").await, (before_redemptions.0 + 1, before_redemptions.1 + 1));

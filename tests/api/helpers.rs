@@ -96,6 +96,22 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut ServeConfig)) -> TestApp
 }
 
 impl TestApp {
+    /// What `action` returns and the SQL statements the server ran meanwhile, leaving
+    /// out the relay's NOTIFY and an API key's last use (written after an earlier admin
+    /// request answered, it may land in the window).
+    pub async fn statements_of<T>(&self, action: impl std::future::Future<Output = T>) -> (T, Vec<String>) {
+        let before = self.statements.get();
+        let out = action.await;
+        let ran = (self.statements.get() - before) as usize;
+        let recent = self.statements.recent();
+        let ran = recent[recent.len().saturating_sub(ran)..]
+            .iter()
+            .filter(|sql| !sql.contains("pg_notify") && !sql.contains("\"api_keys\""))
+            .cloned()
+            .collect();
+        (out, ran)
+    }
+
     /// POSTs a GraphQL operation, with `key` as the bearer token if given; returns the
     /// JSON body (any HTTP status).
     pub async fn gql_as(&self, key: Option<&str>, query: &str, variables: Value) -> Value {
