@@ -31,8 +31,10 @@ pub struct DatabaseConfig {
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://tixshop.db")]
     pub database_url: String,
 
-    /// Size of the connection pool. SQLite runs in WAL mode, so readers never wait for
-    /// the single writer; PostgreSQL wants roughly 2-4 per core of the database host.
+    /// Size of each of the two connection pools: the main one, and the one whose
+    /// connections the buyers' cart statements keep between statements (`db::kept`).
+    /// SQLite runs in WAL mode, so readers never wait for the single writer; PostgreSQL
+    /// wants roughly 2-4 per core of the database host.
     #[arg(long, env = "TIXSHOP_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
 

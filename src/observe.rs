@@ -86,6 +86,9 @@ pub fn gauges(state: &crate::http::AppState) {
     let (size, idle) = crate::db::pool_usage(&state.db);
     metrics::gauge!("tixshop_db_pool_connections").set(f64::from(size));
     metrics::gauge!("tixshop_db_pool_connections_idle").set(idle as f64);
+    let (size, idle) = state.kept.usage();
+    metrics::gauge!("tixshop_db_kept_connections").set(f64::from(size));
+    metrics::gauge!("tixshop_db_kept_connections_idle").set(idle as f64);
 }
 
 /// The async-graphql extension timing root fields (the schema bounds their names).

@@ -93,7 +93,13 @@ impl Application {
             config.stripe_api_base = url::Url::parse(&mode.api_base()).expect("a loopback URL");
             std::sync::Arc::new(mode)
         });
-        let state = AppState::new(db, config, test_mode).map_err(|e| StartupError::Config(e.to_string()))?;
+        let kept = db::Kept::new(
+            &db,
+            config.database.db_max_connections,
+            Duration::from_secs(config.database.db_connect_timeout_secs),
+            statements.clone(),
+        );
+        let state = AppState::new(db, kept, config, test_mode).map_err(|e| StartupError::Config(e.to_string()))?;
         Ok(Application { listener, address, state, demo_admin_key, statements })
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_graphql::{Context, ID, Object, Subscription};
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use super::context::ContextExt;
 use super::errors::{self, ErrorCode, client_error, user_errors};
@@ -29,7 +29,7 @@ fn payload(view: PricedCartView) -> CartPayload {
 
 /// Refused: the cart as it is (when it exists) and the errors.
 async fn refused(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     token: &str,
     errors: Vec<services::UserError>,
 ) -> async_graphql::Result<CartPayload> {
@@ -38,7 +38,7 @@ async fn refused(
 }
 
 async fn respond(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     token: &str,
     result: services::ServiceResult<PricedCartView>,
 ) -> async_graphql::Result<CartPayload> {
@@ -90,7 +90,7 @@ impl CartQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "The cart's id from `createCart`.")] id: ID,
     ) -> async_graphql::Result<Option<Cart>> {
-        Ok(errors::query(carts::get(ctx.db(), &id).await)?.map(Cart))
+        Ok(errors::query(carts::get(ctx.kept(), &id).await)?.map(Cart))
     }
 }
 
@@ -143,7 +143,7 @@ impl CartMutation {
         #[graphql(desc = "The ticket type's id (from `shop { events { ticketTypes { id } } }`).")] ticket_type_id: ID,
         #[graphql(desc = "How many to add, 1–50.", default = 1)] quantity: i32,
     ) -> async_graphql::Result<CartPayload> {
-        let db = ctx.db();
+        let db = ctx.kept();
         adopt(ctx, &cart_id).await?;
         let result = carts::add_line(db, ctx.events(), &cart_id, ticket_type(&ticket_type_id), quantity).await;
         respond(db, &cart_id, result).await
@@ -157,7 +157,7 @@ impl CartMutation {
         #[graphql(desc = "The ticket type of the line.")] ticket_type_id: ID,
         #[graphql(desc = "The new quantity, 0–50.")] quantity: i32,
     ) -> async_graphql::Result<CartPayload> {
-        let db = ctx.db();
+        let db = ctx.kept();
         let result = carts::set_line(db, ctx.events(), &cart_id, ticket_type(&ticket_type_id), quantity).await;
         respond(db, &cart_id, result).await
     }
@@ -169,7 +169,7 @@ impl CartMutation {
         #[graphql(desc = "The cart's id.")] cart_id: ID,
         #[graphql(desc = "The ticket type of the line.")] ticket_type_id: ID,
     ) -> async_graphql::Result<CartPayload> {
-        let db = ctx.db();
+        let db = ctx.kept();
         let result = carts::set_line(db, ctx.events(), &cart_id, ticket_type(&ticket_type_id), 0).await;
         respond(db, &cart_id, result).await
     }
@@ -209,7 +209,7 @@ impl CartMutation {
         #[graphql(desc = "The cart's id.")] cart_id: ID,
         #[graphql(desc = "The code as typed, e.g. \"news10\".")] code: String,
     ) -> async_graphql::Result<CartPayload> {
-        let db = ctx.db();
+        let db = ctx.kept();
         // The attempt holds a place while it runs: concurrent or batched guesses cannot
         // all slip past one check, and only a failure uses the place up. The statement
         // that reads the cart and the code reads the attempt's failure counts too.
@@ -250,7 +250,7 @@ impl CartMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The cart's id.")] cart_id: ID,
     ) -> async_graphql::Result<CartPayload> {
-        let db = ctx.db();
+        let db = ctx.kept();
         respond(db, &cart_id, carts::remove_promo(db, ctx.events(), &cart_id).await).await
     }
 }
@@ -272,8 +272,13 @@ impl SubscriptionRoot {
         // async-graphql keeps this resolver's future inside the subscription's stream for
         // as long as it is open, so it only waits on a boxed one: its own space stays a
         // pointer, not the reads' state (a few KiB for each of 10,000 open carts).
-        Box::pin(cart_updates(ctx.db().clone(), ctx.cart_reloads().clone(), ctx.events().clone(), cart_id.to_string()))
-            .await
+        Box::pin(cart_updates(
+            ctx.kept().clone(),
+            ctx.cart_reloads().clone(),
+            ctx.events().clone(),
+            cart_id.to_string(),
+        ))
+        .await
     }
 
     /// The organizer's dashboard, live: the shop's promo codes with their usage
@@ -315,7 +320,7 @@ pub(crate) type CartReloads = std::sync::Arc<async_graphql::dataloader::DataLoad
 /// The stream behind `cartUpdated`: the cart now, then after every change signalled for
 /// it or when its code expires.
 async fn cart_updates(
-    db: DatabaseConnection,
+    db: crate::db::Kept,
     reloads: CartReloads,
     events: std::sync::Arc<crate::events::CartEvents>,
     token: String,

@@ -37,6 +37,9 @@ impl RequestContext {
 pub trait ContextExt<'a> {
     /// The connection pool.
     fn db(&self) -> &'a DatabaseConnection;
+    /// Connections kept between statements: the buyers' cart reads and writes outside a
+    /// transaction (see [`crate::db::kept`]).
+    fn kept(&self) -> &'a crate::db::Kept;
     /// Per-cart change signals.
     fn events(&self) -> &'a Arc<CartEvents>;
     /// The configured payment providers.
@@ -59,6 +62,10 @@ pub trait ContextExt<'a> {
 
 impl<'a> ContextExt<'a> for Context<'a> {
     fn db(&self) -> &'a DatabaseConnection {
+        self.data_unchecked()
+    }
+
+    fn kept(&self) -> &'a crate::db::Kept {
         self.data_unchecked()
     }
 

@@ -78,7 +78,7 @@ impl Loader<i64> for AccountById {
 /// Carts by token, priced when read: the reloads of subscribed carts signalled at once
 /// become one statement per batch (see [`crate::services::carts::get_many`]). No cache:
 /// every load reads the cart as it is now.
-pub struct CartsByToken(pub DatabaseConnection);
+pub struct CartsByToken(pub crate::db::Kept);
 
 impl Loader<String> for CartsByToken {
     type Value = crate::services::carts::PricedCartView;

@@ -75,6 +75,7 @@ pub struct Limits {
 /// the HTTP layer serves anonymous callers in production mode from a closed one.
 pub fn build(
     db: DatabaseConnection,
+    kept: crate::db::Kept,
     extras: Extras,
     limiter: Arc<RateLimiter>,
     limits: Limits,
@@ -82,6 +83,7 @@ pub fn build(
 ) -> AppSchema {
     let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
         .data(db.clone())
+        .data(kept.clone())
         .data(extras.events)
         .data(extras.providers)
         .data(extras.checkout)
@@ -95,8 +97,7 @@ pub fn build(
         .data(DataLoader::new(PromoCodeById(db.clone()), tokio::spawn))
         .data(DataLoader::new(PartnerById(db.clone()), tokio::spawn))
         .data(Arc::new(
-            DataLoader::new(CartsByToken(db.clone()), tokio::spawn)
-                .max_batch_size(crate::services::carts::GET_MANY_MAX),
+            DataLoader::new(CartsByToken(kept), tokio::spawn).max_batch_size(crate::services::carts::GET_MANY_MAX),
         ))
         .data(DataLoader::new(AccountById(db), tokio::spawn))
         .limit_depth(limits.max_depth)

@@ -47,6 +47,8 @@ const SESSION_IDLE_LIFETIME: tower_sessions::cookie::time::Duration = tower_sess
 pub struct AppState {
     /// The connection pool.
     pub db: DatabaseConnection,
+    /// Connections kept between statements for the buyers' cart statements.
+    pub kept: crate::db::Kept,
     /// The settings the server started with.
     pub config: Arc<ServeConfig>,
     /// Per-cart change signals.
@@ -68,6 +70,7 @@ impl AppState {
     /// the configuration.
     pub fn new(
         db: DatabaseConnection,
+        kept: crate::db::Kept,
         config: ServeConfig,
         test_mode: Option<Arc<crate::payments::test_mode::TestMode>>,
     ) -> Result<Self, crate::payments::ProviderError> {
@@ -94,12 +97,22 @@ impl AppState {
             gql::Extras { events: events.clone(), providers: providers.clone(), checkout, webhooks: config.webhooks() };
         let limiter =
             Arc::new(RateLimiter::new(db.clone(), config.promo_attempts_per_minute, config.promo_attempt_window()));
-        let open_schema = gql::build(db.clone(), extras.clone(), limiter.clone(), limits, true);
+        let open_schema = gql::build(db.clone(), kept.clone(), extras.clone(), limiter.clone(), limits, true);
         let closed_schema = match config.mode {
             Mode::Demo => open_schema.clone(),
-            Mode::Production => gql::build(db.clone(), extras, limiter.clone(), limits, false),
+            Mode::Production => gql::build(db.clone(), kept.clone(), extras, limiter.clone(), limits, false),
         };
-        Ok(AppState { db, config: Arc::new(config), events, providers, limiter, test_mode, open_schema, closed_schema })
+        Ok(AppState {
+            db,
+            kept,
+            config: Arc::new(config),
+            events,
+            providers,
+            limiter,
+            test_mode,
+            open_schema,
+            closed_schema,
+        })
     }
 
     /// The schema this caller is served from.

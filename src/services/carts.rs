@@ -591,7 +591,7 @@ async fn set_promo(db: &impl ConnectionTrait, cart_id: i64, promo_code_id: Optio
 }
 
 /// The cart, priced now.
-pub async fn get(db: &DatabaseConnection, token: &str) -> ServiceResult<Option<PricedCartView>> {
+pub async fn get(db: &impl ConnectionTrait, token: &str) -> ServiceResult<Option<PricedCartView>> {
     match load(db, token).await? {
         Some(snapshot) => Ok(Some(price(snapshot, now())?)),
         None => Ok(None),
@@ -656,7 +656,7 @@ fn check_quantity(quantity: i32, allow_zero: bool) -> ServiceResult<()> {
 
 /// Adds `quantity` tickets of a type to the cart (on top of any already there).
 pub async fn add_line(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     events: &CartEvents,
     token: &str,
     ticket_type_id: i64,
@@ -712,7 +712,7 @@ pub async fn add_line(
 
 /// Sets the quantity of a ticket type in the cart; 0 removes the line.
 pub async fn set_line(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     events: &CartEvents,
     token: &str,
     ticket_type_id: i64,
@@ -826,7 +826,7 @@ pub async fn apply_read(
 
 /// On PostgreSQL, takes the code off the cart if it is open and reads the cart as that
 /// left it, in one statement (a data-modifying `WITH`); `None`: no open cart.
-async fn detach_returning(db: &DatabaseConnection, token: &str) -> ServiceResult<Option<CartSnapshot>> {
+async fn detach_returning(db: &impl ConnectionTrait, token: &str) -> ServiceResult<Option<CartSnapshot>> {
     let sql = format!(
         "WITH c AS (UPDATE carts SET promo_code_id = NULL, updated_at = $1 WHERE token = $2 AND status = $3 \
          RETURNING *) {} ORDER BY l.id",
@@ -843,7 +843,11 @@ async fn detach_returning(db: &DatabaseConnection, token: &str) -> ServiceResult
 
 /// Takes the code off the cart.
 #[tracing::instrument(name = "remove_promo", level = "debug", skip_all)]
-pub async fn remove_promo(db: &DatabaseConnection, events: &CartEvents, token: &str) -> ServiceResult<PricedCartView> {
+pub async fn remove_promo(
+    db: &impl ConnectionTrait,
+    events: &CartEvents,
+    token: &str,
+) -> ServiceResult<PricedCartView> {
     if db.get_database_backend() == DbBackend::Postgres {
         let snapshot = match detach_returning(db, token).await? {
             Some(snapshot) => snapshot,

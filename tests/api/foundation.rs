@@ -451,3 +451,48 @@ async fn cors_admits_configured_storefronts_only() {
     let foreign = preflight("https://evil.example").await.unwrap();
     assert!(foreign.headers().get("access-control-allow-origin").is_none(), "no CORS grant for other sites");
 }
+
+/// The cart statements' kept connections (`db::kept`): one connection serves statement
+/// after statement; a statement cancelled mid-way (its future dropped, as when a buyer's
+/// request is abandoned) does not leave its connection to answer the next statement;
+/// concurrent statements each get their own answer.
+#[tokio::test]
+async fn kept_connections_are_reused_and_a_cancelled_statement_leaves_none_midway() {
+    use sea_orm::{ConnectionTrait, Statement};
+    use std::time::Duration;
+    let app = spawn_app().await;
+    let backend = app.db.get_database_backend();
+    let kept = tixshop::db::Kept::new(&app.db, 2, Duration::from_secs(5), Default::default());
+    let select = |i: i64| Statement::from_string(backend, format!("SELECT CAST({i} AS BIGINT) AS v"));
+    let value = |row: Option<sea_orm::QueryResult>| row.expect("a row").try_get::<i64>("", "v").unwrap();
+
+    for i in 0..10 {
+        assert_eq!(value(kept.query_one_raw(select(i)).await.unwrap()), i);
+    }
+    assert_eq!(kept.usage(), (1, 1), "one connection, kept between the statements");
+
+    let slow = Statement::from_string(
+        backend,
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) \
+         SELECT CAST(count(*) AS BIGINT) AS v FROM n",
+    );
+    let cancelled = tokio::time::timeout(Duration::from_millis(5), kept.query_one_raw(slow)).await;
+    assert!(cancelled.is_err(), "the slow statement was cut off");
+    for i in 100..110 {
+        assert_eq!(value(kept.query_one_raw(select(i)).await.unwrap()), i, "each statement its own answer");
+    }
+
+    let answers = futures_util::future::join_all((0..40).map(|i| {
+        let kept = kept.clone();
+        async move { value(kept.query_one_raw(select(i)).await.unwrap()) }
+    }))
+    .await;
+    assert_eq!(answers, (0..40).collect::<Vec<_>>());
+    let (open, idle) = kept.usage();
+    assert!(open <= 2 && idle <= 2, "never more than its size: {open} open, {idle} idle");
+
+    // A failed statement answers its error, and the next one still works.
+    let bad = Statement::from_string(backend, "SELECT no_such_column FROM accounts");
+    assert!(kept.query_one_raw(bad).await.is_err());
+    assert_eq!(value(kept.query_one_raw(select(7)).await.unwrap()), 7);
+}

@@ -50,6 +50,9 @@ async fn metrics_move_with_traffic_and_no_label_is_a_code_or_an_email() {
     assert!(text.contains("route=\"/admin/promo_codes/{id}\""), "the declared route, never the id: {text}");
     assert!(text.contains("tixshop_graphql_field_duration_seconds_bucket"), "{text}");
     assert!(text.contains("tixshop_db_pool_connections "), "{text}");
+    // The cart statements above ran on the kept connections, which stay open between them.
+    let kept = text.lines().find_map(|l| l.strip_prefix("tixshop_db_kept_connections ")).expect("kept gauge");
+    assert!(kept.trim().parse::<f64>().unwrap() >= 1.0, "{text}");
     for unbounded in ["NEWS10", "FREEPASS", "NOSUCHCODE", "metrics-buyer", "@example.com", &cart] {
         assert!(!text.contains(unbounded), "no label carries {unbounded}: {text}");
     }

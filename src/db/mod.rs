@@ -7,6 +7,10 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 
 use crate::config::DatabaseConfig;
 
+pub mod kept;
+
+pub use kept::Kept;
+
 /// Why the database could not be opened or migrated.
 #[derive(Debug, thiserror::Error)]
 pub enum DbSetupError {
@@ -42,6 +46,17 @@ impl StatementCounter {
         self.0.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Counts `sql` (its first 120 characters kept).
+    pub fn record(&self, sql: &str) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut recent) = self.1.lock() {
+            if recent.len() == 64 {
+                recent.pop_front();
+            }
+            recent.push_back(sql.chars().take(120).collect());
+        }
+    }
+
     /// The last (up to 64) statements, oldest first.
     pub fn recent(&self) -> Vec<String> {
         self.1.lock().map(|r| r.iter().cloned().collect()).unwrap_or_default()
@@ -54,16 +69,8 @@ pub async fn connect_counting(
     counter: &StatementCounter,
 ) -> Result<DatabaseConnection, DbSetupError> {
     let mut db = connect(config).await?;
-    let (count, recent) = (counter.0.clone(), counter.1.clone());
-    db.set_metric_callback(move |info| {
-        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if let Ok(mut recent) = recent.lock() {
-            if recent.len() == 64 {
-                recent.pop_front();
-            }
-            recent.push_back(info.statement.sql.chars().take(120).collect());
-        }
-    });
+    let counter = counter.clone();
+    db.set_metric_callback(move |info| counter.record(&info.statement.sql));
     Ok(db)
 }
 
