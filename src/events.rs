@@ -131,7 +131,8 @@ const MAX_PAYLOAD: usize = 7900;
 /// connection drops.
 pub fn spawn_pg_relay(
     events: Arc<CartEvents>,
-    db: sea_orm::DatabaseConnection,
+    // One NOTIFY at a time, each on the connection the last one used (no ping between).
+    db: crate::db::Kept,
     database_url: String,
 ) -> (tokio::task::JoinHandle<()>, tokio::task::JoinHandle<()>) {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};

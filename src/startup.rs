@@ -139,7 +139,7 @@ impl Application {
         let relay = crate::db::is_postgres(&self.state.db).then(|| {
             crate::events::spawn_pg_relay(
                 self.state.events.clone(),
-                self.state.db.clone(),
+                self.state.kept.clone(),
                 self.state.config.database.database_url.clone(),
             )
         });

@@ -143,7 +143,7 @@ pub async fn load_for_checkout(
         placeholder(backend, 1),
     );
     let sql = format!(
-        "{} WHERE c.token = {} ORDER BY l.id",
+        "{} WHERE c.token = {}",
         select_carts("carts", &more, " LEFT JOIN events e ON e.id = t.event_id"),
         placeholder(backend, 2)
     );
@@ -243,7 +243,7 @@ async fn load_joined(
     };
     values.push(token.into());
     let sql = format!(
-        "{} WHERE c.token = {} ORDER BY l.id",
+        "{} WHERE c.token = {}",
         select_carts("carts", &format!("{typed_columns}{probe_columns}"), &typed_join),
         placeholder(values.len())
     );
@@ -278,6 +278,10 @@ fn snapshot_of(rows: &[sea_orm::QueryResult]) -> Result<CartSnapshot, sea_orm::D
             ));
         }
     }
+    // In the order they were added. Sorted here, not by the statement: a sort in the
+    // database carries every selected column of every row (4 KB wide on PostgreSQL) and
+    // was 8 % of PostgreSQL's time under the load benchmark.
+    lines.sort_unstable_by_key(|(line, _)| line.id);
     Ok(CartSnapshot { cart, account, promo, lines })
 }
 
@@ -829,7 +833,7 @@ pub async fn apply_read(
 async fn detach_returning(db: &impl ConnectionTrait, token: &str) -> ServiceResult<Option<CartSnapshot>> {
     let sql = format!(
         "WITH c AS (UPDATE carts SET promo_code_id = NULL, updated_at = $1 WHERE token = $2 AND status = $3 \
-         RETURNING *) {} ORDER BY l.id",
+         RETURNING *) {}",
         select_carts("c", "", "")
     );
     let values: Vec<sea_orm::Value> =
