@@ -78,31 +78,9 @@ impl Kept {
     /// settings), lazily; its statements are counted in `counter`.
     pub fn new(db: &DatabaseConnection, size: u32, acquire_timeout: Duration, counter: StatementCounter) -> Self {
         let size = size.max(1);
-        // Nothing goes back to this pool but a connection to check or close, so it
-        // never pings on the way out; it pings none on the way in either (`take` does).
         let pool = match db.get_database_backend() {
-            DbBackend::Postgres => {
-                let main = db.get_postgres_connection_pool();
-                Pool::Postgres(
-                    sqlx::pool::PoolOptions::new()
-                        .max_connections(size)
-                        .min_connections(0)
-                        .acquire_timeout(acquire_timeout)
-                        .test_before_acquire(false)
-                        .connect_lazy_with((*main.connect_options()).clone()),
-                )
-            }
-            _ => {
-                let main = db.get_sqlite_connection_pool();
-                Pool::Sqlite(
-                    sqlx::pool::PoolOptions::new()
-                        .max_connections(size)
-                        .min_connections(0)
-                        .acquire_timeout(acquire_timeout)
-                        .test_before_acquire(false)
-                        .connect_lazy_with((*main.connect_options()).clone()),
-                )
-            }
+            DbBackend::Postgres => Pool::Postgres(pool_like(db.get_postgres_connection_pool(), size, acquire_timeout)),
+            _ => Pool::Sqlite(pool_like(db.get_sqlite_connection_pool(), size, acquire_timeout)),
         };
         Kept(Arc::new(Inner {
             pool,
@@ -177,6 +155,18 @@ impl Kept {
             e => DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))),
         })
     }
+}
+
+/// A lazily opened pool of up to `size` connections opened as `main`'s are. Nothing goes
+/// back to it but a connection to check or close, and it pings none it hands out
+/// (`Kept::take` pings one that sat idle long).
+fn pool_like<DB: sqlx::Database>(main: &sqlx::Pool<DB>, size: u32, acquire_timeout: Duration) -> sqlx::Pool<DB> {
+    sqlx::pool::PoolOptions::new()
+        .max_connections(size)
+        .min_connections(0)
+        .acquire_timeout(acquire_timeout)
+        .test_before_acquire(false)
+        .connect_lazy_with((*main.connect_options()).clone())
 }
 
 /// The statement's SQL and values as sqlx's query.
