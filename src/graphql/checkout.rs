@@ -52,18 +52,16 @@ impl CheckoutMutation {
             success_url: input.success_url,
             cancel_url: input.cancel_url,
         };
-        let (db, kept, events, providers, settings, token) = (
+        let (db, events, providers, settings, token) = (
             ctx.db().clone(),
-            ctx.kept().clone(),
             ctx.events().clone(),
             ctx.providers().clone(),
             ctx.checkout_settings().clone(),
             cart_id.to_string(),
         );
-        let outcome = detached(async move {
-            checkout::start(&db, &kept, &events, &providers, &settings, &token, service_input).await
-        })
-        .await?;
+        let outcome =
+            detached(async move { checkout::start(&db, &events, &providers, &settings, &token, service_input).await })
+                .await?;
         let (order, redirect_url) = match errors::split(outcome)? {
             Ok(CheckoutOutcome::Paid(order)) => {
                 crate::observe::checkout("FREE", "paid");

@@ -527,12 +527,9 @@ async fn redeem(txn: &DatabaseTransaction, order: &order::Model) -> ServiceResul
 /// starts the provider's payment. A provider failure leaves the cart as it was and no
 /// payable order. A cart has at most one payable order: a repeated checkout returns
 /// the same session when nothing changed, and ends the earlier one first otherwise.
-/// The cart is read on a kept connection (`kept`, see [`crate::db::kept`]); the
-/// transactions run on `db`.
 #[tracing::instrument(name = "checkout", level = "debug", skip_all, fields(provider = ?input.provider))]
 pub async fn start(
     db: &DatabaseConnection,
-    kept: &crate::db::Kept,
     events: &CartEvents,
     providers: &Providers,
     settings: &CheckoutSettings,
@@ -540,7 +537,7 @@ pub async fn start(
     input: CheckoutInput,
 ) -> ServiceResult<CheckoutOutcome> {
     let email = Email::parse(&input.email).map_err(|e| user("email", UserErrorCode::InvalidEmail, e.to_string()))?;
-    let (snapshot, read) = carts::load_for_checkout(kept, token).await?.ok_or_else(|| {
+    let (snapshot, read) = carts::load_for_checkout(db, token).await?.ok_or_else(|| {
         user("cartId", UserErrorCode::CartNotFound, "This cart does not exist (anymore). Please start a new one.")
     })?;
     if snapshot.cart.status != CartStatus::Open {
