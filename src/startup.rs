@@ -97,6 +97,7 @@ impl Application {
             &db,
             config.database.db_max_connections,
             Duration::from_secs(config.database.db_connect_timeout_secs),
+            db::kept::MAX_LIFETIME,
             statements.clone(),
         );
         let state = AppState::new(db, kept, config, test_mode).map_err(|e| StartupError::Config(e.to_string()))?;

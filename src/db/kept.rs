@@ -13,7 +13,8 @@
 //! client went away) gives its connection back to sqlx, whose ping is then the check it
 //! exists for: a connection left mid-statement is closed, not reused. A connection kept
 //! idle for [`PING_AFTER_IDLE`] is pinged before its next statement, as the main pool
-//! does.
+//! does, and one older than its maximum lifetime ([`MAX_LIFETIME`] in the server) is
+//! closed and replaced, as the main pool's are.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -35,6 +36,11 @@ use super::StatementCounter;
 /// How long a kept connection may sit unused before it is pinged first.
 pub const PING_AFTER_IDLE: Duration = Duration::from_secs(30);
 
+/// How long the server keeps a connection before it is closed and replaced (sqlx's
+/// default for the main pool): a database's failover or a changed setting reaches every
+/// connection within this time.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
 /// Statements on connections kept from one statement to the next (see the module).
 /// Cheap to clone: clones share the connections.
 #[derive(Clone)]
@@ -48,6 +54,7 @@ struct Inner {
     /// waits in sqlx's pool for a connection that sits in `idle`.
     permits: Semaphore,
     acquire_timeout: Duration,
+    max_lifetime: Duration,
     counter: StatementCounter,
 }
 
@@ -63,6 +70,8 @@ enum Conn {
 
 struct Idle {
     conn: Conn,
+    /// When it was taken from sqlx's pool (it was opened no later).
+    born: Instant,
     since: Instant,
 }
 
@@ -75,18 +84,28 @@ impl std::fmt::Debug for Kept {
 
 impl Kept {
     /// A pool of up to `size` connections opened like `db`'s (same URL, same SQLite
-    /// settings), lazily; its statements are counted in `counter`.
-    pub fn new(db: &DatabaseConnection, size: u32, acquire_timeout: Duration, counter: StatementCounter) -> Self {
+    /// settings), lazily, each replaced after `max_lifetime` (the server:
+    /// [`MAX_LIFETIME`]); its statements are counted in `counter`.
+    pub fn new(
+        db: &DatabaseConnection,
+        size: u32,
+        acquire_timeout: Duration,
+        max_lifetime: Duration,
+        counter: StatementCounter,
+    ) -> Self {
         let size = size.max(1);
         let pool = match db.get_database_backend() {
-            DbBackend::Postgres => Pool::Postgres(pool_like(db.get_postgres_connection_pool(), size, acquire_timeout)),
-            _ => Pool::Sqlite(pool_like(db.get_sqlite_connection_pool(), size, acquire_timeout)),
+            DbBackend::Postgres => {
+                Pool::Postgres(pool_like(db.get_postgres_connection_pool(), size, acquire_timeout, max_lifetime))
+            }
+            _ => Pool::Sqlite(pool_like(db.get_sqlite_connection_pool(), size, acquire_timeout, max_lifetime)),
         };
         Kept(Arc::new(Inner {
             pool,
             idle: Mutex::new(Vec::with_capacity(size as usize)),
             permits: Semaphore::new(size as usize),
             acquire_timeout,
+            max_lifetime,
             counter,
         }))
     }
@@ -112,32 +131,39 @@ impl Kept {
             .await
             .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))?
             .map_err(|_| DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed))?;
-        let mut conn = self.take().await?;
+        let (mut conn, born) = self.take().await?;
         inner.counter.record(stmt);
         let result = work(&mut conn).await;
-        // Dropped instead (here on an error, or with this future), the connection goes
-        // back to sqlx, which pings it and closes it if the statement left it unusable.
-        if result.is_ok() {
-            inner.idle.lock().unwrap_or_else(PoisonError::into_inner).push(Idle { conn, since: Instant::now() });
+        // Dropped instead (here on an error or past its lifetime, or with this future),
+        // the connection goes back to sqlx, which pings it and closes it if the statement
+        // left it unusable, and closes it past its lifetime.
+        if result.is_ok() && born.elapsed() < inner.max_lifetime {
+            let idle = Idle { conn, born, since: Instant::now() };
+            inner.idle.lock().unwrap_or_else(PoisonError::into_inner).push(idle);
         }
         result.map_err(|e| failed(RuntimeErr::SqlxError(Arc::new(e))))
     }
 
-    /// An idle connection (pinged first if idle long), or a new one. The caller holds a
-    /// permit, so the pool has room for a new one.
-    async fn take(&self) -> Result<Conn, DbErr> {
+    /// An idle connection (pinged first if idle long) and when it was taken from sqlx's
+    /// pool, or a new one. The caller holds a permit, so the pool has room for a new one.
+    async fn take(&self) -> Result<(Conn, Instant), DbErr> {
         loop {
             let idle = self.0.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
-            let Some(Idle { mut conn, since }) = idle else { break };
+            let Some(Idle { mut conn, born, since }) = idle else { break };
+            if born.elapsed() >= self.0.max_lifetime {
+                // Given back, sqlx closes it: past the pool's lifetime too.
+                drop(conn);
+                continue;
+            }
             if since.elapsed() < PING_AFTER_IDLE {
-                return Ok(conn);
+                return Ok((conn, born));
             }
             let alive = match &mut conn {
                 Conn::Sqlite(c) => c.ping().await,
                 Conn::Postgres(c) => c.ping().await,
             };
             match alive {
-                Ok(()) => return Ok(conn),
+                Ok(()) => return Ok((conn, born)),
                 // Gone (a restart, a proxy's timeout): close it without ceremony, try the next.
                 Err(_) => match conn {
                     Conn::Sqlite(mut c) => c.close_on_drop(),
@@ -149,7 +175,8 @@ impl Kept {
             Pool::Sqlite(p) => p.acquire().await.map(Conn::Sqlite),
             Pool::Postgres(p) => p.acquire().await.map(Conn::Postgres),
         };
-        acquired.map_err(|e| match e {
+        let born = Instant::now();
+        acquired.map(|conn| (conn, born)).map_err(|e| match e {
             sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
             sqlx::Error::PoolClosed => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
             e => DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))),
@@ -160,9 +187,15 @@ impl Kept {
 /// A lazily opened pool of up to `size` connections opened as `main`'s are. Nothing goes
 /// back to it but a connection to check or close, and it pings none it hands out
 /// (`Kept::take` pings one that sat idle long).
-fn pool_like<DB: sqlx::Database>(main: &sqlx::Pool<DB>, size: u32, acquire_timeout: Duration) -> sqlx::Pool<DB> {
+fn pool_like<DB: sqlx::Database>(
+    main: &sqlx::Pool<DB>,
+    size: u32,
+    acquire_timeout: Duration,
+    max_lifetime: Duration,
+) -> sqlx::Pool<DB> {
     sqlx::pool::PoolOptions::new()
         .max_connections(size)
+        .max_lifetime(max_lifetime)
         .min_connections(0)
         .acquire_timeout(acquire_timeout)
         .test_before_acquire(false)

@@ -462,7 +462,7 @@ async fn kept_connections_are_reused_and_a_cancelled_statement_leaves_none_midwa
     use std::time::Duration;
     let app = spawn_app().await;
     let backend = app.db.get_database_backend();
-    let kept = tixshop::db::Kept::new(&app.db, 2, Duration::from_secs(5), Default::default());
+    let kept = tixshop::db::Kept::new(&app.db, 2, Duration::from_secs(5), Duration::from_secs(600), Default::default());
     let select = |i: i64| Statement::from_string(backend, format!("SELECT CAST({i} AS BIGINT) AS v"));
     let value = |row: Option<sea_orm::QueryResult>| row.expect("a row").try_get::<i64>("", "v").unwrap();
 
@@ -495,4 +495,25 @@ async fn kept_connections_are_reused_and_a_cancelled_statement_leaves_none_midwa
     let bad = Statement::from_string(backend, "SELECT no_such_column FROM accounts");
     assert!(kept.query_one_raw(bad).await.is_err());
     assert_eq!(value(kept.query_one_raw(select(7)).await.unwrap()), 7);
+}
+
+/// A kept connection past its lifetime is closed and replaced: a temporary table (which
+/// lives as long as its connection) is there for the next statement, and gone after.
+#[tokio::test]
+async fn a_kept_connection_is_replaced_after_its_lifetime() {
+    use sea_orm::{ConnectionTrait, Statement};
+    use std::time::Duration;
+    let app = spawn_app().await;
+    let backend = app.db.get_database_backend();
+    let lifetime = Duration::from_millis(400);
+    let kept = tixshop::db::Kept::new(&app.db, 1, Duration::from_secs(5), lifetime, Default::default());
+    let marker = || Statement::from_string(backend, "SELECT COUNT(*) AS n FROM kept_marker");
+    kept.execute_raw(Statement::from_string(backend, "CREATE TEMP TABLE kept_marker (x INTEGER)")).await.unwrap();
+    assert!(kept.query_one_raw(marker()).await.is_ok(), "the same connection, kept");
+    tokio::time::sleep(lifetime + Duration::from_millis(100)).await;
+    let gone = kept.query_one_raw(marker()).await.expect_err("a new connection: no such table");
+    assert!(gone.to_string().contains("kept_marker"), "{gone}");
+    // And the new one is kept in turn.
+    kept.execute_raw(Statement::from_string(backend, "CREATE TEMP TABLE kept_marker (x INTEGER)")).await.unwrap();
+    assert!(kept.query_one_raw(marker()).await.is_ok());
 }
