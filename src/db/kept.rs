@@ -75,6 +75,27 @@ struct Idle {
     since: Instant,
 }
 
+/// `body` on the connection inside `conn`, bound to `c`, whichever backend it is (the
+/// same code, typed per backend).
+macro_rules! on {
+    ($conn:expr, $c:pat => $body:expr) => {
+        match $conn {
+            Conn::Sqlite($c) => $body,
+            Conn::Postgres($c) => $body,
+        }
+    };
+}
+
+/// The statement's SQL and values as sqlx's query.
+macro_rules! query {
+    ($stmt:expr) => {
+        sqlx::query_with(
+            sqlx::AssertSqlSafe($stmt.sql.as_str()),
+            SqlxValues($stmt.values.clone().unwrap_or(Values(Vec::new()))),
+        )
+    };
+}
+
 impl std::fmt::Debug for Kept {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (open, idle) = self.usage();
@@ -158,17 +179,10 @@ impl Kept {
             if since.elapsed() < PING_AFTER_IDLE {
                 return Ok((conn, born));
             }
-            let alive = match &mut conn {
-                Conn::Sqlite(c) => c.ping().await,
-                Conn::Postgres(c) => c.ping().await,
-            };
-            match alive {
+            match on!(&mut conn, c => c.ping().await) {
                 Ok(()) => return Ok((conn, born)),
                 // Gone (a restart, a proxy's timeout): close it without ceremony, try the next.
-                Err(_) => match conn {
-                    Conn::Sqlite(mut c) => c.close_on_drop(),
-                    Conn::Postgres(mut c) => c.close_on_drop(),
-                },
+                Err(_) => on!(conn, mut c => c.close_on_drop()),
             }
         }
         let acquired = match &self.0.pool {
@@ -202,16 +216,6 @@ fn pool_like<DB: sqlx::Database>(
         .connect_lazy_with((*main.connect_options()).clone())
 }
 
-/// The statement's SQL and values as sqlx's query.
-macro_rules! query {
-    ($stmt:expr) => {
-        sqlx::query_with(
-            sqlx::AssertSqlSafe($stmt.sql.as_str()),
-            SqlxValues($stmt.values.clone().unwrap_or(Values(Vec::new()))),
-        )
-    };
-}
-
 #[async_trait::async_trait]
 impl ConnectionTrait for Kept {
     fn get_database_backend(&self) -> DbBackend {
@@ -222,38 +226,36 @@ impl ConnectionTrait for Kept {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        self.with(&stmt.sql, DbErr::Exec, async |conn| match conn {
-            Conn::Sqlite(c) => query!(stmt).execute(&mut **c).await.map(ExecResult::from),
-            Conn::Postgres(c) => query!(stmt).execute(&mut **c).await.map(ExecResult::from),
-        })
+        self.with(
+            &stmt.sql,
+            DbErr::Exec,
+            async |conn| on!(conn, c => query!(stmt).execute(&mut **c).await.map(ExecResult::from)),
+        )
         .await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
         use sqlx::Executor as _;
-        self.with(sql, DbErr::Exec, async |conn| match conn {
-            Conn::Sqlite(c) => c.execute(sqlx::AssertSqlSafe(sql.to_owned())).await.map(ExecResult::from),
-            Conn::Postgres(c) => c.execute(sqlx::AssertSqlSafe(sql.to_owned())).await.map(ExecResult::from),
-        })
+        self.with(
+            sql,
+            DbErr::Exec,
+            async |conn| on!(conn, c => c.execute(sqlx::AssertSqlSafe(sql.to_owned())).await.map(ExecResult::from)),
+        )
         .await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.with(&stmt.sql, DbErr::Query, async |conn| match conn {
-            Conn::Sqlite(c) => query!(stmt).fetch_optional(&mut **c).await.map(|r| r.map(QueryResult::from)),
-            Conn::Postgres(c) => query!(stmt).fetch_optional(&mut **c).await.map(|r| r.map(QueryResult::from)),
-        })
+        self.with(
+            &stmt.sql,
+            DbErr::Query,
+            async |conn| on!(conn, c => query!(stmt).fetch_optional(&mut **c).await.map(|r| r.map(QueryResult::from))),
+        )
         .await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.with(&stmt.sql, DbErr::Query, async |conn| match conn {
-            Conn::Sqlite(c) => {
-                query!(stmt).fetch_all(&mut **c).await.map(|rows| rows.into_iter().map(QueryResult::from).collect())
-            }
-            Conn::Postgres(c) => {
-                query!(stmt).fetch_all(&mut **c).await.map(|rows| rows.into_iter().map(QueryResult::from).collect())
-            }
+        self.with(&stmt.sql, DbErr::Query, async |conn| {
+            on!(conn, c => query!(stmt).fetch_all(&mut **c).await.map(|rows| rows.into_iter().map(QueryResult::from).collect()))
         })
         .await
     }

@@ -298,10 +298,11 @@ pub async fn get_many(db: &impl ConnectionTrait, tokens: &[String]) -> ServiceRe
     let mut views = HashMap::with_capacity(tokens.len());
     for chunk in tokens.chunks(GET_MANY_MAX) {
         let placeholders = (1..=chunk.len()).map(|n| placeholder(backend, n)).collect::<Vec<_>>().join(", ");
-        let sql = format!("{} WHERE c.token IN ({placeholders}) ORDER BY c.id, l.id", select_carts("carts", "", ""));
+        let sql = format!("{} WHERE c.token IN ({placeholders}) ORDER BY c.id", select_carts("carts", "", ""));
         let values = chunk.iter().map(|t| sea_orm::Value::from(t.as_str())).collect::<Vec<_>>();
         let rows = db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
-        // Ordered by cart: each run of one cart id is one cart.
+        // Ordered by cart: each run of one cart id is one cart (its lines sorted by
+        // `snapshot_of`).
         let mut start = 0;
         while start < rows.len() {
             let id = rows[start].try_get::<i64>("", "c_id")?;
