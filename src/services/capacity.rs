@@ -7,8 +7,8 @@
 //! concurrent checkouts cannot pass a stale check together; rows are touched in ticket
 //! type order, so concurrent orders lock them alike (no deadlock).
 
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::sea_query::{Expr, ExprTrait, UpdateStatement};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QueryTrait};
 
 use crate::entities::{order_item, ticket_type};
 
@@ -65,17 +65,46 @@ async fn claim(
     column: ticket_type::Column,
 ) -> ServiceResult<Result<(), Shortfall>> {
     for &(id, quantity) in quantities {
-        let updated = ticket_type::Entity::update_many()
-            .col_expr(column, Expr::col(column).add(quantity))
-            .filter(ticket_type::Column::Id.eq(id))
-            .filter(fits(quantity))
-            .exec(db)
-            .await?;
-        if updated.rows_affected == 0 {
+        let updated = db.execute(&claim_query(id, quantity, column)).await?;
+        if updated.rows_affected() == 0 {
             return Ok(Err(Shortfall { ticket_type_id: id }));
         }
     }
     Ok(Ok(()))
+}
+
+/// The conditional `UPDATE` of one ticket type in [`claim`]: it changes no row when the
+/// tickets do not fit.
+fn claim_query(id: i64, quantity: i64, column: ticket_type::Column) -> UpdateStatement {
+    ticket_type::Entity::update_many()
+        .col_expr(column, Expr::col(column).add(quantity))
+        .filter(ticket_type::Column::Id.eq(id))
+        .filter(fits(quantity))
+        .into_query()
+}
+
+/// [`sell`] as statements to send in a batch, one per ticket type, in order: each
+/// changes its row only if the tickets fit; [`first_shortfall`] reads the outcome.
+pub fn sell_queries(quantities: &Quantities) -> Vec<(i64, UpdateStatement)> {
+    claim_queries(quantities, ticket_type::Column::SoldCount)
+}
+
+/// [`hold`] as statements to send in a batch (see [`sell_queries`]).
+pub fn hold_queries(quantities: &Quantities) -> Vec<(i64, UpdateStatement)> {
+    claim_queries(quantities, ticket_type::Column::HeldCount)
+}
+
+fn claim_queries(quantities: &Quantities, column: ticket_type::Column) -> Vec<(i64, UpdateStatement)> {
+    quantities.iter().map(|&(id, quantity)| (id, claim_query(id, quantity, column))).collect()
+}
+
+/// The first ticket type whose statement of [`sell_queries`] changed no row (`changed`
+/// says, in the same order).
+pub fn first_shortfall(ids: impl IntoIterator<Item = (i64, bool)>) -> Result<(), Shortfall> {
+    match ids.into_iter().find(|&(_, changed)| !changed) {
+        Some((ticket_type_id, _)) => Err(Shortfall { ticket_type_id }),
+        None => Ok(()),
+    }
 }
 
 /// Holds tickets for a pending paid checkout.

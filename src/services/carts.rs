@@ -421,6 +421,12 @@ pub async fn customer_uses_except(
     customer_key: &str,
     except_cart: Option<i64>,
 ) -> ServiceResult<i64> {
+    let count = customer_orders(promo_code_id, customer_key, except_cart).count(db).await?;
+    Ok(count as i64)
+}
+
+/// The orders that count as `customer_key`'s uses of a code (see [`customer_uses_except`]).
+fn customer_orders(promo_code_id: i64, customer_key: &str, except_cart: Option<i64>) -> sea_orm::Select<order::Entity> {
     use sea_orm::Condition;
     let at = now();
     let mut pending = Condition::all()
@@ -430,7 +436,7 @@ pub async fn customer_uses_except(
         pending =
             pending.add(Condition::any().add(order::Column::CartId.is_null()).add(order::Column::CartId.ne(cart_id)));
     }
-    let count = order::Entity::find()
+    order::Entity::find()
         .filter(order::Column::PromoCodeId.eq(promo_code_id))
         .filter(order::Column::CustomerKey.eq(customer_key))
         .filter(
@@ -438,9 +444,25 @@ pub async fn customer_uses_except(
                 .add(order::Column::Status.is_in([OrderStatus::Paid, OrderStatus::PartiallyRefunded]))
                 .add(pending),
         )
-        .count(db)
-        .await?;
-    Ok(count as i64)
+}
+
+/// [`customer_uses_except`] as one `SELECT` of a column `uses`, to send in a batch
+/// ([`customer_uses_of`] reads it).
+pub fn customer_uses_query(
+    promo_code_id: i64,
+    customer_key: &str,
+    except_cart: Option<i64>,
+) -> sea_orm::sea_query::SelectStatement {
+    use sea_orm::{QuerySelect, QueryTrait};
+    customer_orders(promo_code_id, customer_key, except_cart)
+        .select_only()
+        .column_as(Expr::col(order::Column::Id).count(), "uses")
+        .into_query()
+}
+
+/// The count a [`customer_uses_query`] row carries.
+pub fn customer_uses_of(row: &sea_orm::QueryResult) -> ServiceResult<i64> {
+    Ok(row.try_get("", "uses")?)
 }
 
 /// The API code of a refusal.

@@ -14,7 +14,7 @@ use rand::Rng;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
-    EntityTrait, PaginatorTrait, QueryFilter, Set, Statement, TryInsertResult,
+    EntityTrait, QueryFilter, QueryTrait, Set, TryInsertResult,
 };
 use tracing::Instrument;
 
@@ -28,6 +28,7 @@ use crate::payments::{CaptureStatus, CheckoutRequest, Provider, ProviderLine, Pr
 
 use super::carts::{self, CheckoutRead, PricedCartView, PromoState};
 use super::{ServiceError, ServiceResult, UserError, UserErrorCode, begin_write, capacity, now};
+use crate::db::batch::{Batch, Part, Rows};
 
 /// What the buyer submits at checkout.
 #[derive(Debug, Clone)]
@@ -111,66 +112,90 @@ fn access_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Pending orders with the code that can still be paid (they hold a place under the soft
-/// cap), except those of `except_cart` (the buyer's own earlier, abandoned checkout).
-async fn pending_with_code(db: &impl ConnectionTrait, promo_code_id: i64, except_cart: i64) -> ServiceResult<i64> {
-    Ok(order::Entity::find()
+/// The orders of the code, other carts', still holding a use: a `SELECT` of a column
+/// `pending`, to send in a batch.
+fn pending_with_code_query(promo_code_id: i64, except_cart: i64) -> sea_orm::sea_query::SelectStatement {
+    use sea_orm::QuerySelect;
+    order::Entity::find()
         .filter(order::Column::PromoCodeId.eq(promo_code_id))
         .filter(order::Column::Status.eq(OrderStatus::Pending))
         .filter(Condition::any().add(order::Column::ExpiresAt.is_null()).add(order::Column::ExpiresAt.gt(now())))
         .filter(Condition::any().add(order::Column::CartId.is_null()).add(order::Column::CartId.ne(except_cart)))
-        .count(db)
-        .await? as i64)
+        .select_only()
+        .column_as(Expr::col(order::Column::Id).count(), "pending")
+        .into_query()
 }
 
-/// Locks a row until the end of `txn` on PostgreSQL, so checks made after it see every
-/// write committed before and none made concurrently. SQLite needs nothing: a write
-/// transaction there (`BEGIN IMMEDIATE`) already excludes every other writer.
-async fn lock_row(txn: &DatabaseTransaction, table: &str, id: i64) -> ServiceResult<()> {
-    if txn.get_database_backend() == DbBackend::Postgres {
-        let sql = format!("SELECT id FROM {table} WHERE id = $1 FOR UPDATE");
-        txn.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, [id.into()])).await?;
-    }
-    Ok(())
-}
-
-/// Why the cart's applied code can no longer be used at checkout, checked inside the
-/// transaction that writes the order, with the code's row locked: simultaneous
-/// checkouts see each other's pending orders, so neither the usage limit nor the
+/// The check, in a paid checkout's write transaction, that the cart's applied code can
+/// still be used: the code read again with its row locked on PostgreSQL (`FOR UPDATE`;
+/// SQLite's write transaction already excludes every other writer), so simultaneous
+/// checkouts see each other's pending orders and neither the usage limit nor the
 /// per-customer cap can be passed by pressing Pay at once.
-async fn code_refusal(
-    txn: &DatabaseTransaction,
-    view: &PricedCartView,
-    email: &Email,
-    paid_path: bool,
-) -> ServiceResult<Option<ApplyRefusal>> {
-    let Some(attached) = view.snapshot.promo.as_ref() else { return Ok(None) };
-    match &view.promo_state {
-        PromoState::Invalid(refusal) => return Ok(Some(*refusal)),
-        PromoState::Applied => {}
-        PromoState::None | PromoState::NotApplicable | PromoState::BelowMinimum { .. } => return Ok(None),
+enum CodeCheck {
+    /// No code applies.
+    Nothing,
+    /// Refused before anything is sent.
+    Refused(ApplyRefusal),
+    /// The code, the buyer's uses and the code's pending orders, read in the batch.
+    Read { code: Part, uses: Part, pending: Part },
+}
+
+impl CodeCheck {
+    /// Adds the reads to `batch` (none when no code applies or it is refused already).
+    fn push(batch: &mut Batch, backend: DbBackend, view: &PricedCartView, email: &Email) -> Self {
+        use sea_orm::sea_query::LockType;
+        let Some(attached) = view.snapshot.promo.as_ref() else { return CodeCheck::Nothing };
+        match &view.promo_state {
+            PromoState::Invalid(refusal) => return CodeCheck::Refused(*refusal),
+            PromoState::Applied => {}
+            PromoState::None | PromoState::NotApplicable | PromoState::BelowMinimum { .. } => {
+                return CodeCheck::Nothing;
+            }
+        }
+        let cart_id = view.snapshot.cart.id;
+        let mut read = promo_code::Entity::find_by_id(attached.id).into_query();
+        if backend == DbBackend::Postgres {
+            read.lock(LockType::Update);
+        }
+        CodeCheck::Read {
+            code: batch.select(read),
+            uses: batch.select(carts::customer_uses_query(attached.id, &email.customer_key(), Some(cart_id))),
+            pending: batch.select(pending_with_code_query(attached.id, cart_id)),
+        }
     }
-    lock_row(txn, "promo_codes", attached.id).await?;
-    let Some(code) = promo_code::Entity::find_by_id(attached.id).one(txn).await? else {
-        return Ok(Some(ApplyRefusal::Unknown));
-    };
-    let key = email.customer_key();
-    let uses = match code.max_per_customer {
-        Some(_) => Some(carts::customer_uses_except(txn, code.id, &key, Some(view.snapshot.cart.id)).await?),
-        None => None,
-    };
-    let buyer = promo::Buyer { customer_key: Some(&key), uses };
-    if let Err(refusal) = promo::check_apply(&carts::lifecycle(&code), &carts::buyer_rules(&code), &buyer, now()) {
-        return Ok(Some(refusal));
+
+    /// Why the code can no longer be used, from the batch's `rows`.
+    fn refusal(&self, rows: &Rows, email: &Email) -> ServiceResult<Option<ApplyRefusal>> {
+        let &CodeCheck::Read { code, uses, pending } = self else {
+            return Ok(match self {
+                CodeCheck::Refused(refusal) => Some(*refusal),
+                _ => None,
+            });
+        };
+        let Some(code) = rows.first::<promo_code::Model>(code)? else { return Ok(Some(ApplyRefusal::Unknown)) };
+        let count = |part: Part, column: &str| -> ServiceResult<i64> {
+            Ok(match rows.of(part).first() {
+                Some(row) => row.try_get("", column)?,
+                None => 0,
+            })
+        };
+        let key = email.customer_key();
+        let uses = match code.max_per_customer {
+            Some(_) => Some(count(uses, "uses")?),
+            None => None,
+        };
+        let buyer = promo::Buyer { customer_key: Some(&key), uses };
+        if let Err(refusal) = promo::check_apply(&carts::lifecycle(&code), &carts::buyer_rules(&code), &buyer, now()) {
+            return Ok(Some(refusal));
+        }
+        // The soft cap: paid redemptions plus checkouts still in flight.
+        if let Some(limit) = code.usage_limit
+            && code.redemptions_count + count(pending, "pending")? >= limit
+        {
+            return Ok(Some(ApplyRefusal::UsageLimitReached));
+        }
+        Ok(None)
     }
-    // The soft cap: paid redemptions plus checkouts still in flight.
-    if paid_path
-        && let Some(limit) = code.usage_limit
-        && code.redemptions_count + pending_with_code(txn, code.id, view.snapshot.cart.id).await? >= limit
-    {
-        return Ok(Some(ApplyRefusal::UsageLimitReached));
-    }
-    Ok(None)
 }
 
 /// Takes a refused code off the cart (the buyer sees the new total pushed) and says why.
@@ -391,66 +416,79 @@ async fn read_ahead(
     Ok(ReadAhead { via_link, paid_targets })
 }
 
+/// How an order starts: its provider, status and, while pending, its expiry.
+#[derive(Debug, Clone, Copy)]
+struct Start {
+    provider: Provider,
+    status: OrderStatus,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// A new order's row for the cart, with a fresh random number and access token.
+fn order_row(view: &PricedCartView, ahead: &ReadAhead, email: &Email, start: Start) -> order::ActiveModel {
+    let Start { provider, status, expires_at } = start;
+    let at = now();
+    let promo = applied_code(view);
+    let cart = &view.snapshot.cart;
+    let seller = super::invoices::Seller::of(&view.snapshot.account);
+    order::ActiveModel {
+        account_id: Set(view.snapshot.account.id),
+        number: Set(order_number()),
+        access_token: Set(access_token()),
+        cart_id: Set(Some(cart.id)),
+        email: Set(email.as_str().to_owned()),
+        customer_key: Set(email.customer_key()),
+        status: Set(status.to_owned()),
+        provider: Set(provider),
+        currency: Set(view.currency.into()),
+        prices_include_vat: Set(view.snapshot.account.prices_include_vat),
+        subtotal: Set(view.priced.subtotal),
+        discount_amount: Set(view.priced.discount),
+        net_amount: Set(view.priced.net),
+        vat_amount: Set(view.priced.vat),
+        total: Set(view.priced.total),
+        ticket_count: Set(view.snapshot.lines.iter().map(|(l, _)| l.quantity).sum()),
+        refunded_amount: Set(0),
+        promo_code_id: Set(promo.map(|p| p.id)),
+        promo_code: Set(promo.map(|p| p.code.clone())),
+        promo_discount_type: Set(promo.map(|p| p.discount_type)),
+        promo_percent_off_bp: Set(promo.and_then(|p| p.percent_off_bp)),
+        promo_amount_off: Set(promo.and_then(|p| p.amount_off)),
+        over_cap: Set(false),
+        via_link: Set(ahead.via_link),
+        utm_source: Set(cart.utm_source.clone()),
+        utm_medium: Set(cart.utm_medium.clone()),
+        utm_campaign: Set(cart.utm_campaign.clone()),
+        // The invoice's seller, as the shop's settings say now.
+        seller_name: Set(Some(seller.name.clone())),
+        seller_address: Set((!seller.address.is_empty()).then(|| seller.address.join("\n"))),
+        seller_vat_id: Set(seller.vat_id.clone()),
+        expires_at: Set(expires_at),
+        paid_at: Set((status == OrderStatus::Paid).then_some(at)),
+        created_at: Set(at),
+        updated_at: Set(at),
+        ..Default::default()
+    }
+}
+
+/// The order's `INSERT`: a clash of random order numbers writes nothing (and, unlike an
+/// error, leaves a PostgreSQL transaction usable).
+fn insert_order_query(row: order::ActiveModel) -> sea_orm::TryInsert<order::ActiveModel> {
+    order::Entity::insert(row).on_conflict_do_nothing_on([order::Column::AccountId, order::Column::Number])
+}
+
 /// Writes the order and its items in `txn`: two statements, each returning its rows.
 async fn insert_order(
     txn: &DatabaseTransaction,
     view: &PricedCartView,
     ahead: &ReadAhead,
     email: &Email,
-    provider: Provider,
-    status: OrderStatus,
-    expires_at: Option<DateTime<Utc>>,
+    start: Start,
 ) -> ServiceResult<(order::Model, Vec<order_item::Model>)> {
-    let at = now();
-    let promo = applied_code(view);
-    let cart = &view.snapshot.cart;
-    let seller = super::invoices::Seller::of(&view.snapshot.account);
     let mut attempt = 0;
     let saved = loop {
-        let row = order::ActiveModel {
-            account_id: Set(view.snapshot.account.id),
-            number: Set(order_number()),
-            access_token: Set(access_token()),
-            cart_id: Set(Some(cart.id)),
-            email: Set(email.as_str().to_owned()),
-            customer_key: Set(email.customer_key()),
-            status: Set(status.to_owned()),
-            provider: Set(provider),
-            currency: Set(view.currency.into()),
-            prices_include_vat: Set(view.snapshot.account.prices_include_vat),
-            subtotal: Set(view.priced.subtotal),
-            discount_amount: Set(view.priced.discount),
-            net_amount: Set(view.priced.net),
-            vat_amount: Set(view.priced.vat),
-            total: Set(view.priced.total),
-            ticket_count: Set(view.snapshot.lines.iter().map(|(l, _)| l.quantity).sum()),
-            refunded_amount: Set(0),
-            promo_code_id: Set(promo.map(|p| p.id)),
-            promo_code: Set(promo.map(|p| p.code.clone())),
-            promo_discount_type: Set(promo.map(|p| p.discount_type)),
-            promo_percent_off_bp: Set(promo.and_then(|p| p.percent_off_bp)),
-            promo_amount_off: Set(promo.and_then(|p| p.amount_off)),
-            over_cap: Set(false),
-            via_link: Set(ahead.via_link),
-            utm_source: Set(cart.utm_source.clone()),
-            utm_medium: Set(cart.utm_medium.clone()),
-            utm_campaign: Set(cart.utm_campaign.clone()),
-            // The invoice's seller, as the shop's settings say now.
-            seller_name: Set(Some(seller.name.clone())),
-            seller_address: Set((!seller.address.is_empty()).then(|| seller.address.join("\n"))),
-            seller_vat_id: Set(seller.vat_id.clone()),
-            expires_at: Set(expires_at),
-            paid_at: Set((status == OrderStatus::Paid).then_some(at)),
-            created_at: Set(at),
-            updated_at: Set(at),
-            ..Default::default()
-        };
-        // A clash of random order numbers writes nothing (and, unlike an error, leaves a
-        // PostgreSQL transaction usable): draw again.
-        let inserted = order::Entity::insert(row)
-            .on_conflict_do_nothing_on([order::Column::AccountId, order::Column::Number])
-            .exec_with_returning(txn)
-            .await?;
+        // On a clash of order numbers, draw again.
+        let inserted = insert_order_query(order_row(view, ahead, email, start)).exec_with_returning(txn).await?;
         match inserted {
             TryInsertResult::Inserted(saved) => break saved,
             TryInsertResult::Conflicted | TryInsertResult::Empty if attempt < ORDER_NUMBER_RETRIES => attempt += 1,
@@ -574,42 +612,12 @@ pub async fn start(
         ));
     }
     let expires_at = now() + settings.pending_ttl + PROVIDER_EXPIRY_MARGIN;
-    let quantities = quantities(&view);
     let ahead = read_ahead(db, &view, &read, false).await?;
-    let txn = begin_write(db).await?;
-    // Cart, then code, then ticket types: every transaction locks in this order. Writing
-    // the buyer's email locks the cart's row.
-    cart::Entity::update_many()
-        .col_expr(cart::Column::Email, Expr::value(email.as_str()))
-        .filter(cart::Column::Id.eq(view.snapshot.cart.id))
-        .exec(&txn)
-        .await?;
-    let concurrent = order::Entity::find()
-        .filter(order::Column::CartId.eq(view.snapshot.cart.id))
-        .filter(order::Column::Status.eq(OrderStatus::Pending))
-        .count(&txn)
-        .await?;
-    if concurrent > 0 {
-        txn.rollback().await?;
-        return Err(in_progress());
-    }
-    if let Some(refusal) = code_refusal(&txn, &view, &email, true).await? {
-        txn.rollback().await?;
-        return Err(drop_code(db, events, &view, refusal).await?);
-    }
-    // Again under the lock: the organizer may have taken the event off sale meanwhile.
-    let ticket_ids: Vec<i64> = view.snapshot.lines.iter().map(|(_, t)| t.id).collect();
-    if let Err(e) = super::ticket_types::check_sellable_ids(&txn, &ticket_ids, "cartId").await {
-        txn.rollback().await?;
-        return Err(e);
-    }
-    let (pending, items) =
-        insert_order(&txn, &view, &ahead, &email, input.provider, OrderStatus::Pending, Some(expires_at)).await?;
-    if let Err(shortfall) = capacity::hold(&txn, &quantities).await? {
-        txn.rollback().await?;
-        return Err(capacity::shortfall_refusal(db, "cartId", shortfall, &quantities).await?);
-    }
-    txn.commit().await?;
+    let start = Start { provider: input.provider, status: OrderStatus::Pending, expires_at: Some(expires_at) };
+    let (pending, items) = match pending_order(db, events, &view, &ahead, &email, start).await? {
+        Ok(written) => written,
+        Err(refusal) => return Err(refusal),
+    };
 
     let request = CheckoutRequest {
         order_id: pending.id,
@@ -627,13 +635,26 @@ pub async fn start(
     match started {
         Ok(redirect) => {
             let txn = begin_write(db).await?;
-            let mut row: order::ActiveModel = pending.into();
-            row.provider_ref = Set(Some(redirect.provider_ref.clone()));
-            row.redirect_url = Set(Some(redirect.redirect_url.clone()));
-            row.updated_at = Set(now());
-            let mut order = row.update(&txn).await?;
+            let mut batch = Batch::new(txn.get_database_backend());
+            let updated = batch.update(
+                order::Entity::update_many()
+                    .col_expr(order::Column::ProviderRef, Expr::value(redirect.provider_ref.as_str()))
+                    .col_expr(order::Column::RedirectUrl, Expr::value(redirect.redirect_url.as_str()))
+                    .col_expr(order::Column::UpdatedAt, Expr::value(now()))
+                    .filter(order::Column::Id.eq(pending.id))
+                    .into_query(),
+            );
             // An event about the session that arrived before we knew it is applied now.
-            let applied = super::payment_events::apply_waiting(&txn, &redirect.provider_ref).await?;
+            let waiting = batch.select(super::payment_events::waiting_query(&redirect.provider_ref));
+            let rows = batch.run(&txn).await?;
+            let mut order = rows
+                .first::<order::Model>(updated)?
+                .ok_or_else(|| ServiceError::Db(sea_orm::DbErr::RecordNotFound("order".into())))?;
+            let applied = if rows.any(waiting) {
+                super::payment_events::apply_waiting(&txn, &redirect.provider_ref).await?
+            } else {
+                super::payment_events::Applied::default()
+            };
             txn.commit().await?;
             let changed = applied.changed(order.id);
             applied.after_commit(db, events, providers).await;
@@ -688,9 +709,176 @@ pub fn provider_lines(order: &order::Model, items: &[order_item::Model]) -> Vec<
     lines
 }
 
+/// The paid path's write transaction: the pending order, its items and its tickets
+/// held, sent as one [`Batch`] (see [`free_path`]) and kept only when none of its checks
+/// refused. Returns the order and its items as written, or the refusal to answer with.
+async fn pending_order(
+    db: &DatabaseConnection,
+    events: &CartEvents,
+    view: &PricedCartView,
+    ahead: &ReadAhead,
+    email: &Email,
+    start: Start,
+) -> ServiceResult<Result<(order::Model, Vec<order_item::Model>), ServiceError>> {
+    let txn = begin_write(db).await?;
+    let backend = txn.get_database_backend();
+    let cart_id = view.snapshot.cart.id;
+    let quantities = quantities(view);
+    let ticket_ids: Vec<i64> = view.snapshot.lines.iter().map(|(_, t)| t.id).collect();
+    let row = order_row(view, ahead, email, start);
+    let key = OrderKey::of(&row);
+    let mut batch = Batch::new(backend);
+    // Cart, then code, then ticket types: every transaction locks in this order. Writing
+    // the buyer's email locks the cart's row.
+    batch.update(
+        cart::Entity::update_many()
+            .col_expr(cart::Column::Email, Expr::value(email.as_str()))
+            .filter(cart::Column::Id.eq(cart_id))
+            .into_query(),
+    );
+    let concurrent = batch.select(
+        order::Entity::find()
+            .filter(order::Column::CartId.eq(cart_id))
+            .filter(order::Column::Status.eq(OrderStatus::Pending))
+            .into_query(),
+    );
+    let code = CodeCheck::push(&mut batch, backend, view, email);
+    if let CodeCheck::Refused(refusal) = code {
+        txn.rollback().await?;
+        return Ok(Err(drop_code(db, events, view, refusal).await?));
+    }
+    // Again under the lock: the organizer may have taken the event off sale meanwhile.
+    let sellable = batch.select(super::ticket_types::sellable_query(&ticket_ids));
+    let written = batch.insert(insert_order_query(row).into_query());
+    let written_items = batch.insert(insert_for_order(items(view), order_item::Column::OrderId, &key)?);
+    let held: Vec<(i64, Part)> =
+        capacity::hold_queries(&quantities).into_iter().map(|(id, update)| (id, batch.update(update))).collect();
+    let rows = batch.run(&txn).await?;
+
+    if rows.any(concurrent) {
+        txn.rollback().await?;
+        return Ok(Err(in_progress()));
+    }
+    if let Some(refusal) = code.refusal(&rows, email)? {
+        txn.rollback().await?;
+        return Ok(Err(drop_code(db, events, view, refusal).await?));
+    }
+    let sellable = super::ticket_types::check_sellable_rows(&txn, rows.of(sellable), ticket_ids.len(), "cartId");
+    if let Err(refusal) = sellable.await {
+        txn.rollback().await?;
+        return Ok(Err(refusal));
+    }
+    let written = match rows.first::<order::Model>(written)? {
+        Some(order) => {
+            let mut items: Vec<order_item::Model> = rows.models(written_items)?;
+            items.sort_unstable_by_key(|item| item.id);
+            (order, items)
+        }
+        // A clash of order numbers: the batch wrote no order and no items.
+        None => insert_order(&txn, view, ahead, email, start).await?,
+    };
+    if let Err(shortfall) = capacity::first_shortfall(held.iter().map(|&(id, part)| (id, rows.any(part)))) {
+        txn.rollback().await?;
+        return Ok(Err(capacity::shortfall_refusal(db, "cartId", shortfall, &quantities).await?));
+    }
+    txn.commit().await?;
+    Ok(Ok(written))
+}
+
+/// How statements of a batch find the order an earlier statement of the same batch
+/// wrote: by its number and its random access token, so after a clash of numbers (the
+/// order's `INSERT` wrote nothing) they find no order and write nothing either.
+struct OrderKey {
+    account_id: i64,
+    number: String,
+    access_token: String,
+}
+
+impl OrderKey {
+    fn of(row: &order::ActiveModel) -> Self {
+        OrderKey {
+            account_id: row.account_id.try_as_ref().copied().unwrap_or_default(),
+            number: row.number.try_as_ref().cloned().unwrap_or_default(),
+            access_token: row.access_token.try_as_ref().cloned().unwrap_or_default(),
+        }
+    }
+}
+
+/// An `INSERT` of `rows` (their set columns, `order_id` left out) for the order `key`
+/// finds: `INSERT … SELECT o.id, … FROM orders o WHERE …`, one `UNION ALL` branch per row.
+fn insert_for_order<A>(
+    rows: Vec<A>,
+    order_id: <A::Entity as EntityTrait>::Column,
+    key: &OrderKey,
+) -> ServiceResult<sea_orm::sea_query::InsertStatement>
+where
+    A: ActiveModelTrait,
+{
+    use sea_orm::sea_query::{Alias, Query, SelectStatement, UnionType};
+    use sea_orm::{IdenStatic, Iterable};
+    let skip = order_id.as_str();
+    let columns: Vec<_> = <A::Entity as EntityTrait>::Column::iter()
+        .filter(|c| c.as_str() != skip && rows.first().is_some_and(|row| row.get(*c).is_set()))
+        .collect();
+    let o = Alias::new("o");
+    let mut select: Option<SelectStatement> = None;
+    for row in rows {
+        let mut branch = Query::select();
+        branch
+            .expr(Expr::col((o.clone(), order::Column::Id)))
+            .from_as(order::Entity, o.clone())
+            .and_where(Expr::col((o.clone(), order::Column::AccountId)).eq(key.account_id))
+            .and_where(Expr::col((o.clone(), order::Column::Number)).eq(key.number.as_str()))
+            .and_where(Expr::col((o.clone(), order::Column::AccessToken)).eq(key.access_token.as_str()));
+        for column in &columns {
+            let value = row.get(*column).into_value().ok_or_else(|| {
+                ServiceError::Db(sea_orm::DbErr::Custom(format!("{} unset in one row of a batch", column.as_str())))
+            })?;
+            branch.expr(Expr::val(value));
+        }
+        match &mut select {
+            None => select = Some(branch),
+            Some(first) => {
+                first.union(UnionType::All, branch);
+            }
+        }
+    }
+    let select = select.ok_or_else(|| ServiceError::Db(sea_orm::DbErr::Custom("an insert of no rows".into())))?;
+    let mut insert = Query::insert();
+    insert
+        .into_table(<A::Entity as Default>::default())
+        .columns(std::iter::once(order_id).chain(columns))
+        .select_from(select)
+        .map_err(|e| ServiceError::Db(sea_orm::DbErr::Custom(e.to_string())))?;
+    Ok(insert)
+}
+
+/// The parts of a free checkout's batch that write the order.
+struct FreeWrites {
+    claim: Part,
+    sellable: Part,
+    order: Part,
+    items: Part,
+    redemption: Option<Part>,
+}
+
+/// The parts of a free checkout's batch that count: the code's uses, the buyer's uses,
+/// the tickets sold per ticket type.
+struct FreeCounts {
+    code: Option<Part>,
+    uses: Option<Part>,
+    sold: Vec<(i64, Part)>,
+}
+
 /// Total 0: the order is paid at once, no provider called. The code's cap is exact:
 /// the increment is conditional, so the 101st use of a 100-use code finds no row to
 /// update and nothing is written.
+///
+/// The write transaction sends its statements as one [`Batch`] (one hop into SQLite's
+/// connection thread instead of one per statement, while the file's writer lock is
+/// held), then decides: a refusal found by any of them rolls all of them back. A shop
+/// with `order.paid` endpoints gets its delivery queued between the order and the shared
+/// counters, so on PostgreSQL the counters' rows stay locked for as short as before.
 #[tracing::instrument(name = "free_checkout", level = "debug", skip_all, fields(cart_id = view.snapshot.cart.id))]
 async fn free_path(
     db: &DatabaseConnection,
@@ -700,56 +888,120 @@ async fn free_path(
     email: &Email,
 ) -> ServiceResult<order::Model> {
     let txn = begin_write(db).await?;
-    // Claim the cart first: a double click cannot make two free orders of one cart.
-    let claimed = cart::Entity::update_many()
-        .col_expr(cart::Column::Status, Expr::value(CartStatus::CheckedOut))
-        .col_expr(cart::Column::Email, Expr::value(email.as_str()))
-        .filter(cart::Column::Id.eq(view.snapshot.cart.id))
-        .filter(cart::Column::Status.eq(CartStatus::Open))
-        .exec(&txn)
-        .await?;
-    if claimed.rows_affected == 0 {
-        txn.rollback().await?;
-        return Err(user("cartId", UserErrorCode::CartClosed, "This cart has already been checked out."));
-    }
-    // Under the write lock: the organizer may have taken the event off sale meanwhile.
-    let ticket_ids: Vec<i64> = view.snapshot.lines.iter().map(|(_, t)| t.id).collect();
-    if let Err(e) = super::ticket_types::check_sellable_ids(&txn, &ticket_ids, "cartId").await {
-        txn.rollback().await?;
-        return Err(e);
-    }
-    let (order, _) = insert_order(&txn, view, ahead, email, Provider::Free, OrderStatus::Paid, None).await?;
-    super::webhooks::enqueue_order_event_to(&txn, &order, &ahead.paid_targets, "order.paid").await?;
-    if let Some(code_id) = order.promo_code_id {
-        redemption::Entity::insert(redemption_row(&order, code_id, false)).exec_without_returning(&txn).await?;
-    }
+    let backend = txn.get_database_backend();
+    let cart_id = view.snapshot.cart.id;
+    let code = applied_code(view);
+    let quantities = quantities(view);
+    let row =
+        order_row(view, ahead, email, Start { provider: Provider::Free, status: OrderStatus::Paid, expires_at: None });
+    let key = OrderKey::of(&row);
+
+    let mut batch = Batch::new(backend);
+    let writes = FreeWrites {
+        // Claim the cart first: a double click cannot make two free orders of one cart.
+        claim: batch.update(
+            cart::Entity::update_many()
+                .col_expr(cart::Column::Status, Expr::value(CartStatus::CheckedOut))
+                .col_expr(cart::Column::Email, Expr::value(email.as_str()))
+                .filter(cart::Column::Id.eq(cart_id))
+                .filter(cart::Column::Status.eq(CartStatus::Open))
+                .into_query(),
+        ),
+        // Under the write lock: the organizer may have taken the event off sale meanwhile.
+        sellable: batch.select(super::ticket_types::sellable_query(
+            &view.snapshot.lines.iter().map(|(_, t)| t.id).collect::<Vec<_>>(),
+        )),
+        order: batch.insert(insert_order_query(row).into_query()),
+        items: batch.insert(insert_for_order(items(view), order_item::Column::OrderId, &key)?),
+        redemption: match code {
+            Some(code) => {
+                let redemption = redemption::ActiveModel {
+                    account_id: Set(key.account_id),
+                    promo_code_id: Set(code.id),
+                    customer_key: Set(email.customer_key()),
+                    over_cap: Set(false),
+                    created_at: Set(now()),
+                    ..Default::default()
+                };
+                Some(batch.insert(insert_for_order(vec![redemption], redemption::Column::OrderId, &key)?))
+            }
+            None => None,
+        },
+    };
+    let early = if ahead.paid_targets.is_empty() {
+        None
+    } else {
+        Some(std::mem::replace(&mut batch, Batch::new(backend)).run(&txn).await?)
+    };
+    let early = match &early {
+        Some(rows) => match free_written(&txn, view, ahead, email, rows, &writes).await? {
+            Ok(order) => {
+                super::webhooks::enqueue_order_event_to(&txn, &order, &ahead.paid_targets, "order.paid").await?;
+                Some(order)
+            }
+            Err(refusal) => {
+                txn.rollback().await?;
+                return Err(refusal);
+            }
+        },
+        None => None,
+    };
     // The shared counters last, code then ticket types (the lock order): on PostgreSQL
     // their rows stay locked until commit, and every checkout of the code needs them.
-    if let Some(code) = applied_code(view) {
+    let counts = FreeCounts {
         // The increment is conditional and returns the row as counted (for the alerts).
-        let counted = promo_code::Entity::update_many()
-            .col_expr(promo_code::Column::RedemptionsCount, Expr::col(promo_code::Column::RedemptionsCount).add(1))
-            .filter(promo_code::Column::Id.eq(code.id))
-            .filter(promo_code::Column::Active.eq(true))
-            .filter(promo_code::Column::DeletedAt.is_null())
-            .filter(
-                Condition::any()
-                    .add(promo_code::Column::UsageLimit.is_null())
-                    .add(Expr::col(promo_code::Column::RedemptionsCount).lt(Expr::col(promo_code::Column::UsageLimit))),
+        code: code.map(|code| {
+            batch.update(
+                promo_code::Entity::update_many()
+                    .col_expr(
+                        promo_code::Column::RedemptionsCount,
+                        Expr::col(promo_code::Column::RedemptionsCount).add(1),
+                    )
+                    .filter(promo_code::Column::Id.eq(code.id))
+                    .filter(promo_code::Column::Active.eq(true))
+                    .filter(promo_code::Column::DeletedAt.is_null())
+                    .filter(Condition::any().add(promo_code::Column::UsageLimit.is_null()).add(
+                        Expr::col(promo_code::Column::RedemptionsCount).lt(Expr::col(promo_code::Column::UsageLimit)),
+                    ))
+                    .into_query(),
             )
-            .exec_with_returning(&txn)
-            .await?
-            .pop();
+        }),
+        // After the increment, which waits for every other checkout of the code on
+        // PostgreSQL. This order is written already and counts itself.
+        uses: code
+            .filter(|code| code.max_per_customer.is_some())
+            .map(|code| batch.select(carts::customer_uses_query(code.id, &email.customer_key(), None))),
+        // Sold at once, never past capacity however many check out together.
+        sold: capacity::sell_queries(&quantities).into_iter().map(|(id, update)| (id, batch.update(update))).collect(),
+    };
+    let rows = batch.run(&txn).await?;
+    let order = match early {
+        Some(order) => order,
+        None => match free_written(&txn, view, ahead, email, &rows, &writes).await? {
+            Ok(order) => order,
+            Err(refusal) => {
+                txn.rollback().await?;
+                return Err(refusal);
+            }
+        },
+    };
+    if let Some(code) = code {
+        let counted: Option<promo_code::Model> = match counts.code {
+            Some(part) => rows.first(part)?,
+            None => None,
+        };
+        let uses = match counts.uses.and_then(|part| rows.of(part).first()) {
+            Some(row) => Some(carts::customer_uses_of(row)?),
+            None => None,
+        };
         let refusal = if code.recipient_key.as_deref().is_some_and(|recipient| recipient != email.customer_key()) {
             // Checked again here: the checkout's email may differ from the cart's.
             Some((UserErrorCode::CustomerMismatch, ApplyRefusal::CustomerMismatch))
         } else if counted.is_none() {
             Some((UserErrorCode::UsageLimitReached, ApplyRefusal::UsageLimitReached))
-        } else if let Some(max) = code.max_per_customer
-            // After the increment, which waits for every other checkout of the code on
-            // PostgreSQL. This order is written already and counts itself: more than
-            // `max` is one too many.
-            && carts::customer_uses(&txn, code.id, &email.customer_key()).await? > max
+        } else if let (Some(max), Some(uses)) = (code.max_per_customer, uses)
+            // This order counts itself: more than `max` is one too many.
+            && uses > max
         {
             Some((UserErrorCode::CustomerLimitReached, ApplyRefusal::CustomerLimitReached))
         } else {
@@ -760,10 +1012,10 @@ async fn free_path(
             // As at revalidation: the code comes off and the buyer sees the new total.
             cart::Entity::update_many()
                 .col_expr(cart::Column::PromoCodeId, Expr::value(Option::<i64>::None))
-                .filter(cart::Column::Id.eq(view.snapshot.cart.id))
+                .filter(cart::Column::Id.eq(cart_id))
                 .exec(db)
                 .await?;
-            events.publish(view.snapshot.cart.id);
+            events.publish(cart_id);
             return Err(user(
                 "code",
                 kind,
@@ -774,16 +1026,44 @@ async fn free_path(
             super::webhooks::enqueue_code_alerts(&txn, counted, &order).await?;
         }
     }
-    // Sold at once, never past capacity however many check out together.
-    let quantities = quantities(view);
-    if let Err(shortfall) = capacity::sell(&txn, &quantities).await? {
+    if let Err(shortfall) = capacity::first_shortfall(counts.sold.iter().map(|&(id, part)| (id, rows.any(part)))) {
         txn.rollback().await?;
         return Err(capacity::shortfall_refusal(db, "cartId", shortfall, &quantities).await?);
     }
     txn.commit().await?;
-    events.publish(view.snapshot.cart.id);
+    events.publish(cart_id);
     events.publish_shop(order.account_id);
     Ok(order)
+}
+
+/// What the writes of a free checkout's batch found: the order as written, or the
+/// refusal to answer with (the caller rolls back). After a clash of order numbers the
+/// batch wrote no order; it is written again here, drawing a new number.
+async fn free_written(
+    txn: &DatabaseTransaction,
+    view: &PricedCartView,
+    ahead: &ReadAhead,
+    email: &Email,
+    rows: &Rows,
+    writes: &FreeWrites,
+) -> ServiceResult<Result<order::Model, ServiceError>> {
+    if !rows.any(writes.claim) {
+        return Ok(Err(user("cartId", UserErrorCode::CartClosed, "This cart has already been checked out.")));
+    }
+    let wanted = view.snapshot.lines.len();
+    if let Err(e) = super::ticket_types::check_sellable_rows(txn, rows.of(writes.sellable), wanted, "cartId").await {
+        return Ok(Err(e));
+    }
+    if let Some(order) = rows.first::<order::Model>(writes.order)? {
+        debug_assert!(rows.any(writes.items), "the order's items are written with it");
+        return Ok(Ok(order));
+    }
+    let start = Start { provider: Provider::Free, status: OrderStatus::Paid, expires_at: None };
+    let (order, _) = insert_order(txn, view, ahead, email, start).await?;
+    if let (Some(_), Some(code_id)) = (writes.redemption, order.promo_code_id) {
+        redemption::Entity::insert(redemption_row(&order, code_id, false)).exec_without_returning(txn).await?;
+    }
+    Ok(Ok(order))
 }
 
 /// Marks an order paid inside `txn`: the guarded transition, then the cart, the

@@ -158,14 +158,22 @@ pub async fn apply_waiting(txn: &DatabaseTransaction, reference: &str) -> Servic
     Ok(applied)
 }
 
+/// The events kept until the provider's session `reference` is known, oldest first.
+fn waiting(reference: &str) -> sea_orm::Select<payment_event::Entity> {
+    payment_event::Entity::find()
+        .filter(payment_event::Column::WaitingFor.eq(reference))
+        .order_by_asc(payment_event::Column::ReceivedAt)
+}
+
+/// [`waiting`] as a `SELECT` to send in a batch: a row means [`apply_waiting`] has work.
+pub fn waiting_query(reference: &str) -> sea_orm::sea_query::SelectStatement {
+    sea_orm::QueryTrait::into_query(waiting(reference))
+}
+
 async fn apply_waiting_into(txn: &DatabaseTransaction, reference: &str, applied: &mut Applied) -> ServiceResult<()> {
     let mut queue = vec![reference.to_owned()];
     while let Some(reference) = queue.pop() {
-        let waiting = payment_event::Entity::find()
-            .filter(payment_event::Column::WaitingFor.eq(reference.as_str()))
-            .order_by_asc(payment_event::Column::ReceivedAt)
-            .all(txn)
-            .await?;
+        let waiting = waiting(&reference).all(txn).await?;
         for row in waiting {
             let Some(event) = row.payload.as_deref().and_then(|p| serde_json::from_str::<PaymentEvent>(p).ok()) else {
                 tracing::warn!(event = row.id, "a kept payment event cannot be read back; left as it is");

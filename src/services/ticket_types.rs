@@ -436,19 +436,43 @@ async fn check_pairs(
 /// transaction), each with its event in the same statement: a checkout's write
 /// transaction holds SQLite's one writer lock, so every statement in it counts.
 pub async fn check_sellable_ids(db: &impl ConnectionTrait, ids: &[i64], field: &str) -> ServiceResult<()> {
-    use sea_orm::{JoinType, RelationDef};
+    let rows = db.query_all(&sellable_query(ids)).await?;
+    check_sellable_rows(db, &rows, ids.len(), field).await
+}
+
+/// The `SELECT` [`check_sellable_ids`] reads: the ticket types `ids`, each with its event.
+pub fn sellable_query(ids: &[i64]) -> sea_orm::sea_query::SelectStatement {
+    use sea_orm::{JoinType, QueryTrait, RelationDef};
     let with_event: RelationDef =
         ticket_type::Entity::belongs_to(event::Entity).from(ticket_type::Column::EventId).to(event::Column::Id).into();
-    let read = ticket_type::Entity::find()
+    ticket_type::Entity::find()
         .select_also(event::Entity)
         .join(JoinType::LeftJoin, with_event)
         .filter(ticket_type::Column::Id.is_in(ids.iter().copied()))
-        .all(db)
-        .await?;
-    if read.len() < ids.len() {
+        .into_query()
+}
+
+/// [`check_sellable_ids`] on the rows its [`sellable_query`] of `wanted` ids returned.
+pub async fn check_sellable_rows(
+    db: &impl ConnectionTrait,
+    rows: &[sea_orm::QueryResult],
+    wanted: usize,
+    field: &str,
+) -> ServiceResult<()> {
+    use sea_orm::{FromQueryResult, IdenStatic, SelectA, SelectB};
+    if rows.len() < wanted {
         let message = "A ticket in your cart is not sold any more.";
         return Err(UserError::new(field, UserErrorCode::TicketTypeNotFound, message).into());
     }
+    let read = rows
+        .iter()
+        .map(|row| {
+            Ok((
+                ticket_type::Model::from_query_result(row, SelectA.as_str())?,
+                event::Model::from_query_result_optional(row, SelectB.as_str())?,
+            ))
+        })
+        .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
     let pairs: Vec<_> = read.iter().map(|(t, e)| (t, e.as_ref())).collect();
     check_pairs(db, &pairs, field).await
 }
