@@ -8,7 +8,7 @@
 //! type order, so concurrent orders lock them alike (no deadlock).
 
 use sea_orm::sea_query::{Expr, ExprTrait, UpdateStatement};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QueryTrait};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryTrait};
 
 use crate::entities::{order_item, ticket_type};
 
@@ -24,20 +24,26 @@ pub type Quantities = Vec<(i64, i64)>;
 
 /// The tickets of an order per ticket type (its items may split a type into price points).
 pub async fn of_order(db: &impl ConnectionTrait, order_id: i64) -> ServiceResult<Quantities> {
-    let items = order_item::Entity::find()
-        .filter(order_item::Column::OrderId.eq(order_id))
-        .order_by_asc(order_item::Column::TicketTypeId)
-        .all(db)
-        .await?;
+    let items = order_item::Entity::find().filter(order_item::Column::OrderId.eq(order_id)).all(db).await?;
+    Ok(of_items(&items))
+}
+
+/// The tickets of an order's `items` per ticket type, in ticket type order.
+pub fn of_items(items: &[order_item::Model]) -> Quantities {
     let mut quantities: Quantities = vec![];
     for item in items {
         let Some(id) = item.ticket_type_id else { continue };
-        match quantities.last_mut() {
-            Some((last, q)) if *last == id => *q += i64::from(item.quantity),
-            _ => quantities.push((id, i64::from(item.quantity))),
-        }
+        quantities.push((id, i64::from(item.quantity)));
     }
-    Ok(quantities)
+    quantities.sort_unstable_by_key(|&(id, _)| id);
+    quantities.dedup_by(|later, earlier| {
+        let same = later.0 == earlier.0;
+        if same {
+            earlier.1 += later.1;
+        }
+        same
+    });
+    quantities
 }
 
 /// A ticket type without enough tickets left.
@@ -117,17 +123,19 @@ pub async fn sell(db: &impl ConnectionTrait, quantities: &Quantities) -> Service
     claim(db, quantities, ticket_type::Column::SoldCount).await
 }
 
-/// Turns a paid order's held tickets into sold ones.
-pub async fn sell_held(db: &impl ConnectionTrait, quantities: &Quantities) -> ServiceResult<()> {
-    for &(id, quantity) in quantities {
-        ticket_type::Entity::update_many()
-            .col_expr(ticket_type::Column::HeldCount, Expr::col(ticket_type::Column::HeldCount).sub(quantity))
-            .col_expr(ticket_type::Column::SoldCount, Expr::col(ticket_type::Column::SoldCount).add(quantity))
-            .filter(ticket_type::Column::Id.eq(id))
-            .exec(db)
-            .await?;
-    }
-    Ok(())
+/// Turns a paid order's held tickets into sold ones: statements to send in a batch, one
+/// per ticket type, in order.
+pub fn sell_held_queries(quantities: &Quantities) -> Vec<UpdateStatement> {
+    quantities
+        .iter()
+        .map(|&(id, quantity)| {
+            ticket_type::Entity::update_many()
+                .col_expr(ticket_type::Column::HeldCount, Expr::col(ticket_type::Column::HeldCount).sub(quantity))
+                .col_expr(ticket_type::Column::SoldCount, Expr::col(ticket_type::Column::SoldCount).add(quantity))
+                .filter(ticket_type::Column::Id.eq(id))
+                .into_query()
+        })
+        .collect()
 }
 
 /// Gives back the tickets an unpaid order held.

@@ -14,7 +14,7 @@ use rand::Rng;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
-    EntityTrait, QueryFilter, QueryTrait, Set, TryInsertResult,
+    EntityTrait, QueryFilter, QueryOrder, QueryTrait, Set, TryInsertResult,
 };
 use tracing::Instrument;
 
@@ -509,19 +509,6 @@ async fn insert_order(
     Ok((saved, items))
 }
 
-/// Closes the cart an order was made from (part of every paid transition).
-async fn close_cart(txn: &DatabaseTransaction, order: &order::Model) -> ServiceResult<Option<i64>> {
-    if let Some(cart_id) = order.cart_id {
-        cart::Entity::update_many()
-            .col_expr(cart::Column::Status, Expr::value(CartStatus::CheckedOut))
-            .col_expr(cart::Column::UpdatedAt, Expr::value(now()))
-            .filter(cart::Column::Id.eq(cart_id))
-            .exec(txn)
-            .await?;
-    }
-    Ok(order.cart_id)
-}
-
 /// The redemption of `order`'s code.
 fn redemption_row(order: &order::Model, code_id: i64, over_cap: bool) -> redemption::ActiveModel {
     redemption::ActiveModel {
@@ -533,31 +520,6 @@ fn redemption_row(order: &order::Model, code_id: i64, over_cap: bool) -> redempt
         created_at: Set(now()),
         ..Default::default()
     }
-}
-
-/// Counts the redemption of a paid order's code: unique row, atomic increment, over-cap
-/// flag. Returns the flag (also written to the order).
-async fn redeem(txn: &DatabaseTransaction, order: &order::Model) -> ServiceResult<bool> {
-    let Some(code_id) = order.promo_code_id else { return Ok(false) };
-    let code = promo_code::Entity::update_many()
-        .col_expr(promo_code::Column::RedemptionsCount, Expr::col(promo_code::Column::RedemptionsCount).add(1))
-        .filter(promo_code::Column::Id.eq(code_id))
-        .exec_with_returning(txn)
-        .await?
-        .pop();
-    if let Some(code) = &code {
-        super::webhooks::enqueue_code_alerts(txn, code, order).await?;
-    }
-    let over_cap = code.is_some_and(|c| c.usage_limit.is_some_and(|limit| c.redemptions_count > limit));
-    redemption::Entity::insert(redemption_row(order, code_id, over_cap)).exec_without_returning(txn).await?;
-    if over_cap {
-        order::Entity::update_many()
-            .col_expr(order::Column::OverCap, Expr::value(true))
-            .filter(order::Column::Id.eq(order.id))
-            .exec(txn)
-            .await?;
-    }
-    Ok(over_cap)
 }
 
 /// Starts a checkout of the cart: revalidates and reprices, then either pays a zero
@@ -1080,14 +1042,27 @@ pub async fn mark_paid_in(
     order_id: i64,
     payment_ref: Option<&str>,
 ) -> ServiceResult<(PaidTransition, Option<i64>)> {
-    let Some(order) = order::Entity::find_by_id(order_id).one(txn).await? else {
-        return Ok((PaidTransition::AlreadyDone, None));
-    };
+    match order::Entity::find_by_id(order_id).one(txn).await? {
+        Some(order) => mark_read_paid_in(txn, order, payment_ref).await,
+        None => Ok((PaidTransition::AlreadyDone, None)),
+    }
+}
+
+/// [`mark_paid_in`] for an order read in `txn` already. Its statements go as batches
+/// ([`Batch`]): the guarded transition with the order's items and its `order.paid`
+/// endpoints, then the cart, the redemption and the tickets.
+pub async fn mark_read_paid_in(
+    txn: &DatabaseTransaction,
+    order: order::Model,
+    payment_ref: Option<&str>,
+) -> ServiceResult<(PaidTransition, Option<i64>)> {
+    let order_id = order.id;
     let held = match order.status {
         OrderStatus::Pending => true,
         OrderStatus::Expired | OrderStatus::Cancelled if !order.refund_due && order.refunded_amount == 0 => false,
         _ => return Ok((PaidTransition::AlreadyDone, None)),
     };
+    let backend = txn.get_database_backend();
     let at = now();
     let mut update = order::Entity::update_many()
         .col_expr(order::Column::Status, Expr::value(OrderStatus::Paid))
@@ -1101,29 +1076,62 @@ pub async fn mark_paid_in(
     if let Some(reference) = payment_ref {
         update = update.col_expr(order::Column::PaymentRef, Expr::value(reference));
     }
+    // Reads beside the guarded update: when it changes nothing, nothing was written.
+    let mut batch = Batch::new(backend);
+    let transition = batch.update(update.into_query());
+    let items = batch.select(
+        order_item::Entity::find()
+            .filter(order_item::Column::OrderId.eq(order_id))
+            .order_by_asc(order_item::Column::Id)
+            .into_query(),
+    );
+    let endpoints = batch.select(super::webhooks::endpoints_query(order.account_id));
+    let rows = batch.run(txn).await?;
     // The order as paid, for the webhook's payload.
-    let Some(mut paid) = update.exec_with_returning(txn).await?.pop() else {
+    let Some(mut paid) = rows.first::<order::Model>(transition)? else {
         return Ok((PaidTransition::AlreadyDone, None));
     };
-    let quantities = capacity::of_order(txn, order.id).await?;
-    let targets = super::webhooks::subscribers(txn, order.account_id, "order.paid").await?;
+    let items: Vec<order_item::Model> = rows.models(items)?;
+    let targets = super::webhooks::subscribed(rows.models(endpoints)?, "order.paid");
+    let quantities = capacity::of_items(&items);
     if held {
         // Its own held tickets become sold, which cannot fail: no savepoint. The shared
         // counters last, code then ticket types: on PostgreSQL their rows stay locked
         // until commit, and every payment for the same tickets needs them.
-        let cart = close_cart(txn, &paid).await?;
-        paid.over_cap = redeem(txn, &paid).await?;
-        // The outbox row commits with the payment, or not at all.
-        super::webhooks::enqueue_order_event_to(txn, &paid, &targets, "order.paid").await?;
-        capacity::sell_held(txn, &quantities).await?;
+        let mut batch = Batch::new(backend);
+        let cart = push_close_cart(&mut batch, &paid);
+        let counted = push_redeem(&mut batch, &paid)?;
+        // With endpoints to tell, the outbox row goes before the ticket counters (it
+        // commits with the payment, or not at all).
+        let early = if targets.is_empty() {
+            None
+        } else {
+            Some(std::mem::replace(&mut batch, Batch::new(backend)).run(txn).await?)
+        };
+        if let Some(rows) = &early {
+            let code = counted.map(|part| rows.first::<promo_code::Model>(part)).transpose()?.flatten();
+            paid.over_cap = redeemed(txn, &paid, code).await?;
+            super::webhooks::enqueue_order_event_with(txn, &paid, &items, &targets, "order.paid").await?;
+        }
+        for update in capacity::sell_held_queries(&quantities) {
+            batch.update(update);
+        }
+        let rows = batch.run(txn).await?;
+        if early.is_none() {
+            let code = counted.map(|part| rows.first::<promo_code::Model>(part)).transpose()?.flatten();
+            paid.over_cap = redeemed(txn, &paid, code).await?;
+        }
         return Ok((PaidTransition::Paid, cart));
     }
     // A savepoint: when the tickets are gone, none of this happened.
     let savepoint = sea_orm::TransactionTrait::begin(txn).await?;
-    let cart = close_cart(&savepoint, &paid).await?;
-    paid.over_cap = redeem(&savepoint, &paid).await?;
-    let sold = capacity::sell(&savepoint, &quantities).await?;
-    if sold.is_err() {
+    let mut batch = Batch::new(backend);
+    let cart = push_close_cart(&mut batch, &paid);
+    let counted = push_redeem(&mut batch, &paid)?;
+    let sold: Vec<(i64, Part)> =
+        capacity::sell_queries(&quantities).into_iter().map(|(id, update)| (id, batch.update(update))).collect();
+    let rows = batch.run(&savepoint).await?;
+    if capacity::first_shortfall(sold.iter().map(|&(id, part)| (id, rows.any(part)))).is_err() {
         savepoint.rollback().await?;
         tracing::warn!(order_id, "a late payment found its tickets sold out: refunding it");
         order::Entity::update_many()
@@ -1139,10 +1147,96 @@ pub async fn mark_paid_in(
             .await?;
         return Ok((PaidTransition::RefundDue, None));
     }
+    let code = counted.map(|part| rows.first::<promo_code::Model>(part)).transpose()?.flatten();
+    paid.over_cap = redeemed(&savepoint, &paid, code).await?;
     savepoint.commit().await?;
     // The outbox row commits with the payment, or not at all.
-    super::webhooks::enqueue_order_event_to(txn, &paid, &targets, "order.paid").await?;
+    super::webhooks::enqueue_order_event_with(txn, &paid, &items, &targets, "order.paid").await?;
     Ok((PaidTransition::Paid, cart))
+}
+
+/// Adds the closing of the cart `order` was made from (part of every paid transition).
+fn push_close_cart(batch: &mut Batch, order: &order::Model) -> Option<i64> {
+    let cart_id = order.cart_id?;
+    batch.update(
+        cart::Entity::update_many()
+            .col_expr(cart::Column::Status, Expr::value(CartStatus::CheckedOut))
+            .col_expr(cart::Column::UpdatedAt, Expr::value(now()))
+            .filter(cart::Column::Id.eq(cart_id))
+            .into_query(),
+    );
+    Some(cart_id)
+}
+
+/// Whether a code's row as counted is past its usage limit, in SQL (`p` is the row).
+fn past_limit(p: &sea_orm::sea_query::Alias) -> Expr {
+    Expr::col((p.clone(), promo_code::Column::UsageLimit)).is_not_null().and(
+        Expr::col((p.clone(), promo_code::Column::RedemptionsCount))
+            .gt(Expr::col((p.clone(), promo_code::Column::UsageLimit))),
+    )
+}
+
+/// Adds the counting of a paid order's code: the atomic increment (returning the code as
+/// counted) and the unique redemption row, its over-cap flag from the row as counted.
+/// Returns the increment's part (none without a code); [`redeemed`] finishes it.
+fn push_redeem(batch: &mut Batch, order: &order::Model) -> ServiceResult<Option<Part>> {
+    use sea_orm::sea_query::{Alias, Query};
+    let Some(code_id) = order.promo_code_id else { return Ok(None) };
+    let counted = batch.update(
+        promo_code::Entity::update_many()
+            .col_expr(promo_code::Column::RedemptionsCount, Expr::col(promo_code::Column::RedemptionsCount).add(1))
+            .filter(promo_code::Column::Id.eq(code_id))
+            .into_query(),
+    );
+    let p = Alias::new("p");
+    let mut counted_row = Query::select();
+    counted_row
+        .exprs([
+            Expr::val(order.account_id),
+            Expr::col((p.clone(), promo_code::Column::Id)),
+            Expr::val(order.id),
+            Expr::val(order.customer_key.as_str()),
+            past_limit(&p),
+            Expr::val(now()),
+        ])
+        .from_as(promo_code::Entity, p.clone())
+        .and_where(Expr::col((p.clone(), promo_code::Column::Id)).eq(code_id));
+    let mut redemption = Query::insert();
+    redemption
+        .into_table(redemption::Entity)
+        .columns([
+            redemption::Column::AccountId,
+            redemption::Column::PromoCodeId,
+            redemption::Column::OrderId,
+            redemption::Column::CustomerKey,
+            redemption::Column::OverCap,
+            redemption::Column::CreatedAt,
+        ])
+        .select_from(counted_row)
+        .map_err(|e| ServiceError::Db(sea_orm::DbErr::Custom(e.to_string())))?;
+    batch.insert(redemption);
+    Ok(Some(counted))
+}
+
+/// After [`push_redeem`]'s statements ran, with the code as counted: the code's alerts
+/// queued (see [`super::webhooks::enqueue_code_alerts`]) and, past the limit (a late
+/// payment), the order flagged. Returns the flag.
+async fn redeemed(
+    db: &impl ConnectionTrait,
+    order: &order::Model,
+    counted: Option<promo_code::Model>,
+) -> ServiceResult<bool> {
+    let Some(code) = counted else { return Ok(false) };
+    super::webhooks::enqueue_code_alerts(db, &code, order).await?;
+    let over_cap = code.usage_limit.is_some_and(|limit| code.redemptions_count > limit);
+    if over_cap {
+        order::Entity::update_many()
+            .col_expr(order::Column::OverCap, Expr::value(true))
+            .filter(order::Column::Id.eq(order.id))
+            .exec(db)
+            .await?;
+    }
+    Ok(over_cap)
 }
 
 /// Marks a pending order expired or failed and releases its tickets (guarded: a paid

@@ -202,12 +202,13 @@ async fn apply_waiting_into(txn: &DatabaseTransaction, reference: &str, applied:
 async fn apply(txn: &DatabaseTransaction, event: &PaymentEvent, applied: &mut Applied) -> ServiceResult<Step> {
     Ok(match event {
         PaymentEvent::SessionCompleted { session, order_id, paid, payment } => {
-            let Some(order_id) = session_order(txn, session, *order_id).await? else {
+            let Some(order) = session_order(txn, session, *order_id).await? else {
                 return Ok(Step::Waiting(session.clone()));
             };
+            let order_id = order.id;
             let attached: Vec<String> = payment.iter().cloned().collect();
             if *paid {
-                let transition = checkout::mark_paid_in(txn, order_id, payment.as_deref()).await?;
+                let transition = checkout::mark_read_paid_in(txn, order, payment.as_deref()).await?;
                 let message = describe(transition.0);
                 applied.absorb(transition, order_id);
                 Step::Done(message, attached)
@@ -217,7 +218,8 @@ async fn apply(txn: &DatabaseTransaction, event: &PaymentEvent, applied: &mut Ap
             }
         }
         PaymentEvent::PaymentFailed { session, order_id } => match session_order(txn, session, *order_id).await? {
-            Some(order_id) => {
+            Some(order) => {
+                let order_id = order.id;
                 checkout::mark_unpaid_in(txn, order_id, OrderStatus::Cancelled, Some("asynchronous payment failed"))
                     .await?;
                 applied.orders.push(order_id);
@@ -226,7 +228,8 @@ async fn apply(txn: &DatabaseTransaction, event: &PaymentEvent, applied: &mut Ap
             None => Step::Waiting(session.clone()),
         },
         PaymentEvent::SessionExpired { session, order_id } => match session_order(txn, session, *order_id).await? {
-            Some(order_id) => {
+            Some(order) => {
+                let order_id = order.id;
                 checkout::mark_unpaid_in(txn, order_id, OrderStatus::Expired, None).await?;
                 applied.orders.push(order_id);
                 Step::Done("expired", vec![])
@@ -273,10 +276,14 @@ fn describe(transition: PaidTransition) -> &'static str {
 
 /// The order a checkout session event is about: the order id from its metadata, checked
 /// against the session id stored on it. `None` while the order does not carry it.
-async fn session_order(txn: &DatabaseTransaction, session: &str, order_id: Option<i64>) -> ServiceResult<Option<i64>> {
+async fn session_order(
+    txn: &DatabaseTransaction,
+    session: &str,
+    order_id: Option<i64>,
+) -> ServiceResult<Option<order::Model>> {
     let Some(order_id) = order_id else { return Ok(None) };
     let found = order::Entity::find_by_id(order_id).one(txn).await?;
-    Ok(found.filter(|o| o.provider_ref.as_deref() == Some(session)).map(|o| o.id))
+    Ok(found.filter(|o| o.provider_ref.as_deref() == Some(session)))
 }
 
 async fn order_by_payment(txn: &DatabaseTransaction, payment_ref: &str) -> ServiceResult<Option<order::Model>> {

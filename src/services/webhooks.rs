@@ -457,14 +457,25 @@ pub async fn subscribers(
     account_id: i64,
     event_type: &str,
 ) -> ServiceResult<Vec<webhook_endpoint::Model>> {
-    Ok(webhook_endpoint::Entity::find()
-        .filter(webhook_endpoint::Column::AccountId.eq(account_id))
-        .filter(webhook_endpoint::Column::Active.eq(true))
-        .all(db)
-        .await?
-        .into_iter()
-        .filter(|e| e.events.split(',').any(|t| t == event_type))
-        .collect())
+    let rows = db.query_all(&endpoints_query(account_id)).await?;
+    let endpoints =
+        rows.iter().map(|row| sea_orm::FromQueryResult::from_query_result(row, "")).collect::<Result<Vec<_>, _>>()?;
+    Ok(subscribed(endpoints, event_type))
+}
+
+/// The account's active endpoints, as a `SELECT` to send in a batch ([`subscribed`]
+/// picks those of an event).
+pub fn endpoints_query(account_id: i64) -> sea_orm::sea_query::SelectStatement {
+    sea_orm::QueryTrait::into_query(
+        webhook_endpoint::Entity::find()
+            .filter(webhook_endpoint::Column::AccountId.eq(account_id))
+            .filter(webhook_endpoint::Column::Active.eq(true)),
+    )
+}
+
+/// The `endpoints` subscribed to `event_type`.
+pub fn subscribed(endpoints: Vec<webhook_endpoint::Model>, event_type: &str) -> Vec<webhook_endpoint::Model> {
+    endpoints.into_iter().filter(|e| e.events.split(',').any(|t| t == event_type)).collect()
 }
 
 /// After a redemption of `code` (its row as counted, by `order`): queues
@@ -557,8 +568,22 @@ pub async fn enqueue_order_event_to(
         .order_by_asc(order_item::Column::Id)
         .all(db)
         .await?;
+    enqueue_order_event_with(db, order, &items, targets, event_type).await
+}
+
+/// [`enqueue_order_event_to`] with the order's `items` at hand (in id order).
+pub async fn enqueue_order_event_with(
+    db: &impl ConnectionTrait,
+    order: &order::Model,
+    items: &[order_item::Model],
+    targets: &[webhook_endpoint::Model],
+    event_type: &str,
+) -> ServiceResult<()> {
+    if targets.is_empty() {
+        return Ok(());
+    }
     let at = now();
-    let payload = json!({ "type": event_type, "timestamp": at, "data": order_payload(order, &items) }).to_string();
+    let payload = json!({ "type": event_type, "timestamp": at, "data": order_payload(order, items) }).to_string();
     queue(db, order.account_id, targets, event_type, &payload).await
 }
 
