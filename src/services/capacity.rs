@@ -89,8 +89,9 @@ fn claim_query(id: i64, quantity: i64, column: ticket_type::Column) -> UpdateSta
         .into_query()
 }
 
-/// [`sell`] as statements to send in a batch, one per ticket type, in order: each
-/// changes its row only if the tickets fit; [`first_shortfall`] reads the outcome.
+/// Sells tickets that were not held (the free path, a payment after its hold ended):
+/// statements to send in a batch, one per ticket type, in order; each changes its row
+/// only if the tickets fit, and [`first_shortfall`] reads the outcome.
 pub fn sell_queries(quantities: &Quantities) -> Vec<(i64, UpdateStatement)> {
     claim_queries(quantities, ticket_type::Column::SoldCount)
 }
@@ -116,11 +117,6 @@ pub fn first_shortfall(ids: impl IntoIterator<Item = (i64, bool)>) -> Result<(),
 /// Holds tickets for a pending paid checkout.
 pub async fn hold(db: &impl ConnectionTrait, quantities: &Quantities) -> ServiceResult<Result<(), Shortfall>> {
     claim(db, quantities, ticket_type::Column::HeldCount).await
-}
-
-/// Sells tickets that were not held (the free path, a payment after its hold ended).
-pub async fn sell(db: &impl ConnectionTrait, quantities: &Quantities) -> ServiceResult<Result<(), Shortfall>> {
-    claim(db, quantities, ticket_type::Column::SoldCount).await
 }
 
 /// Turns a paid order's held tickets into sold ones: statements to send in a batch, one

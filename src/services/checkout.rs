@@ -576,10 +576,7 @@ pub async fn start(
     let expires_at = now() + settings.pending_ttl + PROVIDER_EXPIRY_MARGIN;
     let ahead = read_ahead(db, &view, &read, false).await?;
     let start = Start { provider: input.provider, status: OrderStatus::Pending, expires_at: Some(expires_at) };
-    let (pending, items) = match pending_order(db, events, &view, &ahead, &email, start).await? {
-        Ok(written) => written,
-        Err(refusal) => return Err(refusal),
-    };
+    let (pending, items) = pending_order(db, events, &view, &ahead, &email, start).await??;
 
     let request = CheckoutRequest {
         order_id: pending.id,

@@ -432,15 +432,9 @@ async fn check_pairs(
     Ok(())
 }
 
-/// [`check_sellable`] for ticket types read afresh by id (inside the caller's
-/// transaction), each with its event in the same statement: a checkout's write
-/// transaction holds SQLite's one writer lock, so every statement in it counts.
-pub async fn check_sellable_ids(db: &impl ConnectionTrait, ids: &[i64], field: &str) -> ServiceResult<()> {
-    let rows = db.query_all(&sellable_query(ids)).await?;
-    check_sellable_rows(db, &rows, ids.len(), field).await
-}
-
-/// The `SELECT` [`check_sellable_ids`] reads: the ticket types `ids`, each with its event.
+/// [`check_sellable`] for ticket types read afresh by id, inside the caller's write
+/// transaction, each with its event in the same statement: the `SELECT` to send in its
+/// batch ([`check_sellable_rows`] checks what it returned).
 pub fn sellable_query(ids: &[i64]) -> sea_orm::sea_query::SelectStatement {
     use sea_orm::{JoinType, QueryTrait, RelationDef};
     let with_event: RelationDef =
@@ -452,7 +446,7 @@ pub fn sellable_query(ids: &[i64]) -> sea_orm::sea_query::SelectStatement {
         .into_query()
 }
 
-/// [`check_sellable_ids`] on the rows its [`sellable_query`] of `wanted` ids returned.
+/// [`check_sellable`] on the rows a [`sellable_query`] of `wanted` ids returned.
 pub async fn check_sellable_rows(
     db: &impl ConnectionTrait,
     rows: &[sea_orm::QueryResult],

@@ -517,3 +517,64 @@ async fn a_kept_connection_is_replaced_after_its_lifetime() {
     kept.execute_raw(Statement::from_string(backend, "CREATE TEMP TABLE kept_marker (x INTEGER)")).await.unwrap();
     assert!(kept.query_one_raw(marker()).await.is_ok());
 }
+
+/// A batch of statements (`db::batch`, how a checkout's write transaction is sent): each
+/// statement's rows come back as its own, in order, with later statements seeing what
+/// earlier ones wrote; an `UPDATE` that matches nothing yields no rows; a failing
+/// statement fails the batch and, in a transaction, the rollback leaves nothing of it.
+#[tokio::test]
+async fn a_batch_hands_back_each_statements_rows_and_fails_as_a_whole() {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    use sea_orm::{ColumnTrait, QueryFilter, QueryTrait, TransactionTrait};
+    use tixshop::db::batch::Batch;
+    use tixshop::entities::ticket_type;
+    let app = spawn_app().await;
+    let backend = app.db.get_database_backend();
+    let tickets = ticket_type::Entity::find().all(&app.db).await.unwrap();
+    let (first, second) = (&tickets[0], &tickets[1]);
+
+    let txn = app.db.begin().await.unwrap();
+    let mut batch = Batch::new(backend);
+    let bump = |id: i64, by: i64| {
+        ticket_type::Entity::update_many()
+            .col_expr(ticket_type::Column::HeldCount, Expr::col(ticket_type::Column::HeldCount).add(by))
+            .filter(ticket_type::Column::Id.eq(id))
+            .into_query()
+    };
+    let bumped = batch.update(bump(first.id, 3));
+    let nothing = batch.update(bump(-1, 1));
+    let read = batch
+        .select(ticket_type::Entity::find().filter(ticket_type::Column::Id.is_in([first.id, second.id])).into_query());
+    let again = batch.update(bump(first.id, 1));
+    assert_eq!(batch.len(), 4);
+    let rows = batch.run(&txn).await.unwrap();
+    let bumped: Vec<ticket_type::Model> = rows.models(bumped).unwrap();
+    assert_eq!(bumped.len(), 1);
+    assert_eq!(bumped[0].held_count, first.held_count + 3, "the row as the update left it");
+    assert!(!rows.any(nothing), "an update of no row yields none");
+    let mut read: Vec<ticket_type::Model> = rows.models(read).unwrap();
+    read.sort_by_key(|t| t.id);
+    assert_eq!(read.len(), 2, "the select's own rows, not the updates'");
+    assert_eq!(read[0].held_count, first.held_count + 3, "a later statement sees an earlier one's write");
+    assert_eq!(read[1].held_count, second.held_count);
+    let again: Option<ticket_type::Model> = rows.first(again).unwrap();
+    assert_eq!(again.unwrap().held_count, first.held_count + 4);
+    txn.rollback().await.unwrap();
+
+    // A failing statement in the middle: the batch errs, and rolling back leaves no trace.
+    let txn = app.db.begin().await.unwrap();
+    let mut batch = Batch::new(backend);
+    batch.update(bump(first.id, 5));
+    batch.update(
+        ticket_type::Entity::update_many()
+            .col_expr(ticket_type::Column::Name, Expr::value(Option::<String>::None))
+            .filter(ticket_type::Column::Id.eq(second.id))
+            .into_query(),
+    );
+    batch.update(bump(second.id, 5));
+    assert!(batch.run(&txn).await.is_err(), "NOT NULL name: the batch fails");
+    txn.rollback().await.unwrap();
+    let after = ticket_type::Entity::find().all(&app.db).await.unwrap();
+    let held = |id: i64| after.iter().find(|t| t.id == id).unwrap().held_count;
+    assert_eq!((held(first.id), held(second.id)), (first.held_count, second.held_count));
+}
