@@ -58,7 +58,8 @@ impl Batch {
         Part(self.statements.len())
     }
 
-    /// Adds a `SELECT`; its rows are the statement's.
+    /// Adds a `SELECT`; its rows are the statement's. Not a `UNION` (on SQLite the tag
+    /// would name only its first part's rows).
     pub fn select(&mut self, mut select: SelectStatement) -> Part {
         let part = self.next();
         if self.tagged() {

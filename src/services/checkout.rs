@@ -126,6 +126,28 @@ fn pending_with_code_query(promo_code_id: i64, except_cart: i64) -> sea_orm::sea
         .into_query()
 }
 
+/// A checkout's batch failed and its transaction was rolled back. When the cause is a
+/// ticket type or code deleted since the cart was read (what the batch wrote refers to
+/// it), the buyer gets the refusal the checks would have given; otherwise the error.
+async fn explain_failed_batch(
+    db: &DatabaseConnection,
+    events: &CartEvents,
+    view: &PricedCartView,
+    error: sea_orm::DbErr,
+) -> ServiceResult<ServiceError> {
+    let ids: Vec<i64> = view.snapshot.lines.iter().map(|(_, t)| t.id).collect();
+    let rows = db.query_all(&super::ticket_types::sellable_query(&ids)).await?;
+    if let Err(refusal) = super::ticket_types::check_sellable_rows(db, &rows, ids.len(), "cartId").await {
+        return Ok(refusal);
+    }
+    if let Some(code) = view.snapshot.promo.as_ref()
+        && promo_code::Entity::find_by_id(code.id).one(db).await?.is_none()
+    {
+        return drop_code(db, events, view, ApplyRefusal::Unknown).await;
+    }
+    Ok(ServiceError::Db(error))
+}
+
 /// The check, in a paid checkout's write transaction, that the cart's applied code can
 /// still be used: the code read again with its row locked on PostgreSQL (`FOR UPDATE`;
 /// SQLite's write transaction already excludes every other writer), so simultaneous
@@ -134,7 +156,8 @@ fn pending_with_code_query(promo_code_id: i64, except_cart: i64) -> sea_orm::sea
 enum CodeCheck {
     /// No code applies.
     Nothing,
-    /// Refused before anything is sent.
+    /// Refused by the cart's own revalidation (no read needed; reported after the check
+    /// for a concurrent checkout, as before).
     Refused(ApplyRefusal),
     /// The code, the buyer's uses and the code's pending orders, read in the batch.
     Read { code: Part, uses: Part, pending: Part },
@@ -702,17 +725,19 @@ async fn pending_order(
             .into_query(),
     );
     let code = CodeCheck::push(&mut batch, backend, view, email);
-    if let CodeCheck::Refused(refusal) = code {
-        txn.rollback().await?;
-        return Ok(Err(drop_code(db, events, view, refusal).await?));
-    }
     // Again under the lock: the organizer may have taken the event off sale meanwhile.
     let sellable = batch.select(super::ticket_types::sellable_query(&ticket_ids));
     let written = batch.insert(insert_order_query(row).into_query());
     let written_items = batch.insert(insert_for_order(items(view), order_item::Column::OrderId, &key)?);
     let held: Vec<(i64, Part)> =
         capacity::hold_queries(&quantities).into_iter().map(|(id, update)| (id, batch.update(update))).collect();
-    let rows = batch.run(&txn).await?;
+    let rows = match batch.run(&txn).await {
+        Ok(rows) => rows,
+        Err(error) => {
+            txn.rollback().await?;
+            return Ok(Err(explain_failed_batch(db, events, view, error).await?));
+        }
+    };
 
     if rows.any(concurrent) {
         txn.rollback().await?;
@@ -835,9 +860,10 @@ struct FreeCounts {
 ///
 /// The write transaction sends its statements as one [`Batch`] (one hop into SQLite's
 /// connection thread instead of one per statement, while the file's writer lock is
-/// held), then decides: a refusal found by any of them rolls all of them back. A shop
-/// with `order.paid` endpoints gets its delivery queued between the order and the shared
-/// counters, so on PostgreSQL the counters' rows stay locked for as short as before.
+/// held), then decides: a refusal found by any of them rolls all of them back. On
+/// PostgreSQL, and for a shop with `order.paid` endpoints (its delivery is queued between
+/// the order and the shared counters), the batch goes in two: the order's statements,
+/// checked, then the counters, so their rows stay locked for as short as before.
 #[tracing::instrument(name = "free_checkout", level = "debug", skip_all, fields(cart_id = view.snapshot.cart.id))]
 async fn free_path(
     db: &DatabaseConnection,
@@ -887,15 +913,23 @@ async fn free_path(
             None => None,
         },
     };
-    let early = if ahead.paid_targets.is_empty() {
+    // In two on PostgreSQL (one statement per query anyway: the counters' rows are then
+    // locked only after the order's checks) and for a shop with endpoints to tell.
+    let early = if ahead.paid_targets.is_empty() && backend == DbBackend::Sqlite {
         None
     } else {
-        Some(std::mem::replace(&mut batch, Batch::new(backend)).run(&txn).await?)
+        match std::mem::replace(&mut batch, Batch::new(backend)).run(&txn).await {
+            Ok(rows) => Some(rows),
+            Err(error) => {
+                txn.rollback().await?;
+                return Err(explain_failed_batch(db, events, view, error).await?);
+            }
+        }
     };
     let early = match &early {
         Some(rows) => match free_written(&txn, view, ahead, email, rows, &writes).await? {
             Ok(order) => {
-                super::webhooks::enqueue_order_event_to(&txn, &order, &ahead.paid_targets, "order.paid").await?;
+                super::webhooks::enqueue_order_event_to(&txn, &order.0, &ahead.paid_targets, "order.paid").await?;
                 Some(order)
             }
             Err(refusal) => {
@@ -933,8 +967,14 @@ async fn free_path(
         // Sold at once, never past capacity however many check out together.
         sold: capacity::sell_queries(&quantities).into_iter().map(|(id, update)| (id, batch.update(update))).collect(),
     };
-    let rows = batch.run(&txn).await?;
-    let order = match early {
+    let rows = match batch.run(&txn).await {
+        Ok(rows) => rows,
+        Err(error) => {
+            txn.rollback().await?;
+            return Err(explain_failed_batch(db, events, view, error).await?);
+        }
+    };
+    let (order, fell_back) = match early {
         Some(order) => order,
         None => match free_written(&txn, view, ahead, email, &rows, &writes).await? {
             Ok(order) => order,
@@ -950,6 +990,9 @@ async fn free_path(
             None => None,
         };
         let uses = match counts.uses.and_then(|part| rows.of(part).first()) {
+            // Written after the batch (a clash of order numbers), the order was not
+            // counted in it: count again.
+            Some(_) if fell_back => Some(carts::customer_uses(&txn, code.id, &email.customer_key()).await?),
             Some(row) => Some(carts::customer_uses_of(row)?),
             None => None,
         };
@@ -995,9 +1038,10 @@ async fn free_path(
     Ok(order)
 }
 
-/// What the writes of a free checkout's batch found: the order as written, or the
-/// refusal to answer with (the caller rolls back). After a clash of order numbers the
-/// batch wrote no order; it is written again here, drawing a new number.
+/// What the writes of a free checkout's batch found: the order as written (and whether
+/// it was written here, after the batch), or the refusal to answer with (the caller
+/// rolls back). After a clash of order numbers the batch wrote no order; it is written
+/// again here, drawing a new number.
 async fn free_written(
     txn: &DatabaseTransaction,
     view: &PricedCartView,
@@ -1005,7 +1049,7 @@ async fn free_written(
     email: &Email,
     rows: &Rows,
     writes: &FreeWrites,
-) -> ServiceResult<Result<order::Model, ServiceError>> {
+) -> ServiceResult<Result<(order::Model, bool), ServiceError>> {
     if !rows.any(writes.claim) {
         return Ok(Err(user("cartId", UserErrorCode::CartClosed, "This cart has already been checked out.")));
     }
@@ -1015,14 +1059,14 @@ async fn free_written(
     }
     if let Some(order) = rows.first::<order::Model>(writes.order)? {
         debug_assert!(rows.any(writes.items), "the order's items are written with it");
-        return Ok(Ok(order));
+        return Ok(Ok((order, false)));
     }
     let start = Start { provider: Provider::Free, status: OrderStatus::Paid, expires_at: None };
     let (order, _) = insert_order(txn, view, ahead, email, start).await?;
     if let (Some(_), Some(code_id)) = (writes.redemption, order.promo_code_id) {
         redemption::Entity::insert(redemption_row(&order, code_id, false)).exec_without_returning(txn).await?;
     }
-    Ok(Ok(order))
+    Ok(Ok((order, true)))
 }
 
 /// Marks an order paid inside `txn`: the guarded transition, then the cart, the
@@ -1099,8 +1143,9 @@ pub async fn mark_read_paid_in(
         let cart = push_close_cart(&mut batch, &paid);
         let counted = push_redeem(&mut batch, &paid)?;
         // With endpoints to tell, the outbox row goes before the ticket counters (it
-        // commits with the payment, or not at all).
-        let early = if targets.is_empty() {
+        // commits with the payment, or not at all); on PostgreSQL always in two (one
+        // statement per query anyway), so the counters' rows are locked last.
+        let early = if targets.is_empty() && backend == DbBackend::Sqlite {
             None
         } else {
             Some(std::mem::replace(&mut batch, Batch::new(backend)).run(txn).await?)
