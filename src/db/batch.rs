@@ -143,6 +143,11 @@ impl Rows {
         self.of(part).iter().map(|row| M::from_query_result(row, "")).collect()
     }
 
+    /// The integer `column` of the first row of `part` (a `COUNT`); 0 when it has none.
+    pub fn count(&self, part: Part, column: &str) -> Result<i64, DbErr> {
+        self.of(part).first().map_or(Ok(0), |row| row.try_get("", column))
+    }
+
     /// The first row of `part` as a model.
     pub fn first<M: FromQueryResult>(&self, part: Part) -> Result<Option<M>, DbErr> {
         self.of(part).first().map(|row| M::from_query_result(row, "")).transpose()

@@ -30,19 +30,16 @@ pub async fn of_order(db: &impl ConnectionTrait, order_id: i64) -> ServiceResult
 
 /// The tickets of an order's `items` per ticket type, in ticket type order.
 pub fn of_items(items: &[order_item::Model]) -> Quantities {
+    let mut per_item: Quantities =
+        items.iter().filter_map(|item| Some((item.ticket_type_id?, i64::from(item.quantity)))).collect();
+    per_item.sort_unstable_by_key(|&(id, _)| id);
     let mut quantities: Quantities = vec![];
-    for item in items {
-        let Some(id) = item.ticket_type_id else { continue };
-        quantities.push((id, i64::from(item.quantity)));
-    }
-    quantities.sort_unstable_by_key(|&(id, _)| id);
-    quantities.dedup_by(|later, earlier| {
-        let same = later.0 == earlier.0;
-        if same {
-            earlier.1 += later.1;
+    for (id, quantity) in per_item {
+        match quantities.last_mut() {
+            Some((last, q)) if *last == id => *q += quantity,
+            _ => quantities.push((id, quantity)),
         }
-        same
-    });
+    }
     quantities
 }
 
@@ -62,25 +59,8 @@ fn fits(quantity: i64) -> Condition {
     )
 }
 
-/// Adds `quantity` to `column` of every ticket type, each only if it still fits. On a
-/// shortfall earlier rows are already changed: the caller rolls back its transaction
-/// (or savepoint).
-async fn claim(
-    db: &impl ConnectionTrait,
-    quantities: &Quantities,
-    column: ticket_type::Column,
-) -> ServiceResult<Result<(), Shortfall>> {
-    for &(id, quantity) in quantities {
-        let updated = db.execute(&claim_query(id, quantity, column)).await?;
-        if updated.rows_affected() == 0 {
-            return Ok(Err(Shortfall { ticket_type_id: id }));
-        }
-    }
-    Ok(Ok(()))
-}
-
-/// The conditional `UPDATE` of one ticket type in [`claim`]: it changes no row when the
-/// tickets do not fit.
+/// The conditional `UPDATE` adding `quantity` to `column` of one ticket type: it changes
+/// no row when the tickets do not fit.
 fn claim_query(id: i64, quantity: i64, column: ticket_type::Column) -> UpdateStatement {
     ticket_type::Entity::update_many()
         .col_expr(column, Expr::col(column).add(quantity))
@@ -114,9 +94,16 @@ pub fn first_shortfall(ids: impl IntoIterator<Item = (i64, bool)>) -> Result<(),
     }
 }
 
-/// Holds tickets for a pending paid checkout.
+/// Holds tickets for a pending paid checkout, one statement after another. On a
+/// shortfall earlier rows are already changed: the caller rolls back its transaction
+/// (or savepoint).
 pub async fn hold(db: &impl ConnectionTrait, quantities: &Quantities) -> ServiceResult<Result<(), Shortfall>> {
-    claim(db, quantities, ticket_type::Column::HeldCount).await
+    for (id, update) in hold_queries(quantities) {
+        if db.execute(&update).await?.rows_affected() == 0 {
+            return Ok(Err(Shortfall { ticket_type_id: id }));
+        }
+    }
+    Ok(Ok(()))
 }
 
 /// Turns a paid order's held tickets into sold ones: statements to send in a batch, one

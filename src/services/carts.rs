@@ -446,8 +446,7 @@ fn customer_orders(promo_code_id: i64, customer_key: &str, except_cart: Option<i
         )
 }
 
-/// [`customer_uses_except`] as one `SELECT` of a column `uses`, to send in a batch
-/// ([`customer_uses_of`] reads it).
+/// [`customer_uses_except`] as one `SELECT` of a column `uses`, to send in a batch.
 pub fn customer_uses_query(
     promo_code_id: i64,
     customer_key: &str,
@@ -458,11 +457,6 @@ pub fn customer_uses_query(
         .select_only()
         .column_as(Expr::col(order::Column::Id).count(), "uses")
         .into_query()
-}
-
-/// The count a [`customer_uses_query`] row carries.
-pub fn customer_uses_of(row: &sea_orm::QueryResult) -> ServiceResult<i64> {
-    Ok(row.try_get("", "uses")?)
 }
 
 /// The API code of a refusal.

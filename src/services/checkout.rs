@@ -196,15 +196,9 @@ impl CodeCheck {
             });
         };
         let Some(code) = rows.first::<promo_code::Model>(code)? else { return Ok(Some(ApplyRefusal::Unknown)) };
-        let count = |part: Part, column: &str| -> ServiceResult<i64> {
-            Ok(match rows.of(part).first() {
-                Some(row) => row.try_get("", column)?,
-                None => 0,
-            })
-        };
         let key = email.customer_key();
         let uses = match code.max_per_customer {
-            Some(_) => Some(count(uses, "uses")?),
+            Some(_) => Some(rows.count(uses, "uses")?),
             None => None,
         };
         let buyer = promo::Buyer { customer_key: Some(&key), uses };
@@ -213,7 +207,7 @@ impl CodeCheck {
         }
         // The soft cap: paid redemptions plus checkouts still in flight.
         if let Some(limit) = code.usage_limit
-            && code.redemptions_count + count(pending, "pending")? >= limit
+            && code.redemptions_count + rows.count(pending, "pending")? >= limit
         {
             return Ok(Some(ApplyRefusal::UsageLimitReached));
         }
@@ -447,17 +441,19 @@ struct Start {
     expires_at: Option<DateTime<Utc>>,
 }
 
-/// A new order's row for the cart, with a fresh random number and access token.
-fn order_row(view: &PricedCartView, ahead: &ReadAhead, email: &Email, start: Start) -> order::ActiveModel {
+/// A new order's row for the cart, with a fresh random number and access token, and the
+/// key that finds it by them.
+fn order_row(view: &PricedCartView, ahead: &ReadAhead, email: &Email, start: Start) -> (order::ActiveModel, OrderKey) {
     let Start { provider, status, expires_at } = start;
     let at = now();
     let promo = applied_code(view);
     let cart = &view.snapshot.cart;
     let seller = super::invoices::Seller::of(&view.snapshot.account);
-    order::ActiveModel {
-        account_id: Set(view.snapshot.account.id),
-        number: Set(order_number()),
-        access_token: Set(access_token()),
+    let key = OrderKey { account_id: view.snapshot.account.id, number: order_number(), access_token: access_token() };
+    let row = order::ActiveModel {
+        account_id: Set(key.account_id),
+        number: Set(key.number.clone()),
+        access_token: Set(key.access_token.clone()),
         cart_id: Set(Some(cart.id)),
         email: Set(email.as_str().to_owned()),
         customer_key: Set(email.customer_key()),
@@ -491,7 +487,8 @@ fn order_row(view: &PricedCartView, ahead: &ReadAhead, email: &Email, start: Sta
         created_at: Set(at),
         updated_at: Set(at),
         ..Default::default()
-    }
+    };
+    (row, key)
 }
 
 /// The order's `INSERT`: a clash of random order numbers writes nothing (and, unlike an
@@ -511,7 +508,7 @@ async fn insert_order(
     let mut attempt = 0;
     let saved = loop {
         // On a clash of order numbers, draw again.
-        let inserted = insert_order_query(order_row(view, ahead, email, start)).exec_with_returning(txn).await?;
+        let inserted = insert_order_query(order_row(view, ahead, email, start).0).exec_with_returning(txn).await?;
         match inserted {
             TryInsertResult::Inserted(saved) => break saved,
             TryInsertResult::Conflicted | TryInsertResult::Empty if attempt < ORDER_NUMBER_RETRIES => attempt += 1,
@@ -532,14 +529,14 @@ async fn insert_order(
     Ok((saved, items))
 }
 
-/// The redemption of `order`'s code.
-fn redemption_row(order: &order::Model, code_id: i64, over_cap: bool) -> redemption::ActiveModel {
+/// A free order's redemption of its code (never over the cap: the free path's increment
+/// is conditional), its order id left to the caller.
+fn free_redemption_row(account_id: i64, code_id: i64, customer_key: String) -> redemption::ActiveModel {
     redemption::ActiveModel {
-        account_id: Set(order.account_id),
+        account_id: Set(account_id),
         promo_code_id: Set(code_id),
-        order_id: Set(order.id),
-        customer_key: Set(order.customer_key.clone()),
-        over_cap: Set(over_cap),
+        customer_key: Set(customer_key),
+        over_cap: Set(false),
         created_at: Set(now()),
         ..Default::default()
     }
@@ -707,8 +704,7 @@ async fn pending_order(
     let cart_id = view.snapshot.cart.id;
     let quantities = quantities(view);
     let ticket_ids: Vec<i64> = view.snapshot.lines.iter().map(|(_, t)| t.id).collect();
-    let row = order_row(view, ahead, email, start);
-    let key = OrderKey::of(&row);
+    let (row, key) = order_row(view, ahead, email, start);
     let mut batch = Batch::new(backend);
     // Cart, then code, then ticket types: every transaction locks in this order. Writing
     // the buyer's email locks the cart's row.
@@ -776,16 +772,6 @@ struct OrderKey {
     account_id: i64,
     number: String,
     access_token: String,
-}
-
-impl OrderKey {
-    fn of(row: &order::ActiveModel) -> Self {
-        OrderKey {
-            account_id: row.account_id.try_as_ref().copied().unwrap_or_default(),
-            number: row.number.try_as_ref().cloned().unwrap_or_default(),
-            access_token: row.access_token.try_as_ref().cloned().unwrap_or_default(),
-        }
-    }
 }
 
 /// An `INSERT` of `rows` (their set columns, `order_id` left out) for the order `key`
@@ -877,9 +863,8 @@ async fn free_path(
     let cart_id = view.snapshot.cart.id;
     let code = applied_code(view);
     let quantities = quantities(view);
-    let row =
+    let (row, key) =
         order_row(view, ahead, email, Start { provider: Provider::Free, status: OrderStatus::Paid, expires_at: None });
-    let key = OrderKey::of(&row);
 
     let mut batch = Batch::new(backend);
     let writes = FreeWrites {
@@ -900,14 +885,7 @@ async fn free_path(
         items: batch.insert(insert_for_order(items(view), order_item::Column::OrderId, &key)?),
         redemption: match code {
             Some(code) => {
-                let redemption = redemption::ActiveModel {
-                    account_id: Set(key.account_id),
-                    promo_code_id: Set(code.id),
-                    customer_key: Set(email.customer_key()),
-                    over_cap: Set(false),
-                    created_at: Set(now()),
-                    ..Default::default()
-                };
+                let redemption = free_redemption_row(key.account_id, code.id, email.customer_key());
                 Some(batch.insert(insert_for_order(vec![redemption], redemption::Column::OrderId, &key)?))
             }
             None => None,
@@ -918,26 +896,31 @@ async fn free_path(
     let early = if ahead.paid_targets.is_empty() && backend == DbBackend::Sqlite {
         None
     } else {
-        match std::mem::replace(&mut batch, Batch::new(backend)).run(&txn).await {
-            Ok(rows) => Some(rows),
+        let rows = match std::mem::replace(&mut batch, Batch::new(backend)).run(&txn).await {
+            Ok(rows) => rows,
             Err(error) => {
                 txn.rollback().await?;
                 return Err(explain_failed_batch(db, events, view, error).await?);
             }
-        }
-    };
-    let early = match &early {
-        Some(rows) => match free_written(&txn, view, ahead, email, rows, &writes).await? {
-            Ok(order) => {
-                super::webhooks::enqueue_order_event_to(&txn, &order.0, &ahead.paid_targets, "order.paid").await?;
-                Some(order)
+        };
+        match free_written(&txn, view, ahead, email, &rows, &writes).await? {
+            Ok(written) => {
+                let paid = "order.paid";
+                super::webhooks::enqueue_order_event_with(
+                    &txn,
+                    &written.order,
+                    &written.items,
+                    &ahead.paid_targets,
+                    paid,
+                )
+                .await?;
+                Some(written)
             }
             Err(refusal) => {
                 txn.rollback().await?;
                 return Err(refusal);
             }
-        },
-        None => None,
+        }
     };
     // The shared counters last, code then ticket types (the lock order): on PostgreSQL
     // their rows stay locked until commit, and every checkout of the code needs them.
@@ -974,10 +957,10 @@ async fn free_path(
             return Err(explain_failed_batch(db, events, view, error).await?);
         }
     };
-    let (order, fell_back) = match early {
-        Some(order) => order,
+    let FreeWritten { order, fell_back, .. } = match early {
+        Some(written) => written,
         None => match free_written(&txn, view, ahead, email, &rows, &writes).await? {
-            Ok(order) => order,
+            Ok(written) => written,
             Err(refusal) => {
                 txn.rollback().await?;
                 return Err(refusal);
@@ -989,11 +972,11 @@ async fn free_path(
             Some(part) => rows.first(part)?,
             None => None,
         };
-        let uses = match counts.uses.and_then(|part| rows.of(part).first()) {
+        let uses = match counts.uses {
             // Written after the batch (a clash of order numbers), the order was not
             // counted in it: count again.
             Some(_) if fell_back => Some(carts::customer_uses(&txn, code.id, &email.customer_key()).await?),
-            Some(row) => Some(carts::customer_uses_of(row)?),
+            Some(part) => Some(rows.count(part, "uses")?),
             None => None,
         };
         let refusal = if code.recipient_key.as_deref().is_some_and(|recipient| recipient != email.customer_key()) {
@@ -1038,10 +1021,18 @@ async fn free_path(
     Ok(order)
 }
 
-/// What the writes of a free checkout's batch found: the order as written (and whether
-/// it was written here, after the batch), or the refusal to answer with (the caller
-/// rolls back). After a clash of order numbers the batch wrote no order; it is written
-/// again here, drawing a new number.
+/// A free checkout's order as written.
+struct FreeWritten {
+    order: order::Model,
+    /// In id order.
+    items: Vec<order_item::Model>,
+    /// Written after the batch (a clash of order numbers), not by it.
+    fell_back: bool,
+}
+
+/// What the writes of a free checkout's batch found: the order as written, or the
+/// refusal to answer with (the caller rolls back). After a clash of order numbers the
+/// batch wrote no order; it is written again here, drawing a new number.
 async fn free_written(
     txn: &DatabaseTransaction,
     view: &PricedCartView,
@@ -1049,7 +1040,7 @@ async fn free_written(
     email: &Email,
     rows: &Rows,
     writes: &FreeWrites,
-) -> ServiceResult<Result<(order::Model, bool), ServiceError>> {
+) -> ServiceResult<Result<FreeWritten, ServiceError>> {
     if !rows.any(writes.claim) {
         return Ok(Err(user("cartId", UserErrorCode::CartClosed, "This cart has already been checked out.")));
     }
@@ -1058,15 +1049,18 @@ async fn free_written(
         return Ok(Err(e));
     }
     if let Some(order) = rows.first::<order::Model>(writes.order)? {
-        debug_assert!(rows.any(writes.items), "the order's items are written with it");
-        return Ok(Ok((order, false)));
+        let mut items: Vec<order_item::Model> = rows.models(writes.items)?;
+        items.sort_unstable_by_key(|item| item.id);
+        return Ok(Ok(FreeWritten { order, items, fell_back: false }));
     }
     let start = Start { provider: Provider::Free, status: OrderStatus::Paid, expires_at: None };
-    let (order, _) = insert_order(txn, view, ahead, email, start).await?;
+    let (order, items) = insert_order(txn, view, ahead, email, start).await?;
     if let (Some(_), Some(code_id)) = (writes.redemption, order.promo_code_id) {
-        redemption::Entity::insert(redemption_row(&order, code_id, false)).exec_without_returning(txn).await?;
+        let mut redemption = free_redemption_row(order.account_id, code_id, order.customer_key.clone());
+        redemption.order_id = Set(order.id);
+        redemption::Entity::insert(redemption).exec_without_returning(txn).await?;
     }
-    Ok(Ok((order, true)))
+    Ok(Ok(FreeWritten { order, items, fell_back: true }))
 }
 
 /// Marks an order paid inside `txn`: the guarded transition, then the cart, the
@@ -1151,8 +1145,7 @@ pub async fn mark_read_paid_in(
             Some(std::mem::replace(&mut batch, Batch::new(backend)).run(txn).await?)
         };
         if let Some(rows) = &early {
-            let code = counted.map(|part| rows.first::<promo_code::Model>(part)).transpose()?.flatten();
-            paid.over_cap = redeemed(txn, &paid, code).await?;
+            paid.over_cap = redeemed(txn, &paid, rows, counted).await?;
             super::webhooks::enqueue_order_event_with(txn, &paid, &items, &targets, "order.paid").await?;
         }
         for update in capacity::sell_held_queries(&quantities) {
@@ -1160,8 +1153,7 @@ pub async fn mark_read_paid_in(
         }
         let rows = batch.run(txn).await?;
         if early.is_none() {
-            let code = counted.map(|part| rows.first::<promo_code::Model>(part)).transpose()?.flatten();
-            paid.over_cap = redeemed(txn, &paid, code).await?;
+            paid.over_cap = redeemed(txn, &paid, &rows, counted).await?;
         }
         return Ok((PaidTransition::Paid, cart));
     }
@@ -1189,8 +1181,7 @@ pub async fn mark_read_paid_in(
             .await?;
         return Ok((PaidTransition::RefundDue, None));
     }
-    let code = counted.map(|part| rows.first::<promo_code::Model>(part)).transpose()?.flatten();
-    paid.over_cap = redeemed(&savepoint, &paid, code).await?;
+    paid.over_cap = redeemed(&savepoint, &paid, &rows, counted).await?;
     savepoint.commit().await?;
     // The outbox row commits with the payment, or not at all.
     super::webhooks::enqueue_order_event_with(txn, &paid, &items, &targets, "order.paid").await?;
@@ -1260,15 +1251,18 @@ fn push_redeem(batch: &mut Batch, order: &order::Model) -> ServiceResult<Option<
     Ok(Some(counted))
 }
 
-/// After [`push_redeem`]'s statements ran, with the code as counted: the code's alerts
-/// queued (see [`super::webhooks::enqueue_code_alerts`]) and, past the limit (a late
-/// payment), the order flagged. Returns the flag.
+/// After [`push_redeem`]'s statements ran (`counted` is its part of `rows`), with the
+/// code as counted: the code's alerts queued (see
+/// [`super::webhooks::enqueue_code_alerts`]) and, past the limit (a late payment), the
+/// order flagged. Returns the flag.
 async fn redeemed(
     db: &impl ConnectionTrait,
     order: &order::Model,
-    counted: Option<promo_code::Model>,
+    rows: &Rows,
+    counted: Option<Part>,
 ) -> ServiceResult<bool> {
-    let Some(code) = counted else { return Ok(false) };
+    let Some(part) = counted else { return Ok(false) };
+    let Some(code) = rows.first::<promo_code::Model>(part)? else { return Ok(false) };
     super::webhooks::enqueue_code_alerts(db, &code, order).await?;
     let over_cap = code.usage_limit.is_some_and(|limit| code.redemptions_count > limit);
     if over_cap {

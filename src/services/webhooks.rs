@@ -457,20 +457,19 @@ pub async fn subscribers(
     account_id: i64,
     event_type: &str,
 ) -> ServiceResult<Vec<webhook_endpoint::Model>> {
-    let rows = db.query_all(&endpoints_query(account_id)).await?;
-    let endpoints =
-        rows.iter().map(|row| sea_orm::FromQueryResult::from_query_result(row, "")).collect::<Result<Vec<_>, _>>()?;
-    Ok(subscribed(endpoints, event_type))
+    Ok(subscribed(active_endpoints(account_id).all(db).await?, event_type))
 }
 
-/// The account's active endpoints, as a `SELECT` to send in a batch ([`subscribed`]
-/// picks those of an event).
+/// The account's active endpoints.
+fn active_endpoints(account_id: i64) -> sea_orm::Select<webhook_endpoint::Entity> {
+    webhook_endpoint::Entity::find()
+        .filter(webhook_endpoint::Column::AccountId.eq(account_id))
+        .filter(webhook_endpoint::Column::Active.eq(true))
+}
+
+/// [`active_endpoints`] as a `SELECT` to send in a batch ([`subscribed`] picks those of an event).
 pub fn endpoints_query(account_id: i64) -> sea_orm::sea_query::SelectStatement {
-    sea_orm::QueryTrait::into_query(
-        webhook_endpoint::Entity::find()
-            .filter(webhook_endpoint::Column::AccountId.eq(account_id))
-            .filter(webhook_endpoint::Column::Active.eq(true)),
-    )
+    sea_orm::QueryTrait::into_query(active_endpoints(account_id))
 }
 
 /// The `endpoints` subscribed to `event_type`.
