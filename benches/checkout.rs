@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use common::{Profile, percentile, post, post_as};
+use common::{CpuSplit, Profile, percentile, post, post_as};
 
 const ADD: &str = "mutation($c: ID!, $t: ID!) { addToCart(cartId: $c, ticketTypeId: $t, quantity: 2) { cart { total { amount } } userErrors { code } } }";
 const APPLY: &str = "mutation($c: ID!) { applyPromo(cartId: $c, code: \"BENCHFREE\") { cart { total { amount } } userErrors { code } } }";
@@ -119,9 +119,9 @@ async fn check_out_all(url: &str, buyers: &[Buyer]) -> (Vec<Duration>, Vec<Resul
 
 /// One phase's figures; `cpu` is the server's CPU time during it (per request, steadier
 /// than the latencies on a shared machine).
-fn report(what: &str, backend: &str, times: &[Duration], cpu: Duration, wrong: usize) {
+fn report(what: &str, backend: &str, times: &[Duration], cpu: Duration, split: &str, wrong: usize) {
     println!(
-        "{what}, {backend}, {} at once: p50 {:.0} ms, p99 {:.0} ms, slowest {:.0} ms, server CPU {:.2} ms per request; wrong answers {wrong}",
+        "{what}, {backend}, {} at once: p50 {:.0} ms, p99 {:.0} ms, slowest {:.0} ms, server CPU {:.2} ms per request ({split}); wrong answers {wrong}",
         times.len(),
         percentile(times, 0.50).as_secs_f64() * 1e3,
         percentile(times, 0.99).as_secs_f64() * 1e3,
@@ -166,9 +166,10 @@ async fn main() {
 
     // Free: 2 × 10.00 with 100 % off.
     let free = buyers(&url, n, &free_ticket, "0.00", true, "free").await;
-    let (cpu, profile) = (server.cpu_time(), Profile::start(&server, "free"));
+    let (cpu, profile, split) = (server.cpu_time(), Profile::start(&server, "free"), CpuSplit::start(&server));
     let (times, answers) = check_out_all(&url, &free).await;
     let cpu = server.cpu_time() - cpu;
+    let split = split.finish(&server);
     profile.stop();
     let wrong = answers
         .iter()
@@ -187,7 +188,7 @@ async fn main() {
     {
         println!("first wrong free answer: {b}");
     }
-    report("free checkout", server.backend, &times, cpu, wrong);
+    report("free checkout", server.backend, &times, cpu, &split, wrong);
     let counted = post_as(
         &http,
         &url,
@@ -202,9 +203,10 @@ async fn main() {
 
     // Paid: 2 × 25.00 through the test-mode Stripe.
     let paid = buyers(&url, n, &paid_ticket, "50.00", false, "paid").await;
-    let (cpu, profile) = (server.cpu_time(), Profile::start(&server, "paid"));
+    let (cpu, profile, split) = (server.cpu_time(), Profile::start(&server, "paid"), CpuSplit::start(&server));
     let (times, answers) = check_out_all(&url, &paid).await;
     let cpu = server.cpu_time() - cpu;
+    let split = split.finish(&server);
     profile.stop();
     let mut pages = vec![];
     let mut wrong = 0;
@@ -222,18 +224,19 @@ async fn main() {
             }
         }
     }
-    report("paid checkout (test-mode Stripe)", server.backend, &times, cpu, wrong);
+    report("paid checkout (test-mode Stripe)", server.backend, &times, cpu, &split, wrong);
 
     // Every buyer pays at once: the hosted page posts the signed event to the webhook.
     let paying: Vec<(reqwest::Client, String)> =
         pages.iter().zip(&paid).map(|((page, _), b)| (b.http.clone(), page.clone())).collect();
-    let (cpu, profile) = (server.cpu_time(), Profile::start(&server, "pay"));
+    let (cpu, profile, split) = (server.cpu_time(), Profile::start(&server, "pay"), CpuSplit::start(&server));
     let (times, answers) = all_at_once(paying, |(http, page)| async move {
         let response = http.post(&page).form(&[("action", "pay")]).send().await.map_err(|e| e.to_string())?;
         Ok(json!({ "status": response.status().as_u16() }))
     })
     .await;
     let cpu = server.cpu_time() - cpu;
+    let split = split.finish(&server);
     profile.stop();
     let refused = answers.iter().filter(|a| a.as_ref().map_or(true, |b| b["status"] != 303)).count();
     let mut unpaid = 0;
@@ -243,6 +246,6 @@ async fn main() {
             unpaid += 1;
         }
     }
-    report("payment → webhook → PAID (test-mode Stripe)", server.backend, &times, cpu, refused + unpaid);
+    report("payment → webhook → PAID (test-mode Stripe)", server.backend, &times, cpu, &split, refused + unpaid);
     server.stop().await;
 }

@@ -101,6 +101,7 @@ async fn main() {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let cpu_before = server.cpu_time();
+    let split = common::CpuSplit::start(&server);
     let mut tasks = vec![];
     for (http, cart) in clients {
         let (url, wrong, first_wrong) = (url.clone(), wrong.clone(), first_wrong.clone());
@@ -127,11 +128,12 @@ async fn main() {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let server_cpu = server.cpu_time() - cpu_before;
+    let split = split.finish(&server);
     all.sort_unstable();
     let backend = server.backend;
     let addresses = if one_address { "one address" } else { "an address each" };
     println!(
-        "load, {backend}, {buyers} buyers ({addresses}), default settings, external generator: {} requests in {elapsed:.1} s = {:.0} requests/s; p50 {:.1} ms, p99 {:.1} ms; server CPU {:.0} µs per request; wrong answers {}",
+        "load, {backend}, {buyers} buyers ({addresses}), default settings, external generator: {} requests in {elapsed:.1} s = {:.0} requests/s; p50 {:.1} ms, p99 {:.1} ms; server CPU {:.0} µs per request ({split}); wrong answers {}",
         all.len(),
         all.len() as f64 / elapsed,
         percentile(&all, 0.50).as_secs_f64() * 1e3,

@@ -43,6 +43,14 @@ pub struct DatabaseConfig {
     /// Seconds to wait for a database connection before failing (startup included).
     #[arg(long, env = "TIXSHOP_DB_CONNECT_TIMEOUT_SECS", default_value_t = 5)]
     pub db_connect_timeout_secs: u64,
+
+    /// On PostgreSQL, whether the buyers' cart edits (lines, code, on the kept
+    /// connections) wait for the disk at commit like orders and payments do. Off by
+    /// default: they commit asynchronously (`synchronous_commit = off`), so a crash of
+    /// PostgreSQL itself may lose the last fraction of a second of cart edits, never an
+    /// order, a payment or a counter (`db::kept::Commits`).
+    #[arg(long, env = "TIXSHOP_CART_SYNCHRONOUS_COMMIT", default_value_t = false, action = clap::ArgAction::Set)]
+    pub cart_synchronous_commit: bool,
 }
 
 /// The default size of each connection pool: twice the cores (4 to 32).

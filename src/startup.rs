@@ -98,6 +98,11 @@ impl Application {
             config.database.db_max_connections,
             Duration::from_secs(config.database.db_connect_timeout_secs),
             db::kept::MAX_LIFETIME,
+            if config.database.cart_synchronous_commit {
+                db::kept::Commits::Durable
+            } else {
+                db::kept::Commits::Asynchronous
+            },
             statements.clone(),
         );
         let state = AppState::new(db, kept, config, test_mode).map_err(|e| StartupError::Config(e.to_string()))?;

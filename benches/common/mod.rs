@@ -59,6 +59,64 @@ impl Server {
     }
 }
 
+/// Ticks of `/proc/PID/stat`'s utime + stime (USER_HZ, 100 a second on Linux).
+fn process_ticks(pid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc");
+    // The fields after the command's name (which is in parentheses and may hold spaces).
+    let fields: Vec<&str> = stat.rsplit_once(')').expect("stat").1.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// The machine's (busy, idle) ticks over all cores, from `/proc/stat`.
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").expect("/proc/stat");
+    let cpu: Vec<u64> =
+        stat.lines().next().expect("cpu line").split_whitespace().skip(1).map(|f| f.parse().unwrap()).collect();
+    // user nice system idle iowait irq softirq steal (guest time is inside user).
+    let idle = cpu[3] + cpu[4];
+    let busy = cpu[0] + cpu[1] + cpu[2] + cpu[5] + cpu[6] + cpu[7];
+    (busy, idle)
+}
+
+/// Where the machine's CPU went during a phase: the server, this process (the load
+/// generator), everything else (on PostgreSQL mostly its backends) and idle. Idle time
+/// during a burst means requests waited for something other than CPU (a lock, the disk).
+pub struct CpuSplit {
+    server: u64,
+    generator: u64,
+    machine: (u64, u64),
+}
+
+impl CpuSplit {
+    /// Starts counting.
+    pub fn start(server: &Server) -> CpuSplit {
+        CpuSplit {
+            server: process_ticks(&server.pid().to_string()),
+            generator: process_ticks("self"),
+            machine: machine_ticks(),
+        }
+    }
+
+    /// The split since [`CpuSplit::start`], e.g. `CPU ms: server 180, generator 40, others 120, idle 60 (17 %)`.
+    pub fn finish(self, server: &Server) -> String {
+        let ms = |ticks: u64| ticks * 10;
+        let server_ticks = process_ticks(&server.pid().to_string()) - self.server;
+        let generator = process_ticks("self") - self.generator;
+        let (busy, idle) = machine_ticks();
+        let (busy, idle) = (busy - self.machine.0, idle - self.machine.1);
+        let others = busy.saturating_sub(server_ticks + generator);
+        format!(
+            "CPU ms: server {}, generator {}, others {}, idle {} ({:.0} %)",
+            ms(server_ticks),
+            ms(generator),
+            ms(others),
+            ms(idle),
+            idle as f64 * 100.0 / (busy + idle).max(1) as f64
+        )
+    }
+}
+
 /// `perf record` of the server during one phase of a benchmark, when
 /// `TIXSHOP_BENCH_PERF` names a directory: the profile goes to `DIR/PHASE.data`
 /// (`perf report -i DIR/PHASE.data`). Profiling only the phase leaves out the set-up

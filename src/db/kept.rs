@@ -15,6 +15,12 @@
 //! idle for [`PING_AFTER_IDLE`] is pinged before its next statement, as the main pool
 //! does, and one older than its maximum lifetime ([`MAX_LIFETIME`] in the server) is
 //! closed and replaced, as the main pool's are.
+//!
+//! On PostgreSQL these connections commit asynchronously by default ([`Commits`]): what
+//! they write is the buyers' drafts (a cart's lines, its code), and a commit that waits
+//! for its WAL record to reach the disk left the two cores idle 12–13 % of the load
+//! benchmark (README, Benchmarks). Orders, payments and every counter are written on the
+//! main pool, durably.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -40,6 +46,21 @@ pub const PING_AFTER_IDLE: Duration = Duration::from_secs(30);
 /// default for the main pool): a database's failover or a changed setting reaches every
 /// connection within this time.
 pub const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
+/// How the kept connections' transactions commit on PostgreSQL (SQLite's are alike
+/// either way: `synchronous = NORMAL` in WAL mode, the main pool's setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commits {
+    /// A commit returns once its WAL record is on disk (PostgreSQL's default).
+    Durable,
+    /// `synchronous_commit = off`: a commit returns before its WAL record is flushed,
+    /// which PostgreSQL's WAL writer does within 3 × `wal_writer_delay` (600 ms by
+    /// default). A crash of PostgreSQL or of its machine (not of tixshop) can lose cart
+    /// edits of that last moment, never corrupt anything; and a durable commit that
+    /// comes later (a checkout reading the cart) flushes the WAL up to itself, so what it
+    /// read is on disk with it.
+    Asynchronous,
+}
 
 /// Statements on connections kept from one statement to the next (see the module).
 /// Cheap to clone: clones share the connections.
@@ -106,20 +127,31 @@ impl std::fmt::Debug for Kept {
 impl Kept {
     /// A pool of up to `size` connections opened like `db`'s (same URL, same SQLite
     /// settings), lazily, each replaced after `max_lifetime` (the server:
-    /// [`MAX_LIFETIME`]); its statements are counted in `counter`.
+    /// [`MAX_LIFETIME`]), committing as `commits` says on PostgreSQL; its statements are
+    /// counted in `counter`.
     pub fn new(
         db: &DatabaseConnection,
         size: u32,
         acquire_timeout: Duration,
         max_lifetime: Duration,
+        commits: Commits,
         counter: StatementCounter,
     ) -> Self {
         let size = size.max(1);
         let pool = match db.get_database_backend() {
             DbBackend::Postgres => {
-                Pool::Postgres(pool_like(db.get_postgres_connection_pool(), size, acquire_timeout, max_lifetime))
+                let main = db.get_postgres_connection_pool();
+                let mut options = (*main.connect_options()).clone();
+                if commits == Commits::Asynchronous {
+                    // Sent with the connection's start-up, so every connection has it.
+                    options = options.options([("synchronous_commit", "off")]);
+                }
+                Pool::Postgres(pool_like(options, size, acquire_timeout, max_lifetime))
             }
-            _ => Pool::Sqlite(pool_like(db.get_sqlite_connection_pool(), size, acquire_timeout, max_lifetime)),
+            _ => {
+                let main = db.get_sqlite_connection_pool();
+                Pool::Sqlite(pool_like((*main.connect_options()).clone(), size, acquire_timeout, max_lifetime))
+            }
         };
         Kept(Arc::new(Inner {
             pool,
@@ -198,11 +230,11 @@ impl Kept {
     }
 }
 
-/// A lazily opened pool of up to `size` connections opened as `main`'s are. Nothing goes
+/// A lazily opened pool of up to `size` connections opened with `options`. Nothing goes
 /// back to it but a connection to check or close, and it pings none it hands out
 /// (`Kept::take` pings one that sat idle long).
 fn pool_like<DB: sqlx::Database>(
-    main: &sqlx::Pool<DB>,
+    options: <DB::Connection as sqlx::Connection>::Options,
     size: u32,
     acquire_timeout: Duration,
     max_lifetime: Duration,
@@ -213,7 +245,7 @@ fn pool_like<DB: sqlx::Database>(
         .min_connections(0)
         .acquire_timeout(acquire_timeout)
         .test_before_acquire(false)
-        .connect_lazy_with((*main.connect_options()).clone())
+        .connect_lazy_with(options)
 }
 
 #[async_trait::async_trait]

@@ -462,7 +462,14 @@ async fn kept_connections_are_reused_and_a_cancelled_statement_leaves_none_midwa
     use std::time::Duration;
     let app = spawn_app().await;
     let backend = app.db.get_database_backend();
-    let kept = tixshop::db::Kept::new(&app.db, 2, Duration::from_secs(5), Duration::from_secs(600), Default::default());
+    let kept = tixshop::db::Kept::new(
+        &app.db,
+        2,
+        Duration::from_secs(5),
+        Duration::from_secs(600),
+        tixshop::db::kept::Commits::Asynchronous,
+        Default::default(),
+    );
     let select = |i: i64| Statement::from_string(backend, format!("SELECT CAST({i} AS BIGINT) AS v"));
     let value = |row: Option<sea_orm::QueryResult>| row.expect("a row").try_get::<i64>("", "v").unwrap();
 
@@ -497,6 +504,41 @@ async fn kept_connections_are_reused_and_a_cancelled_statement_leaves_none_midwa
     assert_eq!(value(kept.query_one_raw(select(7)).await.unwrap()), 7);
 }
 
+/// On PostgreSQL the kept connections (the buyers' cart edits) commit asynchronously
+/// unless told not to, and the main pool (orders, payments, counters) always waits for
+/// the disk.
+#[tokio::test]
+async fn cart_edits_commit_asynchronously_on_postgresql_and_orders_durably() {
+    use sea_orm::{ConnectionTrait, Statement};
+    use std::time::Duration;
+    use tixshop::db::kept::Commits;
+    let app = spawn_app().await;
+    let backend = app.db.get_database_backend();
+    if backend != sea_orm::DbBackend::Postgres {
+        return; // SQLite: one setting for every connection (WAL, synchronous = NORMAL).
+    }
+    let setting = |row: Option<sea_orm::QueryResult>| row.unwrap().try_get::<String>("", "synchronous_commit").unwrap();
+    let show = || Statement::from_string(backend, "SHOW synchronous_commit");
+    for (commits, expected) in [(Commits::Asynchronous, "off"), (Commits::Durable, "on")] {
+        let kept = tixshop::db::Kept::new(
+            &app.db,
+            2,
+            Duration::from_secs(5),
+            Duration::from_secs(600),
+            commits,
+            Default::default(),
+        );
+        // Every connection of the pool, not only the first.
+        let both = futures_util::future::join_all((0..8).map(|_| kept.query_one_raw(show()))).await;
+        for answer in both {
+            assert_eq!(setting(answer.unwrap()), expected, "{commits:?}");
+        }
+    }
+    for _ in 0..4 {
+        assert_eq!(setting(app.db.query_one_raw(show()).await.unwrap()), "on", "the main pool stays durable");
+    }
+}
+
 /// A kept connection past its lifetime is closed and replaced: a temporary table (which
 /// lives as long as its connection) is there for the next statement, and gone after.
 #[tokio::test]
@@ -506,7 +548,14 @@ async fn a_kept_connection_is_replaced_after_its_lifetime() {
     let app = spawn_app().await;
     let backend = app.db.get_database_backend();
     let lifetime = Duration::from_millis(400);
-    let kept = tixshop::db::Kept::new(&app.db, 1, Duration::from_secs(5), lifetime, Default::default());
+    let kept = tixshop::db::Kept::new(
+        &app.db,
+        1,
+        Duration::from_secs(5),
+        lifetime,
+        tixshop::db::kept::Commits::Durable,
+        Default::default(),
+    );
     let marker = || Statement::from_string(backend, "SELECT COUNT(*) AS n FROM kept_marker");
     kept.execute_raw(Statement::from_string(backend, "CREATE TEMP TABLE kept_marker (x INTEGER)")).await.unwrap();
     assert!(kept.query_one_raw(marker()).await.is_ok(), "the same connection, kept");
