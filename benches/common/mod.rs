@@ -127,11 +127,16 @@ impl Profile {
     /// Starts recording `server` (a no-op without `TIXSHOP_BENCH_PERF`).
     pub fn start(server: &Server, phase: &str) -> Profile {
         let Ok(dir) = std::env::var("TIXSHOP_BENCH_PERF") else { return Profile(None) };
+        // `TIXSHOP_BENCH_PERF_ALL=1`: every process (PostgreSQL's backends too), not only the server.
+        let target = if std::env::var("TIXSHOP_BENCH_PERF_ALL").is_ok_and(|v| v == "1") {
+            vec!["-a".to_owned()]
+        } else {
+            vec!["-p".to_owned(), server.pid().to_string()]
+        };
         let child = std::process::Command::new("perf")
             .args(["record", "-g", "-F", "2000", "-o"])
             .arg(std::path::Path::new(&dir).join(format!("{phase}.data")))
-            .arg("-p")
-            .arg(server.pid().to_string())
+            .args(target)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

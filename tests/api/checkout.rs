@@ -415,6 +415,58 @@ async fn fifty_concurrent_payments_count_exactly_fifty() {
     assert_eq!(redemptions(&app, "MARIA15").await, (50, 50));
 }
 
+/// Paid checkouts at once each keep their own session: the page its buyer was sent to,
+/// the session that page belongs to, one session asked of the provider per order, and a
+/// payment of one session confirms its order alone.
+#[tokio::test]
+async fn concurrent_paid_checkouts_each_keep_their_own_session() {
+    use tixshop::entities::enums::OrderStatus;
+    let fake = FakeStripe::start().await;
+    let app = Arc::new(paying_app(&fake).await);
+    let tickets = ticket_ids(&app, "demo").await;
+    let mut carts = vec![];
+    for _ in 0..30 {
+        carts.push(cart_with(&app, "demo", &[(&tickets[1], 1)], None).await);
+    }
+    let tasks: Vec<_> = carts
+        .into_iter()
+        .enumerate()
+        .map(|(n, cart)| {
+            let app = app.clone();
+            tokio::spawn(async move { checkout(&app, &cart, &format!("fan{n}@example.com"), "STRIPE").await })
+        })
+        .collect();
+    let mut sessions = std::collections::HashSet::new();
+    let mut orders = vec![];
+    for task in tasks {
+        let payload = task.await.unwrap();
+        assert_eq!(payload["userErrors"], json!([]), "{payload}");
+        assert_eq!(payload["order"]["status"], "PENDING", "{payload}");
+        let id = payload["order"]["id"].as_str().unwrap().to_owned();
+        let page = payload["redirectUrl"].as_str().unwrap().to_owned();
+        let row = order_row(&app, &id).await;
+        assert_eq!(row.redirect_url.as_deref(), Some(page.as_str()), "the page its buyer was sent to");
+        let session_id = row.provider_ref.clone().expect("its session");
+        assert_eq!(page.rsplit('/').next(), Some(session_id.as_str()), "the session of that page");
+        assert!(sessions.insert(session_id.clone()), "one session per order");
+        orders.push((id, session_id));
+    }
+    let asked: std::collections::HashSet<String> = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v1/checkout/sessions")
+        .filter_map(|r| r.field("metadata[order_id]").map(str::to_owned))
+        .collect();
+    assert_eq!(asked, orders.iter().map(|(id, _)| id.clone()).collect(), "one session asked per order");
+    let (first, first_session) = &orders[0];
+    let body = stripe_event("evt_first", "checkout.session.completed", session(first, first_session, "paid"));
+    assert_eq!(deliver(&app, &body).await, StatusCode::OK);
+    for (id, _) in &orders {
+        let expected = if id == first { OrderStatus::Paid } else { OrderStatus::Pending };
+        assert_eq!(order_row(&app, id).await.status, expected, "order {id}");
+    }
+}
+
 /// Checks out every cart at once (buyer `{who}{n}@example.com`); the payloads in order.
 async fn free_checkouts_at_once(app: &Arc<TestApp>, carts: Vec<String>, who: &str) -> Vec<Value> {
     let tasks: Vec<_> = carts
