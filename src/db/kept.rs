@@ -18,7 +18,7 @@
 //!
 //! On PostgreSQL these connections commit asynchronously by default ([`Commits`]): what
 //! they write is the buyers' drafts (a cart's lines, its code), and a commit that waits
-//! for its WAL record to reach the disk left the two cores idle 12–13 % of the load
+//! for its WAL record to reach the disk left the two cores idle 11–15 % of the load
 //! benchmark (README, Benchmarks). Orders, payments and every counter are written on the
 //! main pool, durably.
 
