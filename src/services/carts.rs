@@ -198,19 +198,31 @@ fn placeholder(backend: DbBackend, n: usize) -> String {
 /// with their ticket types, one row per line, columns prefixed by table (`c_id`, `l_id`,
 /// …) as [`snapshot_of`] reads them; `more_columns` and `joins` add to it.
 fn select_carts(source: &str, more_columns: &str, joins: &str) -> String {
+    // The tables' columns, spelled once: ~80 `alias.name AS alias_name` pieces that every
+    // cart read would otherwise format again.
+    static COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        [
+            columns::<cart::Entity>("c"),
+            columns::<account::Entity>("a"),
+            columns::<promo_code::Entity>("p"),
+            columns::<cart_line::Entity>("l"),
+            columns::<ticket_type::Entity>("t"),
+        ]
+        .join(", ")
+    });
     format!(
-        "SELECT {}, {}, {}, {}, {}{more_columns} FROM {source} c \
+        "SELECT {}{more_columns} FROM {source} c \
          JOIN accounts a ON a.id = c.account_id \
          LEFT JOIN promo_codes p ON p.id = c.promo_code_id \
          LEFT JOIN cart_lines l ON l.cart_id = c.id \
          LEFT JOIN ticket_types t ON t.id = l.ticket_type_id{joins}",
-        columns::<cart::Entity>("c"),
-        columns::<account::Entity>("a"),
-        columns::<promo_code::Entity>("p"),
-        columns::<cart_line::Entity>("l"),
-        columns::<ticket_type::Entity>("t"),
+        *COLUMNS,
     )
 }
+
+/// The typed code's columns in [`load_joined`], spelled once.
+static TYPED_COLUMNS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!(", {}", columns::<promo_code::Entity>("q")));
 
 /// Loads a cart and, when `code` is given, in the same query the shop's live (not
 /// deleted) code spelled so: `applyPromo` reads all it checks in one statement.
@@ -232,14 +244,14 @@ async fn load_joined(
         Some(code) => {
             values.push(code.into());
             (
-                format!(", {}", columns::<promo_code::Entity>("q")),
+                TYPED_COLUMNS.as_str(),
                 format!(
                     " LEFT JOIN promo_codes q ON q.account_id = c.account_id AND q.code = {} AND q.deleted_at IS NULL",
                     placeholder(values.len())
                 ),
             )
         }
-        None => (String::new(), String::new()),
+        None => ("", String::new()),
     };
     values.push(token.into());
     let sql = format!(
