@@ -129,6 +129,11 @@ impl Application {
         &self.state.db
     }
 
+    /// The cart statements' kept connections (tests check how they are set up).
+    pub fn kept(&self) -> &db::Kept {
+        &self.state.kept
+    }
+
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         // Pending orders past their time stop holding a place under codes' caps.

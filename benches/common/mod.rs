@@ -39,13 +39,7 @@ impl Server {
     /// `/proc/PID/stat`: divided by the requests served, a figure the machine's other
     /// load disturbs far less than requests per second.
     pub fn cpu_time(&self) -> std::time::Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("/proc");
-        // The fields after the command's name (which is in parentheses and may hold spaces).
-        let fields: Vec<&str> = stat.rsplit_once(')').expect("stat").1.split_whitespace().collect();
-        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-        let per_second = 100; // USER_HZ on Linux
-        std::time::Duration::from_millis(ticks * 1000 / per_second)
+        std::time::Duration::from_millis(process_ticks(&self.pid().to_string()) * MS_PER_TICK)
     }
 
     /// Resident memory of the server process in KiB (`VmRSS`).
@@ -59,7 +53,10 @@ impl Server {
     }
 }
 
-/// Ticks of `/proc/PID/stat`'s utime + stime (USER_HZ, 100 a second on Linux).
+/// Milliseconds per tick of `/proc`'s CPU times (USER_HZ is 100 on Linux).
+const MS_PER_TICK: u64 = 10;
+
+/// Ticks of `/proc/PID/stat`'s utime + stime (`PID` may be `self`).
 fn process_ticks(pid: &str) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc");
     // The fields after the command's name (which is in parentheses and may hold spaces).
@@ -100,7 +97,7 @@ impl CpuSplit {
 
     /// The split since [`CpuSplit::start`], e.g. `CPU ms: server 180, generator 40, others 120, idle 60 (17 %)`.
     pub fn finish(self, server: &Server) -> String {
-        let ms = |ticks: u64| ticks * 10;
+        let ms = |ticks: u64| ticks * MS_PER_TICK;
         let server_ticks = process_ticks(&server.pid().to_string()) - self.server;
         let generator = process_ticks("self") - self.generator;
         let (busy, idle) = machine_ticks();

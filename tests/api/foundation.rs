@@ -506,7 +506,8 @@ async fn kept_connections_are_reused_and_a_cancelled_statement_leaves_none_midwa
 
 /// On PostgreSQL the kept connections (the buyers' cart edits) commit asynchronously
 /// unless told not to, and the main pool (orders, payments, counters) always waits for
-/// the disk.
+/// the disk: the server's own, by default and with `TIXSHOP_CART_SYNCHRONOUS_COMMIT`
+/// set, and pools made with either setting.
 #[tokio::test]
 async fn cart_edits_commit_asynchronously_on_postgresql_and_orders_durably() {
     use sea_orm::{ConnectionTrait, Statement};
@@ -536,7 +537,14 @@ async fn cart_edits_commit_asynchronously_on_postgresql_and_orders_durably() {
     }
     for _ in 0..4 {
         assert_eq!(setting(app.db.query_one_raw(show()).await.unwrap()), "on", "the main pool stays durable");
+        assert_eq!(setting(app.kept.query_one_raw(show()).await.unwrap()), "off", "the server's default");
     }
+    let durable = spawn_app_with(|c| c.database.cart_synchronous_commit = true).await;
+    assert_eq!(
+        setting(durable.kept.query_one_raw(show()).await.unwrap()),
+        "on",
+        "TIXSHOP_CART_SYNCHRONOUS_COMMIT=true"
+    );
 }
 
 /// A kept connection past its lifetime is closed and replaced: a temporary table (which

@@ -21,6 +21,8 @@ pub struct TestApp {
     pub port: u16,
     /// The app's database (for arranging data and checking writes).
     pub db: DatabaseConnection,
+    /// The server's own kept connections (the cart statements').
+    pub kept: tixshop::db::Kept,
     /// The URL of that database (for running the CLI against it).
     pub database_url: String,
     /// The demo shop's admin key (empty when the demo seed was turned off).
@@ -79,6 +81,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut ServeConfig)) -> TestApp
     let app = Application::build(config).await.expect("the app starts");
     let port = app.address().port();
     let db = app.db().clone();
+    let kept = app.kept().clone();
     // Empty when the test turned the demo seed off.
     let admin_key = app.demo_admin_key().map(|k| k.secret.clone()).unwrap_or_default();
     let statements = app.statements();
@@ -87,6 +90,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut ServeConfig)) -> TestApp
         address: format!("http://127.0.0.1:{port}"),
         port,
         db,
+        kept,
         database_url,
         admin_key,
         http: reqwest::Client::builder().cookie_store(true).build().unwrap(),
