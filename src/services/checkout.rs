@@ -136,8 +136,7 @@ async fn explain_failed_batch(
     error: sea_orm::DbErr,
 ) -> ServiceResult<ServiceError> {
     let ids: Vec<i64> = view.snapshot.lines.iter().map(|(_, t)| t.id).collect();
-    let rows = db.query_all(&super::ticket_types::sellable_query(&ids)).await?;
-    if let Err(refusal) = super::ticket_types::check_sellable_rows(db, &rows, ids.len(), "cartId").await {
+    if let Err(refusal) = super::ticket_types::check_sellable_ids(db, &ids, "cartId").await {
         return Ok(refusal);
     }
     if let Some(code) = view.snapshot.promo.as_ref()
@@ -748,12 +747,8 @@ async fn pending_order(
         txn.rollback().await?;
         return Ok(Err(refusal));
     }
-    let written = match rows.first::<order::Model>(written)? {
-        Some(order) => {
-            let mut items: Vec<order_item::Model> = rows.models(written_items)?;
-            items.sort_unstable_by_key(|item| item.id);
-            (order, items)
-        }
+    let written = match written_order(&rows, written, written_items)? {
+        Some(written) => written,
         // A clash of order numbers: the batch wrote no order and no items.
         None => insert_order(&txn, view, ahead, email, start).await?,
     };
@@ -823,13 +818,25 @@ where
     Ok(insert)
 }
 
+/// The order and its items (in the order written) as a batch's `order` and `items`
+/// parts returned them; `None` after a clash of order numbers, when it wrote neither.
+fn written_order(
+    rows: &Rows,
+    order: Part,
+    items: Part,
+) -> ServiceResult<Option<(order::Model, Vec<order_item::Model>)>> {
+    let Some(order) = rows.first::<order::Model>(order)? else { return Ok(None) };
+    let mut items: Vec<order_item::Model> = rows.models(items)?;
+    items.sort_unstable_by_key(|item| item.id);
+    Ok(Some((order, items)))
+}
+
 /// The parts of a free checkout's batch that write the order.
 struct FreeWrites {
     claim: Part,
     sellable: Part,
     order: Part,
     items: Part,
-    redemption: Option<Part>,
 }
 
 /// The parts of a free checkout's batch that count: the code's uses, the buyer's uses,
@@ -883,14 +890,11 @@ async fn free_path(
         )),
         order: batch.insert(insert_order_query(row).into_query()),
         items: batch.insert(insert_for_order(items(view), order_item::Column::OrderId, &key)?),
-        redemption: match code {
-            Some(code) => {
-                let redemption = free_redemption_row(key.account_id, code.id, email.customer_key());
-                Some(batch.insert(insert_for_order(vec![redemption], redemption::Column::OrderId, &key)?))
-            }
-            None => None,
-        },
     };
+    if let Some(code) = code {
+        let redemption = free_redemption_row(key.account_id, code.id, email.customer_key());
+        batch.insert(insert_for_order(vec![redemption], redemption::Column::OrderId, &key)?);
+    }
     // In two on PostgreSQL (one statement per query anyway: the counters' rows are then
     // locked only after the order's checks) and for a shop with endpoints to tell.
     let early = if ahead.paid_targets.is_empty() && backend == DbBackend::Sqlite {
@@ -1048,14 +1052,13 @@ async fn free_written(
     if let Err(e) = super::ticket_types::check_sellable_rows(txn, rows.of(writes.sellable), wanted, "cartId").await {
         return Ok(Err(e));
     }
-    if let Some(order) = rows.first::<order::Model>(writes.order)? {
-        let mut items: Vec<order_item::Model> = rows.models(writes.items)?;
-        items.sort_unstable_by_key(|item| item.id);
+    if let Some((order, items)) = written_order(rows, writes.order, writes.items)? {
         return Ok(Ok(FreeWritten { order, items, fell_back: false }));
     }
     let start = Start { provider: Provider::Free, status: OrderStatus::Paid, expires_at: None };
     let (order, items) = insert_order(txn, view, ahead, email, start).await?;
-    if let (Some(_), Some(code_id)) = (writes.redemption, order.promo_code_id) {
+    // The batch's redemption found no order either: written with the order's own code.
+    if let Some(code_id) = order.promo_code_id {
         let mut redemption = free_redemption_row(order.account_id, code_id, order.customer_key.clone());
         redemption.order_id = Set(order.id);
         redemption::Entity::insert(redemption).exec_without_returning(txn).await?;

@@ -446,6 +446,13 @@ pub fn sellable_query(ids: &[i64]) -> sea_orm::sea_query::SelectStatement {
         .into_query()
 }
 
+/// [`check_sellable`] for ticket types read afresh by id, with their events, in one
+/// statement ([`sellable_query`]).
+pub async fn check_sellable_ids(db: &impl ConnectionTrait, ids: &[i64], field: &str) -> ServiceResult<()> {
+    let rows = db.query_all(&sellable_query(ids)).await?;
+    check_sellable_rows(db, &rows, ids.len(), field).await
+}
+
 /// [`check_sellable`] on the rows a [`sellable_query`] of `wanted` ids returned.
 pub async fn check_sellable_rows(
     db: &impl ConnectionTrait,
