@@ -89,6 +89,12 @@ impl Batch {
         if self.tagged() { Expr::cust(format!("{} AS {PART}, *", part.0)) } else { Expr::cust("*") }
     }
 
+    /// Runs the statements so far ([`Batch::run`]) and leaves the batch empty for more:
+    /// a transaction sent in two.
+    pub async fn run_now(&mut self, db: &impl ConnectionTrait) -> Result<Rows, DbErr> {
+        std::mem::replace(self, Batch::new(self.backend)).run(db).await
+    }
+
     /// Runs the statements in order on `db` (a transaction, usually). On an error the
     /// statements after the failing one did not run.
     pub async fn run(self, db: &impl ConnectionTrait) -> Result<Rows, DbErr> {

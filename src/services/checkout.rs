@@ -900,7 +900,7 @@ async fn free_path(
     let early = if ahead.paid_targets.is_empty() && backend == DbBackend::Sqlite {
         None
     } else {
-        let rows = match std::mem::replace(&mut batch, Batch::new(backend)).run(&txn).await {
+        let rows = match batch.run_now(&txn).await {
             Ok(rows) => rows,
             Err(error) => {
                 txn.rollback().await?;
@@ -1142,11 +1142,8 @@ pub async fn mark_read_paid_in(
         // With endpoints to tell, the outbox row goes before the ticket counters (it
         // commits with the payment, or not at all); on PostgreSQL always in two (one
         // statement per query anyway), so the counters' rows are locked last.
-        let early = if targets.is_empty() && backend == DbBackend::Sqlite {
-            None
-        } else {
-            Some(std::mem::replace(&mut batch, Batch::new(backend)).run(txn).await?)
-        };
+        let early =
+            if targets.is_empty() && backend == DbBackend::Sqlite { None } else { Some(batch.run_now(txn).await?) };
         if let Some(rows) = &early {
             paid.over_cap = redeemed(txn, &paid, rows, counted).await?;
             super::webhooks::enqueue_order_event_with(txn, &paid, &items, &targets, "order.paid").await?;
