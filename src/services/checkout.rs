@@ -14,7 +14,7 @@ use rand::Rng;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
-    EntityTrait, QueryFilter, QueryOrder, QueryTrait, Set, TryInsertResult,
+    EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QueryTrait, Set, TryInsertResult,
 };
 use tracing::Instrument;
 
@@ -24,7 +24,7 @@ use crate::domain::promo::{self, ApplyRefusal};
 use crate::entities::enums::{CartStatus, OrderStatus};
 use crate::entities::{cart, order, order_item, promo_code, redemption, refund, ticket_type};
 use crate::events::CartEvents;
-use crate::payments::{CaptureStatus, CheckoutRequest, Provider, ProviderLine, Providers};
+use crate::payments::{CaptureStatus, CheckoutRedirect, CheckoutRequest, Provider, ProviderLine, Providers};
 
 use super::carts::{self, CheckoutRead, PricedCartView, PromoState};
 use super::{ServiceError, ServiceResult, UserError, UserErrorCode, begin_write, capacity, now};
@@ -612,35 +612,20 @@ pub async fn start(
         provider.start(&request).instrument(tracing::debug_span!("payment_provider", order_id = pending.id)).await;
     match started {
         Ok(redirect) => {
-            let txn = begin_write(db).await?;
-            let mut batch = Batch::new(txn.get_database_backend());
-            let updated = batch.update(
-                order::Entity::update_many()
-                    .col_expr(order::Column::ProviderRef, Expr::value(redirect.provider_ref.as_str()))
-                    .col_expr(order::Column::RedirectUrl, Expr::value(redirect.redirect_url.as_str()))
-                    .col_expr(order::Column::UpdatedAt, Expr::value(now()))
-                    .filter(order::Column::Id.eq(pending.id))
-                    .into_query(),
-            );
-            // An event about the session that arrived before we knew it is applied now.
-            let waiting = batch.select(super::payment_events::waiting_query(&redirect.provider_ref));
-            let rows = batch.run(&txn).await?;
-            let mut order = rows
-                .first::<order::Model>(updated)?
-                .ok_or_else(|| ServiceError::Db(sea_orm::DbErr::RecordNotFound("order".into())))?;
-            let applied = if rows.any(waiting) {
-                super::payment_events::apply_waiting(&txn, &redirect.provider_ref).await?
-            } else {
-                super::payment_events::Applied::default()
-            };
-            txn.commit().await?;
-            let changed = applied.changed(order.id);
-            applied.after_commit(db, events, providers).await;
-            if changed {
-                order = order::Entity::find_by_id(request.order_id)
-                    .one(db)
-                    .await?
-                    .ok_or_else(|| ServiceError::Db(sea_orm::DbErr::RecordNotFound("order".into())))?;
+            let (mut order, waiting) = attach_payment(db, pending.id, &redirect).await?;
+            if waiting {
+                // Events about the session that arrived before we knew it are applied now.
+                let txn = begin_write(db).await?;
+                let applied = super::payment_events::apply_waiting(&txn, &redirect.provider_ref).await?;
+                txn.commit().await?;
+                let changed = applied.changed(order.id);
+                applied.after_commit(db, events, providers).await;
+                if changed {
+                    order = order::Entity::find_by_id(request.order_id)
+                        .one(db)
+                        .await?
+                        .ok_or_else(|| ServiceError::Db(sea_orm::DbErr::RecordNotFound("order".into())))?;
+                }
             }
             Ok(CheckoutOutcome::Redirect { order, redirect_url: redirect.redirect_url })
         }
@@ -656,6 +641,39 @@ pub async fn start(
             ))
         }
     }
+}
+
+/// Records the provider's payment page on the pending order `order_id`: one statement
+/// and no transaction around it (on SQLite in the writer's turn), returning the order as
+/// updated and whether events about the session arrived before the order knew it (kept
+/// waiting for it, see [`super::payment_events::apply_waiting`]): events committed before
+/// this statement are seen by it, later ones find the order by its session. (The buyer
+/// gets the page only after it, so no payment can have been made on it before.)
+async fn attach_payment(
+    db: &DatabaseConnection,
+    order_id: i64,
+    redirect: &CheckoutRedirect,
+) -> ServiceResult<(order::Model, bool)> {
+    use sea_orm::sea_query::Query;
+    let mut update = order::Entity::update_many()
+        .col_expr(order::Column::ProviderRef, Expr::value(redirect.provider_ref.as_str()))
+        .col_expr(order::Column::RedirectUrl, Expr::value(redirect.redirect_url.as_str()))
+        .col_expr(order::Column::UpdatedAt, Expr::value(now()))
+        .filter(order::Column::Id.eq(order_id))
+        .into_query();
+    let backend = db.get_database_backend();
+    let waiting = Expr::exists(super::payment_events::waiting_query(&redirect.provider_ref));
+    // The expression's placeholder in the backend's spelling (sea-query's returning
+    // clause names no column).
+    let named = if backend == DbBackend::Postgres { "$1 AS x_waiting" } else { "? AS x_waiting" };
+    update.returning(Query::returning().exprs([Expr::cust("*"), Expr::cust_with_expr(named, waiting)]));
+    let statement = backend.build(&update);
+    let _turn = super::writer_turn(db).await?;
+    let row = db
+        .query_one_raw(statement)
+        .await?
+        .ok_or_else(|| ServiceError::Db(sea_orm::DbErr::RecordNotFound("order".into())))?;
+    Ok((order::Model::from_query_result(&row, "")?, row.try_get("", "x_waiting")?))
 }
 
 /// The provider's line items for an order: one per price point, named with the code

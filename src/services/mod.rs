@@ -56,20 +56,7 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> ServiceError {
 /// processes.
 pub async fn begin_write(db: &impl Writable) -> Result<WriteTxn, sea_orm::DbErr> {
     use sea_orm::{SqliteTransactionMode, TransactionOptions};
-    let turn = match db.writer_turns() {
-        // As long as SQLite's busy timeout, and failing like it: a writer that never gets
-        // its turn (one that waits for itself) errs instead of hanging.
-        Some(turns) => match tokio::time::timeout(WRITER_TURN_WAIT, turns.acquire_owned()).await {
-            Ok(Ok(turn)) => Some(turn),
-            Ok(Err(e)) => return Err(sea_orm::DbErr::Custom(e.to_string())),
-            Err(_) => {
-                return Err(sea_orm::DbErr::Custom(
-                    "database is locked: no writer turn within the busy timeout".into(),
-                ));
-            }
-        },
-        None => None,
-    };
+    let turn = writer_turn(db).await?;
     let txn = db
         .begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
@@ -77,6 +64,21 @@ pub async fn begin_write(db: &impl Writable) -> Result<WriteTxn, sea_orm::DbErr>
         })
         .await?;
     Ok(WriteTxn { txn, _turn: turn })
+}
+
+/// The writer turn of `db`'s SQLite file (`None` where there are none, see
+/// [`Writable`]), for a write of one statement that needs no transaction around it: it
+/// then waits for no other writer's lock, as [`begin_write`]'s transactions do not, and
+/// costs no `BEGIN` and `COMMIT`. Held until dropped.
+pub async fn writer_turn(db: &impl Writable) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, sea_orm::DbErr> {
+    let Some(turns) = db.writer_turns() else { return Ok(None) };
+    // As long as SQLite's busy timeout, and failing like it: a writer that never gets its
+    // turn (one that waits for itself) errs instead of hanging.
+    match tokio::time::timeout(WRITER_TURN_WAIT, turns.acquire_owned()).await {
+        Ok(Ok(turn)) => Ok(Some(turn)),
+        Ok(Err(e)) => Err(sea_orm::DbErr::Custom(e.to_string())),
+        Err(_) => Err(sea_orm::DbErr::Custom("database is locked: no writer turn within the busy timeout".into())),
+    }
 }
 
 /// How long a writer waits for its turn: SQLite's busy timeout (see `db::connect`).
