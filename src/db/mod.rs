@@ -8,7 +8,6 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 use crate::config::DatabaseConfig;
 
 pub mod batch;
-pub mod durable;
 pub mod kept;
 
 pub use kept::Kept;

@@ -57,19 +57,13 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> ServiceError {
 pub async fn begin_write(db: &impl Writable) -> Result<WriteTxn, sea_orm::DbErr> {
     use sea_orm::{SqliteTransactionMode, TransactionOptions};
     let turn = writer_turn(db).await?;
-    let durable = db.barrier();
     let txn = db
         .begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..Default::default()
         })
         .await?;
-    if durable.is_some() {
-        // Its row locks go when it commits, not when the commit is on disk: `commit`
-        // waits for that after (`db::durable`).
-        sea_orm::ConnectionTrait::execute_unprepared(&txn, crate::db::durable::ASYNCHRONOUS_COMMIT).await?;
-    }
-    Ok(WriteTxn { txn, _turn: turn, durable })
+    Ok(WriteTxn { txn, _turn: turn })
 }
 
 /// The writer turn of `db`'s SQLite file (`None` where there are none, see
@@ -98,10 +92,6 @@ pub trait Writable: sea_orm::TransactionTrait<Transaction = sea_orm::DatabaseTra
     /// The turns its writers take: the file's on a SQLite pool, none on PostgreSQL (row
     /// locks) or inside a transaction (which holds the lock already).
     fn writer_turns(&self) -> Option<WriterTurns>;
-
-    /// What a commit waits on to be on disk: the pool's barrier on PostgreSQL, none on
-    /// SQLite or inside a transaction (whose own commit waits).
-    fn barrier(&self) -> Option<std::sync::Arc<crate::db::durable::Barrier>>;
 }
 
 impl Writable for sea_orm::DatabaseConnection {
@@ -116,18 +106,10 @@ impl Writable for sea_orm::DatabaseConnection {
         let mut turns = TURNS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         Some(turns.entry(file).or_insert_with(|| std::sync::Arc::new(tokio::sync::Semaphore::new(1))).clone())
     }
-
-    fn barrier(&self) -> Option<std::sync::Arc<crate::db::durable::Barrier>> {
-        crate::db::durable::Barrier::of(self)
-    }
 }
 
 impl Writable for sea_orm::DatabaseTransaction {
     fn writer_turns(&self) -> Option<WriterTurns> {
-        None
-    }
-
-    fn barrier(&self) -> Option<std::sync::Arc<crate::db::durable::Barrier>> {
         None
     }
 }
@@ -137,20 +119,12 @@ impl Writable for sea_orm::DatabaseTransaction {
 pub struct WriteTxn {
     txn: sea_orm::DatabaseTransaction,
     _turn: Option<tokio::sync::OwnedSemaphorePermit>,
-    /// On PostgreSQL: the transaction commits asynchronously, and this waits for it.
-    durable: Option<std::sync::Arc<crate::db::durable::Barrier>>,
 }
 
 impl WriteTxn {
-    /// Commits, gives the turn to the next writer and returns once the commit is on disk.
+    /// Commits, then gives the turn to the next writer.
     pub async fn commit(self) -> Result<(), sea_orm::DbErr> {
-        let WriteTxn { txn, _turn, durable } = self;
-        txn.commit().await?;
-        drop(_turn);
-        if let Some(barrier) = durable {
-            barrier.wait().await;
-        }
-        Ok(())
+        self.txn.commit().await
     }
 
     /// Rolls back, then gives the turn to the next writer.

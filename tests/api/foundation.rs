@@ -547,49 +547,6 @@ async fn cart_edits_commit_asynchronously_on_postgresql_and_orders_durably() {
     );
 }
 
-/// On PostgreSQL a write transaction commits asynchronously (its row locks go at once)
-/// and `commit` returns only once the WAL is flushed past it: checked for 30 write
-/// transactions at once, which share barriers, and one at a time.
-#[tokio::test]
-async fn write_transactions_on_postgresql_return_from_commit_once_on_disk() {
-    use sea_orm::{ConnectionTrait, Statement};
-    let app = spawn_app().await;
-    let backend = app.db.get_database_backend();
-    if backend != sea_orm::DbBackend::Postgres {
-        return; // SQLite: no barrier (WAL, synchronous = NORMAL).
-    }
-    let db = app.db.clone();
-    let one = move || {
-        let db = db.clone();
-        async move {
-            let txn = tixshop::services::begin_write(&db).await.unwrap();
-            let show = txn.query_one_raw(Statement::from_string(backend, "SHOW synchronous_commit")).await.unwrap();
-            assert_eq!(show.unwrap().try_get::<String>("", "synchronous_commit").unwrap(), "off");
-            // A write (a new row version, in the WAL), then where the WAL ends after it.
-            txn.execute_unprepared("UPDATE accounts SET updated_at = updated_at").await.unwrap();
-            let lsn = txn
-                .query_one_raw(Statement::from_string(backend, "SELECT pg_current_wal_insert_lsn()::text AS lsn"))
-                .await
-                .unwrap()
-                .unwrap()
-                .try_get::<String>("", "lsn")
-                .unwrap();
-            txn.commit().await.unwrap();
-            let flushed = Statement::from_sql_and_values(
-                backend,
-                "SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn AS flushed",
-                [lsn.clone().into()],
-            );
-            let flushed = db.query_one_raw(flushed).await.unwrap().unwrap().try_get::<bool>("", "flushed").unwrap();
-            assert!(flushed, "commit returned before the WAL was flushed past {lsn}");
-        }
-    };
-    futures_util::future::join_all((0..30).map(|_| one())).await;
-    for _ in 0..10 {
-        one().await;
-    }
-}
-
 /// A kept connection past its lifetime is closed and replaced: a temporary table (which
 /// lives as long as its connection) is there for the next statement, and gone after.
 #[tokio::test]
