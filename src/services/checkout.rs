@@ -612,21 +612,7 @@ pub async fn start(
         provider.start(&request).instrument(tracing::debug_span!("payment_provider", order_id = pending.id)).await;
     match started {
         Ok(redirect) => {
-            let (mut order, waiting) = attach_payment(db, pending.id, &redirect).await?;
-            if waiting {
-                // Events about the session that arrived before we knew it are applied now.
-                let txn = begin_write(db).await?;
-                let applied = super::payment_events::apply_waiting(&txn, &redirect.provider_ref).await?;
-                txn.commit().await?;
-                let changed = applied.changed(order.id);
-                applied.after_commit(db, events, providers).await;
-                if changed {
-                    order = order::Entity::find_by_id(request.order_id)
-                        .one(db)
-                        .await?
-                        .ok_or_else(|| ServiceError::Db(sea_orm::DbErr::RecordNotFound("order".into())))?;
-                }
-            }
+            let order = attach_payment(db, events, providers, pending.id, &redirect).await?;
             Ok(CheckoutOutcome::Redirect { order, redirect_url: redirect.redirect_url })
         }
         Err(e) => {
@@ -643,37 +629,70 @@ pub async fn start(
     }
 }
 
-/// Records the provider's payment page on the pending order `order_id`: one statement
-/// and no transaction around it (on SQLite in the writer's turn), returning the order as
-/// updated and whether events about the session arrived before the order knew it (kept
-/// waiting for it, see [`super::payment_events::apply_waiting`]): events committed before
-/// this statement are seen by it, later ones find the order by its session. (The buyer
-/// gets the page only after it, so no payment can have been made on it before.)
-async fn attach_payment(
-    db: &DatabaseConnection,
-    order_id: i64,
-    redirect: &CheckoutRedirect,
-) -> ServiceResult<(order::Model, bool)> {
-    use sea_orm::sea_query::Query;
-    let mut update = order::Entity::update_many()
+/// The `UPDATE` that records the provider's payment page on the order `order_id`.
+fn attach_query(order_id: i64, redirect: &CheckoutRedirect) -> sea_orm::sea_query::UpdateStatement {
+    order::Entity::update_many()
         .col_expr(order::Column::ProviderRef, Expr::value(redirect.provider_ref.as_str()))
         .col_expr(order::Column::RedirectUrl, Expr::value(redirect.redirect_url.as_str()))
         .col_expr(order::Column::UpdatedAt, Expr::value(now()))
         .filter(order::Column::Id.eq(order_id))
-        .into_query();
-    let backend = db.get_database_backend();
+        .into_query()
+}
+
+/// Records the provider's payment page on the pending order `order_id` and returns the
+/// order as updated. Usually one statement and no transaction around it (on SQLite in
+/// the writer's turn): the update, written only when no event about the session arrived
+/// before the order knew it. When one did (kept waiting for it), or the update wrote
+/// nothing, one transaction writes it and applies those events, so an order never has
+/// its session without them. On SQLite, whose writers take turns, an event committed
+/// before the statement is seen by it and a later one finds the order by its session;
+/// on PostgreSQL an event committed in the moment of the statement can be missed by
+/// both, as it could before (the buyer gets the page only after it, so no payment can
+/// have been made on it).
+async fn attach_payment(
+    db: &DatabaseConnection,
+    events: &CartEvents,
+    providers: &Providers,
+    order_id: i64,
+    redirect: &CheckoutRedirect,
+) -> ServiceResult<order::Model> {
+    use sea_orm::sea_query::Query;
     let waiting = Expr::exists(super::payment_events::waiting_query(&redirect.provider_ref));
-    // The expression's placeholder in the backend's spelling (sea-query's returning
-    // clause names no column).
-    let named = if backend == DbBackend::Postgres { "$1 AS x_waiting" } else { "? AS x_waiting" };
-    update.returning(Query::returning().exprs([Expr::cust("*"), Expr::cust_with_expr(named, waiting)]));
-    let statement = backend.build(&update);
-    let _turn = super::writer_turn(db).await?;
-    let row = db
-        .query_one_raw(statement)
-        .await?
+    let mut update = attach_query(order_id, redirect);
+    update.and_where(waiting.not()).returning(Query::returning().expr(Expr::cust("*")));
+    let statement = db.get_database_backend().build(&update);
+    let turn = super::writer_turn(db).await?;
+    // All rows, not one: on SQLite the statement's autocommit ends when it is stepped to
+    // its end, and only then is a failure to commit reported.
+    let rows = db.query_all_raw(statement).await?;
+    drop(turn);
+    if let Some(row) = rows.first() {
+        return Ok(order::Model::from_query_result(row, "")?);
+    }
+    let txn = begin_write(db).await?;
+    let mut batch = Batch::new(txn.get_database_backend());
+    let updated = batch.update(attach_query(order_id, redirect));
+    let waiting = batch.select(super::payment_events::waiting_query(&redirect.provider_ref));
+    let rows = batch.run(&txn).await?;
+    let order = rows
+        .first::<order::Model>(updated)?
         .ok_or_else(|| ServiceError::Db(sea_orm::DbErr::RecordNotFound("order".into())))?;
-    Ok((order::Model::from_query_result(&row, "")?, row.try_get("", "x_waiting")?))
+    // Events about the session that arrived before we knew it are applied now.
+    let applied = if rows.any(waiting) {
+        super::payment_events::apply_waiting(&txn, &redirect.provider_ref).await?
+    } else {
+        super::payment_events::Applied::default()
+    };
+    txn.commit().await?;
+    let changed = applied.changed(order.id);
+    applied.after_commit(db, events, providers).await;
+    if !changed {
+        return Ok(order);
+    }
+    order::Entity::find_by_id(order_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ServiceError::Db(sea_orm::DbErr::RecordNotFound("order".into())))
 }
 
 /// The provider's line items for an order: one per price point, named with the code

@@ -984,6 +984,39 @@ async fn a_paid_checkout_costs_few_statements() {
     assert!(sent.field("line_items[1][quantity]").is_some(), "a line per ticket type: {sent:?}");
 }
 
+/// An event about a session that arrives before the checkout that started the session
+/// has recorded it on its order (a webhook faster than the provider's answer) is kept,
+/// and applied when the checkout records the session: the checkout answers with the
+/// order paid, once.
+#[tokio::test]
+async fn an_event_about_a_session_that_arrives_before_its_order_knows_it_is_applied_at_checkout() {
+    let fake = FakeStripe::start().await;
+    let app = paying_app(&fake).await;
+    let tickets = ticket_ids(&app, "demo").await;
+    // The fake's first session is `cs_test_1`, and the shop's first order is 1: the
+    // order exists (pending) before the session is recorded on it.
+    let early = || session("1", "cs_test_1", "paid");
+    assert_eq!(deliver(&app, &stripe_event("evt_early", "checkout.session.completed", early())).await, StatusCode::OK);
+    let cart = cart_with(&app, "demo", &[(&tickets[1], 1)], None).await;
+    let payload = checkout(&app, &cart, "ann@example.com", "STRIPE").await;
+    assert_eq!(payload["userErrors"], json!([]), "{payload}");
+    assert_eq!(payload["order"]["status"], "PAID", "the kept event applied: {payload}");
+    let id = payload["order"]["id"].as_str().unwrap();
+    assert_eq!(id, "1");
+    let row = order_row(&app, id).await;
+    assert_eq!(row.provider_ref.as_deref(), Some("cs_test_1"));
+    assert_eq!(row.payment_ref.as_deref(), Some("pi_for_1"));
+    let kept = tixshop::entities::payment_event::Entity::find()
+        .filter(tixshop::entities::payment_event::Column::WaitingFor.is_not_null())
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(kept, 0, "no event left waiting");
+    // Delivered again, it changes nothing.
+    assert_eq!(deliver(&app, &stripe_event("evt_early", "checkout.session.completed", early())).await, StatusCode::OK);
+    assert_eq!(order_row(&app, id).await.status, tixshop::entities::enums::OrderStatus::Paid);
+}
+
 /// A payment's confirmation (the signed webhook) and what it costs in statements: the
 /// order as paid comes back from its guarded update, and its own held tickets become
 /// sold without a savepoint (selling them cannot fail).
