@@ -630,13 +630,12 @@ pub async fn start(
 }
 
 /// The `UPDATE` that records the provider's payment page on the order `order_id`.
-fn attach_query(order_id: i64, redirect: &CheckoutRedirect) -> sea_orm::sea_query::UpdateStatement {
+fn attach_query(order_id: i64, redirect: &CheckoutRedirect) -> sea_orm::UpdateMany<order::Entity> {
     order::Entity::update_many()
         .col_expr(order::Column::ProviderRef, Expr::value(redirect.provider_ref.as_str()))
         .col_expr(order::Column::RedirectUrl, Expr::value(redirect.redirect_url.as_str()))
         .col_expr(order::Column::UpdatedAt, Expr::value(now()))
         .filter(order::Column::Id.eq(order_id))
-        .into_query()
 }
 
 /// Records the provider's payment page on the pending order `order_id` and returns the
@@ -658,7 +657,7 @@ async fn attach_payment(
 ) -> ServiceResult<order::Model> {
     use sea_orm::sea_query::Query;
     let waiting = Expr::exists(super::payment_events::waiting_query(&redirect.provider_ref));
-    let mut update = attach_query(order_id, redirect);
+    let mut update = attach_query(order_id, redirect).into_query();
     update.and_where(waiting.not()).returning(Query::returning().expr(Expr::cust("*")));
     let statement = db.get_database_backend().build(&update);
     let turn = super::writer_turn(db).await?;
@@ -670,25 +669,15 @@ async fn attach_payment(
         return Ok(order::Model::from_query_result(row, "")?);
     }
     let txn = begin_write(db).await?;
-    let mut batch = Batch::new(txn.get_database_backend());
-    let updated = batch.update(attach_query(order_id, redirect));
-    let waiting = batch.select(super::payment_events::waiting_query(&redirect.provider_ref));
-    let rows = batch.run(&txn).await?;
-    let order = rows
-        .first::<order::Model>(updated)?
-        .ok_or_else(|| ServiceError::Db(sea_orm::DbErr::RecordNotFound("order".into())))?;
-    // Events about the session that arrived before we knew it are applied now.
-    let applied = if rows.any(waiting) {
-        super::payment_events::apply_waiting(&txn, &redirect.provider_ref).await?
-    } else {
-        super::payment_events::Applied::default()
-    };
-    txn.commit().await?;
-    let changed = applied.changed(order.id);
-    applied.after_commit(db, events, providers).await;
-    if !changed {
-        return Ok(order);
+    let written = attach_query(order_id, redirect).exec(&txn).await?;
+    if written.rows_affected == 0 {
+        return Err(ServiceError::Db(sea_orm::DbErr::RecordNotFound("order".into())));
     }
+    // Events about the session that arrived before we knew it are applied now.
+    let applied = super::payment_events::apply_waiting(&txn, &redirect.provider_ref).await?;
+    txn.commit().await?;
+    applied.after_commit(db, events, providers).await;
+    // The order as written and as the events left it.
     order::Entity::find_by_id(order_id)
         .one(db)
         .await?
